@@ -1,0 +1,64 @@
+//! # order-domain
+//!
+//! The pure core of ordermod: exact [`Money`], text identifiers, the [`Order`] snapshot, the
+//! absolute [`Amendment`], platform [`Policy`] data, the pure [`plan`] function with its
+//! [`Rejection`]s, revisions ([`Order::with_revision`]) and the ports adapters implement
+//! ([`OrderPlatform`], [`Journal`], [`Clock`], [`MessageDecoder`]).
+//!
+//! This crate does no IO and depends on no IO crate (architecture invariant 1), and no amount
+//! ever passes through `f64` (invariant 2).
+//!
+//! ```
+//! use order_domain::{plan, Amendment, Order, Policy, ViolationCode};
+//!
+//! let order: Order = serde_json::from_str(r#"{
+//!     "id": "2198111437768747370", "status": "awaiting_payment", "currency": "CNY",
+//!     "trade_type": "6",
+//!     "lines": [{ "id": "2198111437768747371", "original_total": "100.00" }],
+//!     "freight": { "original": "2.00" }
+//! }"#).unwrap();
+//! let set: Amendment = serde_json::from_str(r#"{ "lines": { "2198111437768747371": "80.00" }, "freight": "0" }"#).unwrap();
+//!
+//! let p = plan(&order, &set, &Policy::vvtool_1688()).unwrap();
+//! assert_eq!(p.lines()[0].delta_vs_original().to_minor().unwrap(), -2000); // fen, signed
+//! assert_eq!(p.new_total().to_string(), "80.00");
+//!
+//! // WeChat Shop would refuse a zero total; every violation is listed at once.
+//! let zero: Amendment = serde_json::from_str(r#"{ "lines": { "2198111437768747371": "0" }, "freight": "0" }"#).unwrap();
+//! let r = plan(&order, &zero, &Policy::wechat_shop()).unwrap_err();
+//! assert!(r.has(ViolationCode::TotalZeroForbidden));
+//! ```
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod amendment;
+mod date;
+mod ids;
+mod money;
+mod order;
+mod plan;
+mod policy;
+pub mod ports;
+
+pub use amendment::{
+    Address, Amendment, Item, Logistics, Part, PaymentBreakdown, Phone, Remarks, ShipmentDate,
+};
+pub use date::{CalendarDate, DateError};
+pub use ids::{IdError, IdempotencyKey, LineId, OrderId, ProductRef, ShopId, SkuRef, VersionToken};
+pub use money::{Amount, Currency, Money, MoneyError};
+pub use order::{
+    FreightSpec, Order, OrderError, OrderLine, OrderLineSpec, OrderSpec, OrderStatus, Quantity,
+    QuantityError, RevisionState,
+};
+pub use plan::{FreightPlan, LinePlan, Plan, Rejection, Violation, ViolationCode, plan};
+pub use policy::{LinePriceForm, LogisticsRules, Policy, PriceDirection};
+pub use ports::clock::{Clock, FixedClock, Timestamp};
+pub use ports::journal::{
+    AmendmentRecord, AmendmentState, Begin, InboundRecord, Intent, Journal, JournalError,
+    MessageInsert, MessageRecord, Outcome,
+};
+pub use ports::message::{InboundEvent, MessageDecoder, MessageError, Verified};
+pub use ports::platform::{OrderPlatform, PlatformError, PlatformErrorKind, Receipt};

@@ -1,0 +1,3 @@
+//! System tests across crates, one binary.
+
+mod domain_examples;
