@@ -1,0 +1,62 @@
+//! Project automation for ordermod, run as `cargo xtask <command>`.
+//!
+//! Commands:
+//! - `codegen`: regenerate `crates/transport-*/src/generated/` from the tables in
+//!   `docs/platforms/*.md`;
+//! - `codegen --check`: regenerate in memory and fail when a file on disk is stale or missing.
+
+mod codegen;
+mod render;
+mod table;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  codegen            regenerate crates/transport-*/src/generated/ from docs/platforms/*.md
+  codegen --check    fail if any generated file is stale or missing (writes nothing)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["codegen"] => finish(codegen::run(&workspace_root(), codegen::Mode::Write)),
+        ["codegen", "--check"] => finish(codegen::run(&workspace_root(), codegen::Mode::Check)),
+        [] | ["help" | "--help" | "-h"] => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprint!(
+                "error: unrecognised arguments: {}\n\n{USAGE}",
+                args.join(" ")
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn finish(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(summary) => {
+            print!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: the parent of this crate's manifest directory.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
