@@ -74,7 +74,8 @@ pub fn params_rs(page_file: &str, page: &Page) -> String {
             Some(name) => {
                 let _ = writeln!(
                     out,
-                    "\n/// Wire names of the `{name}` table.\npub mod {name} {{\n{body}}}"
+                    "\n/// Wire names of the `{name}` table.\npub mod {name} {{\n{}}}",
+                    body.trim_start_matches('\n')
                 );
             }
         }
@@ -383,7 +384,7 @@ mod tests {
             1
         );
         assert!(text.contains("/// `a.currency`, `b.currency` (string, required: no): Currency."));
-        assert!(text.contains("pub mod reply {\n\n/// `errcode` (number, required: yes): The code.\npub const ERRCODE: &str = \"errcode\";\n}"), "{text}");
+        assert!(text.contains("pub mod reply {\n/// `errcode` (number, required: yes): The code.\npub const ERRCODE: &str = \"errcode\";\n}"), "{text}");
     }
 
     #[test]
