@@ -237,6 +237,116 @@ mod tests {
         }
     }
 
+    /// Every code the platform documents (seeds and platform facts) has a row, with the agreed
+    /// kind, in the agreed enum.
+    #[test]
+    fn pages_cover_every_documented_code() {
+        use crate::table::parse_page;
+        /// (page, enum, [(code, kind)]); an empty enum name means "no error table".
+        type Expected = (
+            &'static str,
+            &'static str,
+            &'static [(&'static str, &'static str)],
+        );
+        let expected: [Expected; 7] = [
+            (
+                "wechat-shop",
+                "ChangeOrderPriceError",
+                &[
+                    ("-1", "Transient"),
+                    ("-2", "InvalidRequest"),
+                    ("9401020", "InvalidRequest"),
+                    ("9401021", "Unauthorised"),
+                    ("101100", "WrongState"),
+                    ("108021", "RejectedByRule"),
+                    ("108022", "RejectedByRule"),
+                    ("108023", "RejectedByRule"),
+                    ("100002", "NotFound"),
+                    ("40001", "Unauthorised"),
+                    ("42001", "Unauthorised"),
+                    ("40014", "Unauthorised"),
+                    ("45009", "RateLimited"),
+                ],
+            ),
+            (
+                "vvtool-1688",
+                "ModifyOrderPriceError",
+                &[
+                    ("100", "InvalidRequest"),
+                    ("101", "Transient"),
+                    ("103", "NotFound"),
+                    ("200", "Protocol"),
+                    ("202", "Transient"),
+                    ("203", "Protocol"),
+                    ("204", "Unauthorised"),
+                    ("204", "QuotaExhausted"),
+                    ("302", "Unauthorised"),
+                ],
+            ),
+            (
+                "vvtool-1688",
+                "ModifyOrderPriceResultError",
+                &[
+                    ("FAIL_BIZ_TRADING_INVALID_PARAM", "InvalidRequest"),
+                    ("FAIL_BIZ_TRADING_ORDER_NOT_EXIST", "NotFound"),
+                    ("FAIL_BIZ_TRADING_ORDER_STATUS_ERROR", "WrongState"),
+                    ("FAIL_BIZ_TRADING_MODIFY_PRICE_ERROR", "RejectedByRule"),
+                    ("FAIL_BIZ_TRADING_SYSTEM_ERROR", "Transient"),
+                    ("FAIL_BIZ_TRADING_ORDER_ENTRY_STATUS_ERROR", "Conflict"),
+                ],
+            ),
+            (
+                "em-franchiser",
+                "TradeModifyError",
+                &[("1002", "InvalidRequest"), ("-10", "RejectedByRule")],
+            ),
+            (
+                "alibaba-icbu",
+                "OrderModifyGatewayError",
+                &[
+                    ("25", "Unauthorised"),
+                    ("27", "Unauthorised"),
+                    ("7", "RateLimited"),
+                    ("15", "RejectedByRule"),
+                    ("50", "InvalidRequest"),
+                ],
+            ),
+            (
+                "alibaba-icbu",
+                "OrderModifyResultError",
+                &[("400", "InvalidRequest")],
+            ),
+            ("1688-push", "", &[]),
+        ];
+        let root = crate::workspace_root();
+        for (page, enum_name, codes) in expected {
+            let file = format!("docs/platforms/{page}.md");
+            let text = std::fs::read_to_string(root.join(&file)).unwrap();
+            let parsed = parse_page(&file, &text).unwrap();
+            if enum_name.is_empty() {
+                assert!(
+                    parsed.errors.is_empty(),
+                    "{file} should have no error table"
+                );
+                continue;
+            }
+            let table = parsed
+                .errors
+                .iter()
+                .find(|t| t.enum_name == enum_name)
+                .unwrap_or_else(|| panic!("{file} has no enum {enum_name}"));
+            let mut found: Vec<(&str, &str)> = table
+                .rows
+                .iter()
+                .map(|r| (r.code.as_str(), r.kind.as_str()))
+                .collect();
+            let mut want = codes.to_vec();
+            found.sort_unstable();
+            want.sort_unstable();
+            assert_eq!(found, want, "{file} {enum_name}");
+        }
+    }
+
     #[test]
     fn rustfmt_formats_and_reports_invalid_code() {
         let root = crate::workspace_root();
