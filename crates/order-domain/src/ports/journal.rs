@@ -177,6 +177,16 @@ pub enum JournalError {
     /// A record that must exist does not.
     #[error("no journal record for {0}")]
     Missing(String),
+    /// The record exists, but its state refuses the change: a second, different outcome for
+    /// a finished amendment, marking a finished amendment as sent, or reconciling one that was
+    /// never acknowledged. The recorded state is kept; nothing was written.
+    #[error("journal record {key} refuses the change: {reason}")]
+    Conflict {
+        /// The record.
+        key: String,
+        /// Why, naming the recorded state.
+        reason: String,
+    },
 }
 
 /// The durable record of amendments and inbound messages.
