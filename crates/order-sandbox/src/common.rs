@@ -445,7 +445,6 @@ pub(crate) fn unix_now() -> i64 {
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian), or `None` if invalid.
-#[allow(dead_code)] // TEMP: used by the EM and ICBU emulators
 pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
     if !(1..=12).contains(&m) || d == 0 {
         return None;
@@ -470,7 +469,6 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
 }
 
 /// Parses `yyyy-MM-dd` strictly into days since the epoch.
-#[allow(dead_code)] // TEMP: used by the EM and ICBU emulators
 pub(crate) fn parse_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
@@ -488,7 +486,6 @@ pub(crate) fn parse_date(s: &str) -> Option<i64> {
 }
 
 /// Parses `yyyy-MM-dd HH:mm:ss` taken in the zone `offset_secs` east of UTC into Unix seconds.
-#[allow(dead_code)] // TEMP: used by the EM and ICBU emulators
 pub(crate) fn parse_datetime(s: &str, offset_secs: i64) -> Option<i64> {
     if s.len() != 19 || s.as_bytes()[10] != b' ' {
         return None;
@@ -608,13 +605,11 @@ pub(crate) fn parse_pairs(text: &str) -> Vec<(String, String)> {
 }
 
 /// Upper-case hex of bytes.
-#[allow(dead_code)] // TEMP: used by the EM and ICBU emulators
 pub(crate) fn upper_hex(bytes: &[u8]) -> String {
     hex::encode_upper(bytes)
 }
 
 /// Constant-time comparison of a received hex signature (any case) with the expected one.
-#[allow(dead_code)] // TEMP: used by the EM and ICBU emulators
 pub(crate) fn sign_matches(received: &str, expected_upper: &str) -> bool {
     use subtle::ConstantTimeEq;
     let r = received.trim().to_ascii_uppercase();

@@ -130,10 +130,14 @@ macro_rules! admin_common_routes {
 }
 
 pub mod common;
+pub mod em;
+pub mod icbu;
 pub mod vvtool;
 pub mod wechat;
 
 pub use common::{CallRecord, Fault, FaultProfile, FaultRequest, Stats};
+pub use em::{EmApp, EmEmulator, EmItem, EmSettings, EmSignScheme, EmTrade};
+pub use icbu::{IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings};
 pub use vvtool::{
     VvtoolBusyReply, VvtoolEmulator, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken,
 };
@@ -144,6 +148,8 @@ pub use wechat::{WechatApp, WechatEmulator, WechatLine, WechatOrder, WechatSetti
 pub struct Sandbox {
     wechat: Option<WechatEmulator>,
     vvtool: Option<VvtoolEmulator>,
+    em: Option<EmEmulator>,
+    icbu: Option<IcbuEmulator>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -162,6 +168,16 @@ impl Sandbox {
     pub fn vvtool(&self) -> Option<&VvtoolEmulator> {
         self.vvtool.as_ref()
     }
+
+    /// The EM franchiser emulator, if enabled.
+    pub fn em(&self) -> Option<&EmEmulator> {
+        self.em.as_ref()
+    }
+
+    /// The Alibaba.com ICBU emulator, if enabled.
+    pub fn icbu(&self) -> Option<&IcbuEmulator> {
+        self.icbu.as_ref()
+    }
 }
 
 impl Drop for Sandbox {
@@ -178,6 +194,8 @@ pub struct SandboxBuilder {
     seed: u64,
     wechat: Option<WechatSettings>,
     vvtool: Option<VvtoolSettings>,
+    em: Option<EmSettings>,
+    icbu: Option<IcbuSettings>,
 }
 
 impl SandboxBuilder {
@@ -199,10 +217,24 @@ impl SandboxBuilder {
         self
     }
 
+    /// Enables the EM franchiser emulator.
+    pub fn em(mut self, settings: EmSettings) -> Self {
+        self.em = Some(settings);
+        self
+    }
+
+    /// Enables the Alibaba.com ICBU emulator.
+    pub fn icbu(mut self, settings: IcbuSettings) -> Self {
+        self.icbu = Some(settings);
+        self
+    }
+
     /// Enables every platform with default settings.
     pub fn all_platforms(self) -> Self {
         self.wechat(WechatSettings::default())
             .vvtool(VvtoolSettings::default())
+            .em(EmSettings::default())
+            .icbu(IcbuSettings::default())
     }
 
     /// Binds and starts the enabled emulators (needs a running tokio runtime).
@@ -210,6 +242,8 @@ impl SandboxBuilder {
         let mut sb = Sandbox {
             wechat: None,
             vvtool: None,
+            em: None,
+            icbu: None,
             tasks: Vec::new(),
         };
         if let Some(s) = self.wechat {
@@ -227,6 +261,22 @@ impl SandboxBuilder {
             em.set_base_url(format!("http://{addr}"));
             sb.tasks.push(task);
             sb.vvtool = Some(em);
+        }
+        if let Some(s) = self.em {
+            let port = s.port;
+            let em = EmEmulator::new(s, self.seed);
+            let (addr, task) = common::serve(em.router(), port).await?;
+            em.set_base_url(format!("http://{addr}"));
+            sb.tasks.push(task);
+            sb.em = Some(em);
+        }
+        if let Some(s) = self.icbu {
+            let port = s.port;
+            let em = IcbuEmulator::new(s, self.seed);
+            let (addr, task) = common::serve(em.router(), port).await?;
+            em.set_base_url(format!("http://{addr}"));
+            sb.tasks.push(task);
+            sb.icbu = Some(em);
         }
         Ok(sb)
     }

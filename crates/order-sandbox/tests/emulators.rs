@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use order_sandbox::{
-    Fault, FaultProfile, Sandbox, VvtoolBusyReply, VvtoolOrder, VvtoolSettings, VvtoolToken,
-    WechatOrder, WechatSettings,
+    EmSettings, EmSignScheme, EmTrade, Fault, FaultProfile, IcbuOrder, IcbuSettings, Sandbox,
+    VvtoolBusyReply, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatOrder, WechatSettings,
 };
 use serde_json::{Value, json};
 
@@ -702,4 +702,703 @@ async fn vvtool_rate_limit_and_busy_replies() {
         assert_eq!(vv.order(VV_ORDER).unwrap().changes, 0);
         assert_eq!(vv.calls()[0].outcome, "fault:busy");
     }
+}
+
+// ---------------------------------------------------------------- EM franchiser
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Independent implementation of the documented default EM recipe.
+fn em_sign(params: &[(&str, String)], secret: &str, plain: bool) -> String {
+    use md5::{Digest, Md5};
+    let mut p: Vec<_> = params.iter().filter(|(_, v)| !v.is_empty()).collect();
+    p.sort_by(|a, b| a.0.cmp(b.0));
+    let mut s = p
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    if plain {
+        s.push_str(secret);
+    } else {
+        s.push_str("&key=");
+        s.push_str(secret);
+    }
+    hex::encode_upper(Md5::digest(s.as_bytes()))
+}
+
+#[test]
+fn em_signature_golden() {
+    let data = r#"{"tradeno":"DD1","remark":"物流备注"}"#;
+    let params: Vec<(String, String)> = vec![
+        ("timestamp".into(), "1700000000".into()),
+        ("request_data".into(), data.into()),
+        ("appid".into(), "em-app".into()),
+        ("sign".into(), "ignored".into()),
+        ("empty".into(), String::new()),
+    ];
+    let s = EmSignScheme::AmpersandKey.string_to_sign(&params, "em-secret");
+    assert_eq!(
+        s,
+        format!("appid=em-app&request_data={data}&timestamp=1700000000&key=em-secret")
+    );
+    assert_eq!(
+        EmSignScheme::AmpersandKey.sign(&params, "em-secret"),
+        "4E0E85F374AB39BDD7FDAE40708CBB6F"
+    );
+    assert_eq!(
+        EmSignScheme::PlainSecret.sign(&params, "em-secret"),
+        "87D83505265B17CE751986CEA192BFC9"
+    );
+}
+
+async fn em_sandbox(settings: EmSettings) -> Sandbox {
+    let sb = Sandbox::builder()
+        .seed(3)
+        .em(settings)
+        .start()
+        .await
+        .unwrap();
+    let em = sb.em().unwrap();
+    em.seed_order(EmTrade::new("DD1", &[("ERP_1113005", 3)]));
+    em.set_stock("ERP_1113005", 2);
+    em.set_stock("ERP_1113004", 5);
+    sb
+}
+
+struct EmCall<'a> {
+    appid: &'a str,
+    secret: &'a str,
+    timestamp: i64,
+    plain: bool,
+    json_body: bool,
+    tamper: bool,
+}
+
+impl Default for EmCall<'_> {
+    fn default() -> Self {
+        Self {
+            appid: "em-app",
+            secret: "em-secret",
+            timestamp: now(),
+            plain: false,
+            json_body: false,
+            tamper: false,
+        }
+    }
+}
+
+async fn em_call(base: &str, data: &Value, how: EmCall<'_>) -> Value {
+    let mut params = vec![
+        ("appid", how.appid.to_owned()),
+        ("timestamp", how.timestamp.to_string()),
+        ("request_data", data.to_string()),
+    ];
+    let mut sign = em_sign(&params, how.secret, how.plain);
+    if how.tamper {
+        sign = sign.replace('A', "B");
+        params[2].1 = params[2].1.replace("DD1", "DD2");
+    }
+    params.push(("sign", sign));
+    let url = format!("{base}/franchiser/api/trade/modify");
+    let req = if how.json_body {
+        let obj: serde_json::Map<String, Value> = params
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Value::String(v)))
+            .collect();
+        client().post(url).json(&obj)
+    } else {
+        client().post(url).form(&params)
+    };
+    json_of(req.send().await.unwrap()).await
+}
+
+#[tokio::test]
+async fn em_modify_succeeds_with_chinese_values_form_and_json() {
+    let sb = em_sandbox(EmSettings::default()).await;
+    let em = sb.em().unwrap();
+    let base = em.base_url();
+    let data = json!({
+        "tradeno": "DD1", "warehouseid": "5", "provincename": "上海", "cityname": "上海市",
+        "distrctname": "嘉定区", "address": "商城路 738 号", "receivername": "张三",
+        "mobile": "18800000000", "transportway": "2", "logisticscompanyid": 10,
+        "deliverydate": "2024-09-28", "traderemark": "订单备注 & 特殊=字符",
+        "logisticscarnumber": "沪A888888",
+        "items": [{"outerpcode": "ERP_1113005", "mainmeasunitqty": "1", "remark": "3 个改成 1 个"},
+                  {"outerpcode": "ERP_1113004", "mainmeasunitqty": 4}]
+    });
+    let r = em_call(&base, &data, EmCall::default()).await;
+    assert_eq!(
+        r,
+        json!({"statusCode": 0, "message": "修改成功", "data": "DD1"})
+    );
+    let t = em.order("DD1").unwrap();
+    assert_eq!(
+        (t.provincename.as_str(), t.distrctname.as_str()),
+        ("上海", "嘉定区")
+    );
+    assert_eq!(
+        (t.warehouseid, t.transportway, t.logisticscompanyid),
+        (5, 2, 10)
+    );
+    assert_eq!(t.traderemark, "订单备注 & 特殊=字符");
+    assert_eq!(t.items.len(), 2);
+    assert_eq!(t.revisions, 1);
+    assert_eq!(em.stock("ERP_1113005"), 4, "2 released by the replacement");
+    assert_eq!(em.stock("ERP_1113004"), 1);
+
+    // JSON body with the same four keys; items keep their reservation when unchanged.
+    let data = json!({"tradeno": "DD1", "remark": "物流备注",
+        "items": [{"outerpcode": "ERP_1113005", "mainmeasunitqty": 1},
+                  {"outerpcode": "ERP_1113004", "mainmeasunitqty": 4}]});
+    let how = EmCall {
+        json_body: true,
+        ..EmCall::default()
+    };
+    assert_eq!(em_call(&base, &data, how).await["statusCode"], 0);
+    assert_eq!((em.stock("ERP_1113005"), em.stock("ERP_1113004")), (4, 1));
+    assert_eq!(em.order("DD1").unwrap().remark, "物流备注");
+    assert_eq!(em.stats().changes_per_order["DD1"], 2);
+}
+
+#[tokio::test]
+async fn em_rejections() {
+    let sb = em_sandbox(EmSettings::default()).await;
+    let em = sb.em().unwrap();
+    let base = em.base_url();
+    let before = em.order("DD1").unwrap();
+    let d = |extra: Value| {
+        let mut v = json!({"tradeno": "DD1"});
+        for (k, val) in extra.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        v
+    };
+    let cases = [
+        (
+            d(json!({"provincename": "上海", "cityname": "上海市"})),
+            1002,
+        ),
+        (
+            d(json!({"items": [{"outerpcode": "ERP_1113005", "mainmeasunitqty": 6}]})),
+            -10,
+        ),
+        (
+            d(json!({"items": [{"outerpcode": "ERP_UNKNOWN", "mainmeasunitqty": 1}]})),
+            -10,
+        ),
+        (d(json!({"transportway": 6})), 1005),
+        (d(json!({"transportway": 2, "logisticscompanyid": 5})), 1005),
+        (d(json!({"transportway": 4})), 1005),
+        (d(json!({"transportway": 1, "logisticscompanyid": 8})), 1005),
+        (d(json!({"deliverydate": "2024-02-30"})), 1005),
+        (
+            d(json!({"items": [{"outerpcode": "ERP_1113005", "mainmeasunitqty": "0"}]})),
+            1005,
+        ),
+        (d(json!({"items": []})), 1005),
+        (json!({"tradeno": "NOPE"}), 1006),
+        (json!({"warehouseid": 1}), 1005),
+    ];
+    for (data, code) in &cases {
+        let r = em_call(&base, data, EmCall::default()).await;
+        assert_eq!(r["statusCode"], *code, "{data}");
+        assert_eq!(r["data"], Value::Null);
+    }
+    let r = em_call(&base, &cases[1].0, EmCall::default()).await;
+    assert_eq!(r["message"], "产品[ERP_1113005]库存不足");
+
+    let ok = d(json!({"remark": "x"}));
+    let bad = [
+        EmCall {
+            tamper: true,
+            ..EmCall::default()
+        },
+        EmCall {
+            secret: "wrong",
+            ..EmCall::default()
+        },
+        EmCall {
+            plain: true,
+            ..EmCall::default()
+        },
+    ];
+    for how in bad {
+        assert_eq!(em_call(&base, &ok, how).await["statusCode"], 1001);
+    }
+    let stale = EmCall {
+        timestamp: now() - 301,
+        ..EmCall::default()
+    };
+    assert_eq!(em_call(&base, &ok, stale).await["statusCode"], 1004);
+    let unknown = EmCall {
+        appid: "someone",
+        ..EmCall::default()
+    };
+    assert_eq!(em_call(&base, &ok, unknown).await["statusCode"], 1003);
+    assert_eq!(em.order("DD1").unwrap(), before);
+    assert_eq!((em.stock("ERP_1113005"), em.stock("ERP_1113004")), (2, 5));
+
+    // The plain-secret recipe is switchable.
+    let sb = em_sandbox(EmSettings {
+        sign_scheme: EmSignScheme::PlainSecret,
+        ..EmSettings::default()
+    })
+    .await;
+    let em = sb.em().unwrap();
+    let plain = EmCall {
+        plain: true,
+        ..EmCall::default()
+    };
+    assert_eq!(em_call(&em.base_url(), &ok, plain).await["statusCode"], 0);
+    assert_eq!(
+        em_call(&em.base_url(), &ok, EmCall::default()).await["statusCode"],
+        1001
+    );
+}
+
+#[tokio::test]
+async fn em_rate_limit_and_busy() {
+    let sb = em_sandbox(EmSettings {
+        rate_limit_per_second: Some(2),
+        ..EmSettings::default()
+    })
+    .await;
+    let em = sb.em().unwrap();
+    let data = json!({"tradeno": "DD1", "remark": "r"});
+    em.fail_next(Fault::Busy, 1);
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(em_call(&em.base_url(), &data, EmCall::default()).await["statusCode"].clone());
+    }
+    assert_eq!(codes[0], -1, "busy");
+    assert_eq!(codes[1], 0);
+    assert!(codes[2..].iter().all(|c| *c == 1008), "{codes:?}");
+    let s = em.stats();
+    assert_eq!((s.rate_limited, s.faults_injected), (3, 1));
+    assert_eq!(em.order("DD1").unwrap().revisions, 1);
+}
+
+// ---------------------------------------------------------------- ICBU
+
+#[test]
+fn top_signature_golden() {
+    let mut params: Vec<(String, String)> = [
+        ("method", "alibaba.trade.order.modify"),
+        ("app_key", "icbu-app"),
+        ("session", "icbu-session"),
+        ("timestamp", "2023-11-15 06:13:20"),
+        ("format", "json"),
+        ("v", "2.0"),
+        ("sign_method", "md5"),
+        ("param_order_modify", r#"{"remark":"中文备注"}"#),
+        ("partner_id", ""),
+        ("sign", "whatever"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(
+        order_sandbox::icbu::top_timestamp(1_700_000_000),
+        "2023-11-15 06:13:20"
+    );
+    let sign = order_sandbox::icbu::top_sign;
+    assert_eq!(
+        sign(&params, "icbu-secret", "md5").unwrap(),
+        "FBA2A2C5C53AEC90251966A4AD2ED152"
+    );
+    params[6].1 = "hmac".into();
+    assert_eq!(
+        sign(&params, "icbu-secret", "hmac").unwrap(),
+        "FB10E72A3FFF922A4D86DBA0938308CE"
+    );
+    params[6].1 = "hmac-sha256".into();
+    assert_eq!(
+        sign(&params, "icbu-secret", "hmac-sha256").unwrap(),
+        "95417E59E1F5799C3580398CE91AE8D52CCECBE0306D8D9211BEDE582002F87B"
+    );
+    assert!(sign(&params, "icbu-secret", "sha1").is_none());
+}
+
+/// Independent TOP signer for the tests.
+fn top_sign_test(params: &[(String, String)], secret: &str, method: &str) -> String {
+    use hmac::{Hmac, Mac};
+    use md5::{Digest, Md5};
+    let mut p: Vec<_> = params.iter().filter(|(_, v)| !v.is_empty()).collect();
+    p.sort();
+    let s: String = p.iter().map(|(k, v)| format!("{k}{v}")).collect();
+    match method {
+        "md5" => hex::encode_upper(Md5::digest(format!("{secret}{s}{secret}").as_bytes())),
+        "hmac" => {
+            let mut m = Hmac::<Md5>::new_from_slice(secret.as_bytes()).unwrap();
+            m.update(s.as_bytes());
+            hex::encode_upper(m.finalize().into_bytes())
+        }
+        _ => {
+            let mut m = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+            m.update(s.as_bytes());
+            hex::encode_upper(m.finalize().into_bytes())
+        }
+    }
+}
+
+const TRADE: &str = "24668306501026709";
+
+fn icbu_param(version: Option<&str>) -> Value {
+    let mut p = json!({
+        "trade_id": TRADE,
+        "logistics_detail": {
+            "shipment_address": {"zip": "461670", "country": "United States of America",
+                "address": "Bank of new york", "city": "New York", "contact_person": "james",
+                "telephone": {"area": "0512", "country": "86", "number": "13890876543"}},
+            "shipment_method": "sea", "trade_term": "FOB",
+            "shipment_date": {"duration": 5, "type": "absolute"}
+        },
+        "payment_detail": {"shipment_fee": "20", "total_amount": "300.3", "product_amount": "200.3",
+            "shipment_insurance_fee": "80", "initial_amount": "150", "value_add_service_amount": "0",
+            "tax_amount": "0", "currency": "USD"},
+        "product_list": [
+            {"name": "helloworld", "sku_id": "-1", "unit": "set", "quantity": "100", "unit_price_str": "2"},
+            {"name": "螺丝", "sku_id": "7", "unit": "件", "quantity": "3", "unit_price_str": "0.1"}
+        ],
+        "remark": "中文备注:尽快发货"
+    });
+    if let Some(v) = version {
+        p["version"] = json!(v);
+    }
+    p
+}
+
+struct TopCall<'a> {
+    app_key: &'a str,
+    secret: &'a str,
+    session: &'a str,
+    sign_method: &'a str,
+    timestamp: i64,
+    in_query: bool,
+}
+
+impl Default for TopCall<'_> {
+    fn default() -> Self {
+        Self {
+            app_key: "icbu-app",
+            secret: "icbu-secret",
+            session: "icbu-session",
+            sign_method: "md5",
+            timestamp: now(),
+            in_query: false,
+        }
+    }
+}
+
+async fn top_call(base: &str, param: Option<&Value>, how: TopCall<'_>) -> Value {
+    let mut params: Vec<(String, String)> = [
+        ("method", "alibaba.trade.order.modify".to_owned()),
+        ("app_key", how.app_key.to_owned()),
+        ("session", how.session.to_owned()),
+        (
+            "timestamp",
+            order_sandbox::icbu::top_timestamp(how.timestamp),
+        ),
+        ("format", "json".to_owned()),
+        ("v", "2.0".to_owned()),
+        ("sign_method", how.sign_method.to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if let Some(p) = param {
+        params.push(("param_order_modify".into(), p.to_string()));
+    }
+    let sign = top_sign_test(&params, how.secret, how.sign_method);
+    params.push(("sign".into(), sign));
+    let url = format!("{base}/router/rest");
+    let req = if how.in_query {
+        client().post(url).query(&params)
+    } else {
+        client().post(url).form(&params)
+    };
+    json_of(req.send().await.unwrap()).await
+}
+
+async fn icbu_sandbox(settings: IcbuSettings) -> Sandbox {
+    let sb = Sandbox::builder()
+        .seed(4)
+        .icbu(settings)
+        .start()
+        .await
+        .unwrap();
+    sb.icbu()
+        .unwrap()
+        .seed_order(IcbuOrder::unpaid(TRADE, "1576114051021"));
+    sb
+}
+
+#[tokio::test]
+async fn icbu_modify_succeeds_with_every_sign_method() {
+    let sb = icbu_sandbox(IcbuSettings::default()).await;
+    let ic = sb.icbu().unwrap();
+    let base = ic.base_url();
+    let r = top_call(
+        &base,
+        Some(&icbu_param(Some("1576114051021"))),
+        TopCall::default(),
+    )
+    .await;
+    let result = &r["alibaba_trade_order_modify_response"]["result"];
+    assert_eq!(result["success"], true, "{r}");
+    assert_eq!(result["value"]["trade_id"], TRADE);
+    assert!(result["value"]["pay_url"].as_str().unwrap().contains(TRADE));
+    assert!(r["alibaba_trade_order_modify_response"]["request_id"].is_string());
+    let o = ic.order(TRADE).unwrap();
+    assert_eq!((o.version.as_str(), o.revisions), ("1576114051022", 1));
+    assert_eq!(o.last_modify.unwrap()["remark"], "中文备注:尽快发货");
+
+    for (method, in_query) in [("hmac", false), ("hmac-sha256", false), ("md5", true)] {
+        let how = TopCall {
+            sign_method: method,
+            in_query,
+            ..TopCall::default()
+        };
+        let r = top_call(&base, Some(&icbu_param(None)), how).await;
+        assert_eq!(
+            r["alibaba_trade_order_modify_response"]["result"]["success"], true,
+            "{method}: {r}"
+        );
+    }
+    assert_eq!(ic.order(TRADE).unwrap().revisions, 4);
+    assert_eq!(ic.stats().changes_per_order[TRADE], 4);
+
+    // The admin endpoint exposes the advanced version.
+    let o = json_of(
+        client()
+            .get(format!("{base}/__admin/orders/{TRADE}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(o["version"], "1576114051025");
+}
+
+#[tokio::test]
+async fn icbu_gateway_errors() {
+    let sb = icbu_sandbox(IcbuSettings::default()).await;
+    let ic = sb.icbu().unwrap();
+    let base = ic.base_url();
+    let p = icbu_param(None);
+    let err = |r: &Value| r["error_response"].clone();
+
+    let e = err(&top_call(
+        &base,
+        Some(&p),
+        TopCall {
+            secret: "nope",
+            ..TopCall::default()
+        },
+    )
+    .await);
+    assert_eq!(
+        (e["code"].clone(), e["msg"].clone()),
+        (json!(25), json!("Invalid signature"))
+    );
+    assert!(e["request_id"].is_string());
+
+    let e = err(&top_call(
+        &base,
+        Some(&p),
+        TopCall {
+            session: "other",
+            ..TopCall::default()
+        },
+    )
+    .await);
+    assert_eq!(e["code"], 27);
+    ic.expire_session("icbu-session");
+    let e = err(&top_call(&base, Some(&p), TopCall::default()).await);
+    assert_eq!(
+        (e["code"].clone(), e["sub_code"].clone()),
+        (json!(27), json!("session-expired"))
+    );
+
+    let sb = icbu_sandbox(IcbuSettings::default()).await;
+    let ic = sb.icbu().unwrap();
+    let base = ic.base_url();
+    let stale = TopCall {
+        timestamp: now() - 11 * 60,
+        ..TopCall::default()
+    };
+    assert_eq!(err(&top_call(&base, Some(&p), stale).await)["code"], 31);
+    let e = err(&top_call(
+        &base,
+        Some(&p),
+        TopCall {
+            app_key: "x",
+            ..TopCall::default()
+        },
+    )
+    .await);
+    assert_eq!(e["code"], 29);
+
+    let e = err(&top_call(&base, None, TopCall::default()).await);
+    assert_eq!(
+        (
+            e["code"].clone(),
+            e["sub_code"].clone(),
+            e["sub_msg"].clone()
+        ),
+        (json!(50), json!("isv.invalid-parameter"), json!("非法参数"))
+    );
+    let mut missing = p.clone();
+    missing["logistics_detail"]["shipment_address"]
+        .as_object_mut()
+        .unwrap()
+        .remove("zip");
+    let e = err(&top_call(&base, Some(&missing), TopCall::default()).await);
+    assert_eq!(
+        (e["code"].clone(), e["sub_code"].clone()),
+        (json!(15), json!("isv.missing-parameter"))
+    );
+    assert!(
+        e["sub_msg"]
+            .as_str()
+            .unwrap()
+            .contains("shipment_address.zip")
+    );
+    let mut invalid = p.clone();
+    invalid["payment_detail"]["tax_amount"] = json!("abc");
+    let e = err(&top_call(&base, Some(&invalid), TopCall::default()).await);
+    assert_eq!(
+        (e["code"].clone(), e["sub_code"].clone()),
+        (json!(15), json!("isv.invalid-parameter"))
+    );
+    assert_eq!(ic.order(TRADE).unwrap().revisions, 0);
+
+    // Codes as strings when configured.
+    let sb = icbu_sandbox(IcbuSettings {
+        code_as_string: true,
+        ..IcbuSettings::default()
+    })
+    .await;
+    let base = sb.icbu().unwrap().base_url();
+    let e = err(&top_call(
+        &base,
+        Some(&p),
+        TopCall {
+            secret: "nope",
+            ..TopCall::default()
+        },
+    )
+    .await);
+    assert_eq!(e["code"], "25");
+}
+
+#[tokio::test]
+async fn icbu_business_rules() {
+    let sb = icbu_sandbox(IcbuSettings::default()).await;
+    let ic = sb.icbu().unwrap();
+    let base = ic.base_url();
+    let mut unknown = icbu_param(None);
+    unknown["trade_id"] = json!("1");
+    let mut stale = icbu_param(Some("1"));
+    stale["trade_id"] = json!(TRADE);
+    let mut total = icbu_param(None);
+    total["payment_detail"]["total_amount"] = json!("300.30000001");
+    let mut product = icbu_param(None);
+    product["product_list"][1]["unit_price_str"] = json!("0.11");
+    let mut initial = icbu_param(None);
+    initial["payment_detail"]["initial_amount"] = json!("300.31");
+    for (p, code) in [
+        (unknown, "ORDER_NOT_EXIST"),
+        (stale, "ORDER_VERSION_CONFLICT"),
+        (total, "TOTAL_AMOUNT_MISMATCH"),
+        (product, "PRODUCT_AMOUNT_MISMATCH"),
+        (initial, "INITIAL_AMOUNT_EXCEEDS_TOTAL"),
+    ] {
+        let r = top_call(&base, Some(&p), TopCall::default()).await;
+        let result = &r["alibaba_trade_order_modify_response"]["result"];
+        assert_eq!(result["success"], false, "{code}: {r}");
+        assert_eq!(result["error_code"], code);
+        assert!(
+            result["error_message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    assert_eq!(ic.order(TRADE).unwrap().version, "1576114051021");
+    // Equal amounts written differently ("300.30" vs "300.3") are equal decimals.
+    let mut same = icbu_param(None);
+    same["payment_detail"]["total_amount"] = json!("300.30");
+    let r = top_call(&base, Some(&same), TopCall::default()).await;
+    assert_eq!(
+        r["alibaba_trade_order_modify_response"]["result"]["success"],
+        true
+    );
+}
+
+#[tokio::test]
+async fn icbu_rate_limit_and_busy() {
+    let sb = icbu_sandbox(IcbuSettings {
+        rate_limit_per_second: Some(2),
+        ..IcbuSettings::default()
+    })
+    .await;
+    let ic = sb.icbu().unwrap();
+    ic.fail_next(Fault::Busy, 1);
+    let mut errs = Vec::new();
+    for _ in 0..4 {
+        let r = top_call(&ic.base_url(), Some(&icbu_param(None)), TopCall::default()).await;
+        errs.push(r["error_response"].clone());
+    }
+    assert_eq!(
+        (errs[0]["code"].clone(), errs[0]["sub_code"].clone()),
+        (json!(15), json!("isp.service-unavailable"))
+    );
+    assert_eq!(errs[1], Value::Null, "second call succeeds");
+    for e in &errs[2..] {
+        assert_eq!(e["code"], 7);
+        assert_eq!(e["sub_code"], "accesscontrol.limited-by-app-access-count");
+    }
+    assert_eq!(ic.stats().rate_limited, 2);
+    assert_eq!(ic.order(TRADE).unwrap().revisions, 1);
+}
+
+#[tokio::test]
+async fn all_platforms_start_together() {
+    let sb = Sandbox::builder()
+        .seed(9)
+        .all_platforms()
+        .start()
+        .await
+        .unwrap();
+    let urls = [
+        sb.wechat().unwrap().base_url(),
+        sb.vvtool().unwrap().base_url(),
+        sb.em().unwrap().base_url(),
+        sb.icbu().unwrap().base_url(),
+    ];
+    for u in &urls {
+        assert!(u.starts_with("http://127.0.0.1:"), "{u}");
+        let r = client()
+            .get(format!("{u}/__admin/stats"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(json_of(r).await["total_requests"], 0);
+    }
+    let mut dedup = urls.to_vec();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(dedup.len(), 4);
+    let none = Sandbox::builder()
+        .wechat(WechatSettings::default())
+        .start()
+        .await
+        .unwrap();
+    assert!(none.icbu().is_none());
 }
