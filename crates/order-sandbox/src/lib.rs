@@ -45,6 +45,8 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
+
 /// Implements the methods every emulator handle shares.
 macro_rules! impl_common_handle {
     ($t:ty) => {

@@ -214,7 +214,7 @@ async fn wechat_business_errors_leave_state_alone() {
 #[tokio::test]
 async fn wechat_rate_limit_per_appid() {
     let settings = WechatSettings {
-        rate_limit_per_second: Some(3),
+        rate_limit_per_second: Some(1),
         ..WechatSettings::default()
     };
     let sb = wechat_sandbox(settings).await;
@@ -223,7 +223,7 @@ async fn wechat_rate_limit_per_appid() {
     let token = wx.issue_token("wx-sandbox-app").unwrap();
     let body = json!({"order_id": BIG, "change_express": false, "change_order_infos": []});
     let mut limited = 0;
-    for _ in 0..8 {
+    for _ in 0..6 {
         let r = wx_change(&wx.base_url(), &token, &body).await;
         if r["errcode"] == 45009 {
             limited += 1;
@@ -231,7 +231,7 @@ async fn wechat_rate_limit_per_appid() {
             assert_eq!(r["errcode"], 0);
         }
     }
-    assert!(limited >= 4, "burst of 8 against 3/s: {limited} limited");
+    assert!(limited >= 3, "burst of 6 against 1/s: {limited} limited");
     assert_eq!(wx.stats().rate_limited, limited);
     // Lifting the limit.
     let sb = wechat_sandbox(WechatSettings {
@@ -666,14 +666,14 @@ async fn vvtool_rate_limit_and_busy_replies() {
     let vv = sb.vvtool().unwrap();
     let body = vv_body(VV_ORDER, 800, &[]);
     let mut limited = 0;
-    for _ in 0..20 {
+    for _ in 0..30 {
         let r = vv_call(&vv.base_url(), "tok-ok", &body).await;
         if r["code"] == 202 {
             assert!(r["msg"].as_str().unwrap().contains("频率"));
             limited += 1;
         }
     }
-    assert!(limited >= 5, "20 calls against 10/s: {limited} limited");
+    assert!(limited >= 5, "30 calls against 10/s: {limited} limited");
     assert_eq!(vv.stats().rate_limited, limited);
 
     for (style, code, result) in [
@@ -965,7 +965,7 @@ async fn em_rejections() {
 #[tokio::test]
 async fn em_rate_limit_and_busy() {
     let sb = em_sandbox(EmSettings {
-        rate_limit_per_second: Some(2),
+        rate_limit_per_second: Some(1),
         ..EmSettings::default()
     })
     .await;
@@ -973,15 +973,28 @@ async fn em_rate_limit_and_busy() {
     let data = json!({"tradeno": "DD1", "remark": "r"});
     em.fail_next(Fault::Busy, 1);
     let mut codes = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..4 {
         codes.push(em_call(&em.base_url(), &data, EmCall::default()).await["statusCode"].clone());
     }
     assert_eq!(codes[0], -1, "busy");
-    assert_eq!(codes[1], 0);
-    assert!(codes[2..].iter().all(|c| *c == 1008), "{codes:?}");
+    assert!(codes[1..].iter().all(|c| *c == 1008), "{codes:?}");
     let s = em.stats();
     assert_eq!((s.rate_limited, s.faults_injected), (3, 1));
-    assert_eq!(em.order("DD1").unwrap().revisions, 1);
+    assert_eq!(em.order("DD1").unwrap().revisions, 0);
+    // Lifting the limit lets a success through at once.
+    let sb = em_sandbox(EmSettings {
+        rate_limit_per_second: None,
+        ..EmSettings::default()
+    })
+    .await;
+    let em = sb.em().unwrap();
+    for _ in 0..5 {
+        assert_eq!(
+            em_call(&em.base_url(), &data, EmCall::default()).await["statusCode"],
+            0
+        );
+    }
+    assert_eq!(em.order("DD1").unwrap().revisions, 5);
 }
 
 // ---------------------------------------------------------------- ICBU
@@ -1344,7 +1357,7 @@ async fn icbu_business_rules() {
 #[tokio::test]
 async fn icbu_rate_limit_and_busy() {
     let sb = icbu_sandbox(IcbuSettings {
-        rate_limit_per_second: Some(2),
+        rate_limit_per_second: Some(1),
         ..IcbuSettings::default()
     })
     .await;
@@ -1359,13 +1372,12 @@ async fn icbu_rate_limit_and_busy() {
         (errs[0]["code"].clone(), errs[0]["sub_code"].clone()),
         (json!(15), json!("isp.service-unavailable"))
     );
-    assert_eq!(errs[1], Value::Null, "second call succeeds");
-    for e in &errs[2..] {
+    for e in &errs[1..] {
         assert_eq!(e["code"], 7);
         assert_eq!(e["sub_code"], "accesscontrol.limited-by-app-access-count");
     }
-    assert_eq!(ic.stats().rate_limited, 2);
-    assert_eq!(ic.order(TRADE).unwrap().revisions, 1);
+    assert_eq!(ic.stats().rate_limited, 3);
+    assert_eq!(ic.order(TRADE).unwrap().revisions, 0);
 }
 
 #[tokio::test]
@@ -1395,6 +1407,60 @@ async fn all_platforms_start_together() {
     dedup.sort();
     dedup.dedup();
     assert_eq!(dedup.len(), 4);
+    // Seeding and reading back over the admin API, for every platform.
+    let seeds = [
+        (
+            &urls[1],
+            format!(
+                r#"{{"order_id": {VV_ORDER}, "shop_id": "s", "original_carriage": 0, "carriage": 0,
+                    "entries": [{{"id": {VV_ENTRY}, "original_amount": 100}}]}}"#
+            ),
+            VV_ORDER.to_string(),
+        ),
+        (
+            &urls[2],
+            r#"{"tradeno": "DD9", "items": [{"outerpcode": "P", "mainmeasunitqty": 2}]}"#
+                .to_owned(),
+            "DD9".to_owned(),
+        ),
+        (
+            &urls[3],
+            format!(r#"{{"trade_id": "{TRADE}"}}"#),
+            TRADE.to_owned(),
+        ),
+    ];
+    for (url, seed, id) in seeds {
+        let r = client()
+            .post(format!("{url}/__admin/orders"))
+            .body(seed)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let text = client()
+            .get(format!("{url}/__admin/orders/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains(&id), "exact id round trip: {text}");
+    }
+    let vv = sb.vvtool().unwrap().order(VV_ORDER).unwrap();
+    assert_eq!(
+        (vv.status.as_str(), vv.trade_type, vv.entries[0].id),
+        ("waitbuyerpay", 6, VV_ENTRY)
+    );
+    assert_eq!(sb.icbu().unwrap().order(TRADE).unwrap().version, "1");
+    let r = client()
+        .post(format!("{}/__admin/stock", urls[2]))
+        .json(&json!({"P": 7}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(r).await, json!({"P": 7}));
+    assert_eq!(sb.em().unwrap().stock("P"), 7);
     let none = Sandbox::builder()
         .wechat(WechatSettings::default())
         .start()
