@@ -1,0 +1,66 @@
+//! # order-journal
+//!
+//! The durable journal of ordermod: every amendment's intent before it is sent, its outcome
+//! after, the order revisions it created, and every inbound platform message, stored verbatim.
+//! [`SqliteJournal`] implements the domain's [`Journal`](order_domain::Journal) port on SQLite.
+//!
+//! ```no_run
+//! use order_domain::{Begin, Journal, Outcome, Receipt, Timestamp};
+//! use order_journal::SqliteJournal;
+//!
+//! # async fn demo(intent: order_domain::Intent) -> Result<(), order_domain::JournalError> {
+//! let journal = SqliteJournal::open("sqlite://ordermod.db").await?;
+//! let now = Timestamp::from_millis(1_727_000_000_000);
+//! match journal.begin(&intent, now).await? {
+//!     Begin::New | Begin::Unfinished(_) => {
+//!         journal.mark_sent(&intent.key, now).await?;
+//!         // ... send the plan to the platform, then:
+//!         let receipt = Receipt::new(r#"{"success":true,"message":"改价成功"}"#);
+//!         journal.record_outcome(&intent.key, &Outcome::Acknowledged(receipt), now).await?;
+//!     }
+//!     Begin::Finished(state) => println!("{} is already {state}", intent.key),
+//! }
+//! for (state, n) in journal.counts_by_state().await? {
+//!     println!("{state}: {n}");
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! ## Durability
+//! The database runs in WAL mode with `synchronous = FULL`: every commit syncs the write-ahead
+//! log before the call returns, so a write survives a crash or power loss right after the call
+//! returns (the [`Journal`](order_domain::Journal) error contract). `NORMAL` would be faster
+//! but may lose the last commits on power loss, which could double a send on resume. A busy
+//! timeout ([`BUSY_TIMEOUT`]) makes concurrent writers (several processes on one file) wait
+//! instead of failing, and foreign keys are enforced.
+//!
+//! Every multi-statement change runs in one transaction whose first statement writes, so it
+//! holds SQLite's write lock from the start and never fails on a stale read snapshot.
+//!
+//! ## Exactness
+//! Amounts are stored only inside the domain's JSON forms (`{"amount":"0.30","currency":"CNY"}`)
+//! kept as `TEXT`, never as `REAL`; identifiers (19-digit order ids included) are text.
+//! Platform replies are kept verbatim (Chinese text included).
+//!
+//! ## Portability
+//! The schema (`migrations/`) and the queries use only SQL PostgreSQL also accepts: `TEXT`,
+//! `BIGINT`, `INTEGER` millisecond timestamps, `CHECK`, explicit `ON CONFLICT` upserts,
+//! `RETURNING` and `$n` placeholders. A PostgreSQL port changes `id INTEGER PRIMARY KEY`
+//! (SQLite's rowid alias) to `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY` and the
+//! connection options; see the comment at the top of the migration.
+//!
+//! ## Errors
+//! Storage failures become [`JournalError::Storage`](order_domain::JournalError::Storage) with a
+//! text that never contains credentials: any URL user information is redacted
+//! ([`redact_url`]).
+#![warn(missing_docs)]
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod redact;
+mod sqlite;
+
+pub use redact::{redact, redact_url};
+pub use sqlite::{BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal};

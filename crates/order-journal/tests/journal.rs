@@ -1,0 +1,582 @@
+//! The SQLite journal against the domain's journal port.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use order_domain::{
+    Amendment, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal, JournalError,
+    MessageInsert, Order, OrderId, Outcome, PlatformError, PlatformErrorKind, Policy, Receipt,
+    ShopId, Timestamp, plan,
+};
+use order_journal::SqliteJournal;
+
+const ORDER_ID: &str = "2198111437768747370";
+const LINE_ID: &str = "2198111437768747371";
+
+fn order(id: &str) -> Order {
+    serde_json::from_str(&format!(
+        r#"{{
+            "id": "{id}", "status": "awaiting_payment", "currency": "CNY", "trade_type": "6",
+            "lines": [{{ "id": "{LINE_ID}", "original_total": "100.30" }}],
+            "freight": {{ "original": "6.00" }}
+        }}"#
+    ))
+    .unwrap()
+}
+
+/// An intent to set the line to `line_total` and the freight to zero on vv-tool 1688.
+fn intent_for(key: &str, order_id: &str, line_total: &str) -> Intent {
+    let order = order(order_id);
+    let amendment: Amendment = serde_json::from_str(&format!(
+        r#"{{ "lines": {{ "{LINE_ID}": "{line_total}" }}, "freight": "0" }}"#
+    ))
+    .unwrap();
+    let plan = plan(&order, &amendment, &Policy::vvtool_1688());
+    Intent {
+        key: IdempotencyKey::new(key).unwrap(),
+        shop: ShopId::new("vv-main").unwrap(),
+        order,
+        amendment,
+        plan,
+    }
+}
+
+fn intent(key: &str) -> Intent {
+    intent_for(key, ORDER_ID, "0.30")
+}
+
+fn key(k: &str) -> IdempotencyKey {
+    IdempotencyKey::new(k).unwrap()
+}
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(1_727_000_000_000 + ms)
+}
+
+fn ack(reply: &str) -> Outcome {
+    Outcome::Acknowledged(Receipt::new(reply))
+}
+
+fn inbound(dedup: &str, raw: &str, ms: i64) -> InboundRecord {
+    InboundRecord {
+        dedup_key: dedup.to_owned(),
+        source: "1688-push".to_owned(),
+        raw: raw.to_owned(),
+        received_at: at(ms),
+    }
+}
+
+async fn memory() -> SqliteJournal {
+    SqliteJournal::in_memory().await.unwrap()
+}
+
+/// A unique directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "order-journal-{tag}-{}-{nanos}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.0.join("journal.db").display())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Reads one column of one amendment row directly, bypassing the journal's decoding.
+async fn raw_column(url: &str, column: &str, k: &str) -> Option<String> {
+    use sqlx::Row;
+    let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+    let sql = format!("SELECT {column} FROM amendments WHERE idempotency_key = $1");
+    let row = sqlx::query(&sql).bind(k).fetch_one(&pool).await.unwrap();
+    let value = row.try_get::<Option<String>, _>(0).unwrap();
+    pool.close().await;
+    value
+}
+
+#[tokio::test]
+async fn begin_is_new_then_unfinished_then_finished() {
+    let j = memory().await;
+    let i = intent("k-resume");
+    assert_eq!(j.begin(&i, at(0)).await.unwrap(), Begin::New);
+    assert_eq!(
+        j.begin(&i, at(1)).await.unwrap(),
+        Begin::Unfinished(AmendmentState::Planned)
+    );
+    j.mark_sent(&i.key, at(2)).await.unwrap();
+    // A crash after marking sent: resume sends again (the amendment is absolute).
+    assert_eq!(
+        j.begin(&i, at(3)).await.unwrap(),
+        Begin::Unfinished(AmendmentState::Sent)
+    );
+    j.mark_sent(&i.key, at(4)).await.unwrap();
+    j.record_outcome(&i.key, &ack("{\"success\":true}"), at(5))
+        .await
+        .unwrap();
+    // A crash after the outcome: resume must not send again.
+    assert_eq!(
+        j.begin(&i, at(6)).await.unwrap(),
+        Begin::Finished(AmendmentState::Acknowledged)
+    );
+
+    let records = j.amendments(None).await.unwrap();
+    assert_eq!(records.len(), 1);
+    let r = &records[0];
+    assert_eq!(r.intent, i);
+    assert_eq!(r.state, AmendmentState::Acknowledged);
+    assert_eq!(r.outcome, Some(ack("{\"success\":true}")));
+    assert_eq!(r.recorded_at, at(0));
+    assert_eq!(r.updated_at, at(5));
+}
+
+#[tokio::test]
+async fn outcomes_are_final_and_recording_the_same_one_again_is_harmless() {
+    let j = memory().await;
+    let i = intent("k-final");
+    j.begin(&i, at(0)).await.unwrap();
+    let failed = Outcome::Failed(PlatformError::new(
+        PlatformErrorKind::WrongState,
+        Some("500_2".into()),
+        "订单状态不允许改价",
+    ));
+    j.record_outcome(&i.key, &failed, at(1)).await.unwrap();
+    // Same outcome again: a resume that re-records it.
+    j.record_outcome(&i.key, &failed, at(2)).await.unwrap();
+    // A different outcome: refused, the first one stands.
+    let err = j
+        .record_outcome(&i.key, &ack("{}"), at(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JournalError::Conflict { .. }), "{err}");
+    let err = j.mark_sent(&i.key, at(4)).await.unwrap_err();
+    assert!(matches!(err, JournalError::Conflict { .. }), "{err}");
+
+    let r = &j.amendments(None).await.unwrap()[0];
+    assert_eq!(r.state, AmendmentState::Failed);
+    assert_eq!(r.outcome, Some(failed));
+    assert_eq!(r.updated_at, at(1));
+    assert_eq!(
+        j.begin(&i, at(5)).await.unwrap(),
+        Begin::Finished(AmendmentState::Failed)
+    );
+}
+
+#[tokio::test]
+async fn unknown_keys_and_messages_are_missing() {
+    let j = memory().await;
+    let k = key("k-none");
+    assert!(matches!(
+        j.mark_sent(&k, at(0)).await,
+        Err(JournalError::Missing(_))
+    ));
+    assert!(matches!(
+        j.record_outcome(&k, &ack("{}"), at(0)).await,
+        Err(JournalError::Missing(_))
+    ));
+    assert!(matches!(
+        j.reconcile(&k, AmendmentState::Confirmed, 1, None, at(0))
+            .await,
+        Err(JournalError::Missing(_))
+    ));
+    assert!(matches!(
+        j.dead_letter(42, "bad").await,
+        Err(JournalError::Missing(_))
+    ));
+    let order = OrderId::new(ORDER_ID).unwrap();
+    assert!(matches!(
+        j.message_decoded(42, &order).await,
+        Err(JournalError::Missing(_))
+    ));
+}
+
+#[tokio::test]
+async fn replies_are_stored_verbatim_including_chinese_text() {
+    let dir = TempDir::new("verbatim");
+    let url = dir.url();
+    let j = SqliteJournal::open(&url).await.unwrap();
+
+    let reply = "{\"success\":true,\"message\":\"改价成功，订单金额已更新\",\"withholding_money\":\"0.30\"}\n  ";
+    let ok = intent("k-ok");
+    j.begin(&ok, at(0)).await.unwrap();
+    j.mark_sent(&ok.key, at(1)).await.unwrap();
+    j.record_outcome(&ok.key, &ack(reply), at(2)).await.unwrap();
+
+    let error = PlatformError::new(
+        PlatformErrorKind::RejectedByRule,
+        Some("gw.PriceRaiseForbidden".into()),
+        "改价金额不能高于原价（单位：分）",
+    )
+    .with_detail("request_id=2198111437768747370");
+    let bad = intent("k-bad");
+    j.begin(&bad, at(3)).await.unwrap();
+    j.record_outcome(&bad.key, &Outcome::Failed(error.clone()), at(4))
+        .await
+        .unwrap();
+    j.close().await;
+
+    // The platform_reply column holds the reply byte for byte, and the error's words.
+    assert_eq!(
+        raw_column(&url, "platform_reply", "k-ok").await.as_deref(),
+        Some(reply)
+    );
+    let stored_error = raw_column(&url, "platform_reply", "k-bad").await.unwrap();
+    assert!(stored_error.contains("改价金额不能高于原价（单位：分）"));
+    assert!(stored_error.contains("gw.PriceRaiseForbidden"));
+
+    // And the outcomes read back equal.
+    let j = SqliteJournal::open(&url).await.unwrap();
+    let records = j.amendments(None).await.unwrap();
+    let by_key = |k: &str| records.iter().find(|r| r.intent.key.as_str() == k).unwrap();
+    assert_eq!(by_key("k-ok").outcome, Some(ack(reply)));
+    assert_eq!(by_key("k-bad").outcome, Some(Outcome::Failed(error)));
+    j.close().await;
+}
+
+#[tokio::test]
+async fn money_and_long_ids_are_exact_after_a_round_trip() {
+    let dir = TempDir::new("exact");
+    let url = dir.url();
+    let j = SqliteJournal::open(&url).await.unwrap();
+    let i = intent("k-exact");
+    let p = i.plan.as_ref().unwrap();
+    assert_eq!(p.new_total().to_string(), "0.30");
+    j.begin(&i, at(0)).await.unwrap();
+    j.close().await;
+
+    // Stored as decimal text inside JSON, never as a float.
+    let plan_text = raw_column(&url, "plan", "k-exact").await.unwrap();
+    assert!(plan_text.contains("\"0.30\""), "{plan_text}");
+    let snapshot = raw_column(&url, "order_snapshot", "k-exact").await.unwrap();
+    assert!(snapshot.contains("\"2198111437768747370\""), "{snapshot}");
+    // Order amounts are the domain's decimal text (normalised, still exact), never a number.
+    assert!(
+        snapshot.contains("\"original_total\":\"100.3\""),
+        "{snapshot}"
+    );
+
+    let j = SqliteJournal::open(&url).await.unwrap();
+    let order = OrderId::new(ORDER_ID).unwrap();
+    let records = j.amendments(Some(&order)).await.unwrap();
+    assert_eq!(records.len(), 1);
+    let back = &records[0].intent;
+    assert_eq!(back, &i);
+    assert_eq!(back.order.id().as_str(), "2198111437768747370");
+    let back_plan = back.plan.as_ref().unwrap();
+    assert_eq!(back_plan.new_total().to_string(), "0.30");
+    assert_eq!(back_plan.new_total().to_minor().unwrap(), 30);
+    assert_eq!(
+        back_plan.lines()[0].delta_vs_original().to_string(),
+        "-100.00"
+    );
+    j.close().await;
+}
+
+#[tokio::test]
+async fn a_rejected_intent_round_trips_with_its_rejection() {
+    let j = memory().await;
+    // Raising the price is refused by vv-tool's lower-only rule.
+    let i = intent_for("k-raise", ORDER_ID, "200.00");
+    let rejection = i.plan.clone().unwrap_err();
+    assert_eq!(j.begin(&i, at(0)).await.unwrap(), Begin::New);
+    j.record_outcome(&i.key, &Outcome::Rejected(rejection.clone()), at(1))
+        .await
+        .unwrap();
+    let r = &j.amendments(None).await.unwrap()[0];
+    assert_eq!(r.intent.plan, Err(rejection.clone()));
+    assert_eq!(r.state, AmendmentState::Rejected);
+    assert_eq!(r.outcome, Some(Outcome::Rejected(rejection)));
+    assert!(
+        j.revisions(&OrderId::new(ORDER_ID).unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn acknowledged_amendments_become_successive_revisions() {
+    let j = memory().await;
+    let first = intent_for("k-rev-1", ORDER_ID, "90.00");
+    let second = intent_for("k-rev-2", ORDER_ID, "80.00");
+    // Both planned against the same snapshot: both expect revision 1.
+    assert_eq!(first.plan.as_ref().unwrap().next_revision(), 1);
+    assert_eq!(second.plan.as_ref().unwrap().next_revision(), 1);
+    for (n, i) in [&first, &second].into_iter().enumerate() {
+        let t = i64::try_from(n).unwrap() * 10;
+        j.begin(i, at(t)).await.unwrap();
+        j.record_outcome(&i.key, &ack("{}"), at(t + 1))
+            .await
+            .unwrap();
+        // Recording the same acknowledgement again adds no revision.
+        j.record_outcome(&i.key, &ack("{}"), at(t + 2))
+            .await
+            .unwrap();
+    }
+    let order = OrderId::new(ORDER_ID).unwrap();
+    let revisions = j.revisions(&order).await.unwrap();
+    let got: Vec<(u32, &str)> = revisions
+        .iter()
+        .map(|r| (r.revision, r.key.as_str()))
+        .collect();
+    assert_eq!(got, vec![(1, "k-rev-1"), (2, "k-rev-2")]);
+    assert_eq!(revisions[1].applied_at, at(11));
+
+    // Latest revision first.
+    let acked = j.acknowledged_for_order(&order).await.unwrap();
+    let keys: Vec<&str> = acked.iter().map(|r| r.intent.key.as_str()).collect();
+    assert_eq!(keys, vec!["k-rev-2", "k-rev-1"]);
+}
+
+#[tokio::test]
+async fn duplicate_messages_report_the_first_id() {
+    let j = memory().await;
+    let raw =
+        r#"{"type":"ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY","data":{"orderId":2198111437768747370}}"#;
+    let first = j.record_message(&inbound("nonce-1", raw, 0)).await.unwrap();
+    let MessageInsert::New(id) = first else {
+        panic!("expected a new message, got {first:?}");
+    };
+    let again = j
+        .record_message(&inbound("nonce-1", "different body", 5))
+        .await
+        .unwrap();
+    assert_eq!(again, MessageInsert::Duplicate(id));
+    let other = j.record_message(&inbound("nonce-2", raw, 1)).await.unwrap();
+    assert!(matches!(other, MessageInsert::New(o) if o != id));
+
+    let all = j.messages(false).await.unwrap();
+    assert_eq!(all.len(), 2);
+    // Newest first; the first body is kept verbatim.
+    assert_eq!(all[0].record.dedup_key, "nonce-2");
+    assert_eq!(all[1].id, id);
+    assert_eq!(all[1].record, inbound("nonce-1", raw, 0));
+}
+
+#[tokio::test]
+async fn dead_letters_are_kept_and_listed() {
+    let j = memory().await;
+    let MessageInsert::New(good) = j
+        .record_message(&inbound("n-good", "{\"ok\":1}", 0))
+        .await
+        .unwrap()
+    else {
+        panic!("expected new");
+    };
+    let MessageInsert::New(bad) = j
+        .record_message(&inbound("n-bad", "不是 JSON", 1))
+        .await
+        .unwrap()
+    else {
+        panic!("expected new");
+    };
+    let order = OrderId::new(ORDER_ID).unwrap();
+    j.message_decoded(good, &order).await.unwrap();
+    j.dead_letter(bad, "expected value at line 1 column 1")
+        .await
+        .unwrap();
+
+    let dead = j.messages(true).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, bad);
+    assert_eq!(dead[0].record.raw, "不是 JSON");
+    assert_eq!(
+        dead[0].dead_letter_reason.as_deref(),
+        Some("expected value at line 1 column 1")
+    );
+    let all = j.messages(false).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let decoded = all.iter().find(|m| m.id == good).unwrap();
+    assert_eq!(decoded.order, Some(order));
+    assert_eq!(decoded.dead_letter_reason, None);
+    assert_eq!(j.message_counts().await.unwrap(), (2, 1));
+    let by_key = j.message_by_dedup_key("n-bad").await.unwrap().unwrap();
+    assert_eq!(&by_key, &dead[0]);
+    assert_eq!(j.message_by_dedup_key("n-none").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn reconcile_confirms_or_flags_acknowledged_amendments() {
+    let j = memory().await;
+    let a = intent_for("k-a", ORDER_ID, "90.00");
+    let b = intent_for("k-b", "58218860983545941", "80.00");
+    let c = intent_for("k-c", "58218860983545942", "70.00");
+    for (n, i) in [&a, &b, &c].into_iter().enumerate() {
+        let t = i64::try_from(n).unwrap();
+        j.begin(i, at(t)).await.unwrap();
+    }
+    j.record_outcome(&a.key, &ack("{}"), at(10)).await.unwrap();
+    j.record_outcome(&b.key, &ack("{}"), at(11)).await.unwrap();
+    let MessageInsert::New(m1) = j.record_message(&inbound("m1", "{}", 20)).await.unwrap() else {
+        panic!("expected new");
+    };
+    let MessageInsert::New(m2) = j.record_message(&inbound("m2", "{}", 21)).await.unwrap() else {
+        panic!("expected new");
+    };
+
+    let backlog = j.unconfirmed_acknowledged().await.unwrap();
+    let keys: Vec<&str> = backlog.iter().map(|r| r.intent.key.as_str()).collect();
+    assert_eq!(keys, vec!["k-a", "k-b"]);
+
+    j.reconcile(&a.key, AmendmentState::Confirmed, m1, None, at(30))
+        .await
+        .unwrap();
+    j.reconcile(
+        &b.key,
+        AmendmentState::Flagged,
+        m2,
+        Some("message says 85.00, journal says 80.00"),
+        at(31),
+    )
+    .await
+    .unwrap();
+
+    // Not acknowledged: refused. Unknown message: missing. Not a reconciliation state: refused.
+    assert!(matches!(
+        j.reconcile(&c.key, AmendmentState::Confirmed, m1, None, at(32))
+            .await,
+        Err(JournalError::Conflict { .. })
+    ));
+    assert!(matches!(
+        j.reconcile(&a.key, AmendmentState::Confirmed, 9999, None, at(33))
+            .await,
+        Err(JournalError::Missing(_))
+    ));
+    assert!(matches!(
+        j.reconcile(&a.key, AmendmentState::Failed, m1, None, at(34))
+            .await,
+        Err(JournalError::Conflict { .. })
+    ));
+
+    let records = j.amendments(None).await.unwrap();
+    let by_key = |k: &str| records.iter().find(|r| r.intent.key.as_str() == k).unwrap();
+    assert_eq!(by_key("k-a").state, AmendmentState::Confirmed);
+    assert_eq!(by_key("k-a").updated_at, at(30));
+    assert_eq!(by_key("k-b").state, AmendmentState::Flagged);
+    assert_eq!(
+        by_key("k-b").note.as_deref(),
+        Some("message says 85.00, journal says 80.00")
+    );
+    assert_eq!(by_key("k-c").state, AmendmentState::Planned);
+    // Reconciled amendments keep their acknowledged outcome.
+    assert_eq!(by_key("k-a").outcome, Some(ack("{}")));
+    assert!(j.unconfirmed_acknowledged().await.unwrap().is_empty());
+    let a_order = OrderId::new(ORDER_ID).unwrap();
+    assert_eq!(j.acknowledged_for_order(&a_order).await.unwrap().len(), 1);
+
+    let counts = j.counts_by_state().await.unwrap();
+    assert_eq!(counts.len(), 7);
+    let count = |s: AmendmentState| counts.iter().find(|(c, _)| *c == s).unwrap().1;
+    assert_eq!(count(AmendmentState::Planned), 1);
+    assert_eq!(count(AmendmentState::Confirmed), 1);
+    assert_eq!(count(AmendmentState::Flagged), 1);
+    assert_eq!(count(AmendmentState::Acknowledged), 0);
+}
+
+#[tokio::test]
+async fn a_file_journal_persists_across_reopen() {
+    let dir = TempDir::new("reopen");
+    let url = dir.url();
+    let done = intent("k-done");
+    let pending = intent_for("k-pending", "58218860983545941", "50.00");
+    {
+        let j = SqliteJournal::open(&url).await.unwrap();
+        j.begin(&done, at(0)).await.unwrap();
+        j.mark_sent(&done.key, at(1)).await.unwrap();
+        j.record_outcome(&done.key, &ack("{\"ok\":true}"), at(2))
+            .await
+            .unwrap();
+        j.begin(&pending, at(3)).await.unwrap();
+        j.mark_sent(&pending.key, at(4)).await.unwrap();
+        j.record_message(&inbound("n-1", "raw", 5)).await.unwrap();
+        j.close().await;
+    }
+    // Reopening runs the migrations again: they are recorded, so nothing is redone.
+    let j = SqliteJournal::open(&url).await.unwrap();
+    assert_eq!(
+        j.begin(&done, at(10)).await.unwrap(),
+        Begin::Finished(AmendmentState::Acknowledged)
+    );
+    assert_eq!(
+        j.begin(&pending, at(11)).await.unwrap(),
+        Begin::Unfinished(AmendmentState::Sent)
+    );
+    assert!(matches!(
+        j.record_message(&inbound("n-1", "raw", 12)).await.unwrap(),
+        MessageInsert::Duplicate(_)
+    ));
+    assert_eq!(j.amendments(None).await.unwrap().len(), 2);
+    j.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_begins_of_one_key_yield_exactly_one_new() {
+    let dir = TempDir::new("concurrent");
+    let j = Arc::new(SqliteJournal::open(&dir.url()).await.unwrap());
+    let i = Arc::new(intent("k-race"));
+    let tasks: Vec<_> = (0..32)
+        .map(|n| {
+            let (j, i) = (Arc::clone(&j), Arc::clone(&i));
+            tokio::spawn(async move { j.begin(&i, at(n)).await })
+        })
+        .collect();
+    let mut new = 0;
+    for t in tasks {
+        match t.await.unwrap().unwrap() {
+            Begin::New => new += 1,
+            Begin::Unfinished(AmendmentState::Planned) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(new, 1);
+    assert_eq!(j.amendments(None).await.unwrap().len(), 1);
+    j.close().await;
+
+    // The same on an in-memory journal (one shared connection).
+    let m = Arc::new(memory().await);
+    let tasks: Vec<_> = (0..32)
+        .map(|n| {
+            let (m, i) = (Arc::clone(&m), Arc::clone(&i));
+            tokio::spawn(async move { m.begin(&i, at(n)).await })
+        })
+        .collect();
+    let mut new = 0;
+    for t in tasks {
+        if t.await.unwrap().unwrap() == Begin::New {
+            new += 1;
+        }
+    }
+    assert_eq!(new, 1);
+}
+
+#[tokio::test]
+async fn storage_errors_never_show_credentials() {
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        SqliteJournal::open("postgres://ordermod:hunter2@localhost:5432/missing-dir/db"),
+    )
+    .await
+    .unwrap()
+    .unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, JournalError::Storage(_)), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}

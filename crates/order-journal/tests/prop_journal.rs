@@ -1,0 +1,221 @@
+//! Properties of the journal under arbitrary call sequences.
+//!
+//! Each test builds one tokio runtime and one in-memory journal and reuses them across cases;
+//! every case uses keys of its own, so cases stay cheap and independent. The number of cases
+//! follows `PROPTEST_CASES` (the default config reads it).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use order_domain::{
+    Amendment, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal, JournalError,
+    MessageInsert, Order, Outcome, PlatformError, PlatformErrorKind, Policy, Receipt, ShopId,
+    Timestamp, plan,
+};
+use order_journal::SqliteJournal;
+use proptest::prelude::*;
+use tokio::runtime::Runtime;
+
+const LINE_ID: &str = "2198111437768747371";
+
+static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+});
+
+static CASE: AtomicU64 = AtomicU64::new(0);
+
+fn journal() -> SqliteJournal {
+    RUNTIME.block_on(SqliteJournal::in_memory()).unwrap()
+}
+
+/// An intent on an order of its own case, so each case's checks read only its own rows.
+fn intent(case: u64, key: &str) -> Intent {
+    let order: Order = serde_json::from_str(&format!(
+        r#"{{
+            "id": "21981114377{case:08}", "status": "awaiting_payment", "currency": "CNY",
+            "trade_type": "6",
+            "lines": [{{ "id": "{LINE_ID}", "original_total": "100.30" }}]
+        }}"#
+    ))
+    .unwrap();
+    let amendment: Amendment =
+        serde_json::from_str(&format!(r#"{{ "lines": {{ "{LINE_ID}": "0.30" }} }}"#)).unwrap();
+    let plan = plan(&order, &amendment, &Policy::vvtool_1688());
+    Intent {
+        key: IdempotencyKey::new(key).unwrap(),
+        shop: ShopId::new("vv-main").unwrap(),
+        order,
+        amendment,
+        plan,
+    }
+}
+
+/// One call against the journal, on one of a few keys.
+#[derive(Debug, Clone)]
+enum Op {
+    Begin(usize),
+    MarkSent(usize),
+    Outcome(usize, u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0..4usize).prop_map(Op::Begin),
+        (0..4usize).prop_map(Op::MarkSent),
+        (0..4usize, 0..3u8).prop_map(|(k, o)| Op::Outcome(k, o)),
+    ]
+}
+
+fn outcome(kind: u8, intent: &Intent) -> Outcome {
+    match kind {
+        0 => Outcome::Acknowledged(Receipt::new("{\"msg\":\"改价成功\",\"fee\":\"0.30\"}")),
+        1 => Outcome::Failed(PlatformError::new(
+            PlatformErrorKind::Transient,
+            Some("isp.timeout".into()),
+            "系统繁忙",
+        )),
+        _ => match &intent.plan {
+            Err(r) => Outcome::Rejected(r.clone()),
+            Ok(_) => Outcome::Failed(PlatformError::new(
+                PlatformErrorKind::RejectedByRule,
+                None,
+                "不允许",
+            )),
+        },
+    }
+}
+
+fn is_conflict<T>(r: &Result<T, JournalError>) -> bool {
+    matches!(r, Err(JournalError::Conflict { .. }))
+}
+
+fn is_missing<T>(r: &Result<T, JournalError>) -> bool {
+    matches!(r, Err(JournalError::Missing(_)))
+}
+
+static BEGIN_OUTCOME_JOURNAL: LazyLock<SqliteJournal> = LazyLock::new(journal);
+static MESSAGE_JOURNAL: LazyLock<SqliteJournal> = LazyLock::new(journal);
+
+proptest! {
+    #![proptest_config(ProptestConfig::default())]
+
+    /// Whatever the sequence of begin / mark_sent / record_outcome calls, each key ends with
+    /// at most one outcome (the first recorded), a final state exactly when an outcome was
+    /// recorded, `begin` reporting that state, and one revision per acknowledgement.
+    #[test]
+    fn prop_each_key_keeps_exactly_one_final_outcome(ops in prop::collection::vec(op(), 1..24)) {
+        let j = &*BEGIN_OUTCOME_JOURNAL;
+        let case = CASE.fetch_add(1, Ordering::Relaxed);
+        let intents: Vec<Intent> = (0..4).map(|k| intent(case, &format!("c{case}-k{k}"))).collect();
+        RUNTIME.block_on(async {
+            let mut begun = BTreeSet::new();
+            let mut sent = BTreeSet::new();
+            let mut first: BTreeMap<usize, Outcome> = BTreeMap::new();
+            for (t, op) in ops.iter().enumerate() {
+                let now = Timestamp::from_millis(i64::try_from(t).unwrap());
+                match *op {
+                    Op::Begin(k) => {
+                        let got = j.begin(&intents[k], now).await.unwrap();
+                        let expected = match (begun.insert(k), first.get(&k)) {
+                            (true, _) => Begin::New,
+                            (false, Some(o)) => Begin::Finished(o.state()),
+                            (false, None) if sent.contains(&k) => {
+                                Begin::Unfinished(AmendmentState::Sent)
+                            }
+                            (false, None) => Begin::Unfinished(AmendmentState::Planned),
+                        };
+                        prop_assert_eq!(got, expected);
+                    }
+                    Op::MarkSent(k) => {
+                        let got = j.mark_sent(&intents[k].key, now).await;
+                        match (begun.contains(&k), first.contains_key(&k)) {
+                            (false, _) => prop_assert!(is_missing(&got), "expected missing, got {:?}", got),
+                            (true, true) => prop_assert!(is_conflict(&got), "expected a conflict, got {:?}", got),
+                            (true, false) => {
+                                prop_assert!(got.is_ok());
+                                sent.insert(k);
+                            }
+                        }
+                    }
+                    Op::Outcome(k, kind) => {
+                        let o = outcome(kind, &intents[k]);
+                        let got = j.record_outcome(&intents[k].key, &o, now).await;
+                        if !begun.contains(&k) {
+                            prop_assert!(is_missing(&got), "expected missing, got {:?}", got);
+                        } else if let Some(recorded) = first.get(&k) {
+                            if *recorded == o {
+                                prop_assert!(got.is_ok());
+                            } else {
+                                prop_assert!(is_conflict(&got), "expected a conflict, got {:?}", got);
+                            }
+                        } else {
+                            prop_assert!(got.is_ok());
+                            first.insert(k, o);
+                        }
+                    }
+                }
+            }
+            let order = intents[0].order.id().clone();
+            let records = j.amendments(Some(&order)).await.unwrap();
+            let revisions = j.revisions(&order).await.unwrap();
+            for (k, i) in intents.iter().enumerate() {
+                let mine: Vec<_> = records.iter().filter(|r| r.intent.key == i.key).collect();
+                prop_assert_eq!(mine.len(), usize::from(begun.contains(&k)));
+                if let Some(r) = mine.first() {
+                    prop_assert_eq!(&r.outcome, &first.get(&k).cloned());
+                    prop_assert_eq!(r.state.is_final(), r.outcome.is_some());
+                    if let Some(o) = &r.outcome {
+                        prop_assert_eq!(r.state, o.state());
+                    }
+                }
+                let acked = matches!(first.get(&k), Some(Outcome::Acknowledged(_)));
+                let revs = revisions.iter().filter(|r| r.key == i.key).count();
+                prop_assert_eq!(revs, usize::from(acked));
+            }
+            Ok(())
+        })?;
+    }
+
+    /// Messages dedupe by key: the first insert of a key is new, every later one reports the
+    /// first one's id, and exactly one row is stored per key, with the first body.
+    #[test]
+    fn prop_messages_dedupe_by_key(keys in prop::collection::vec(0..6u8, 1..24)) {
+        let j = &*MESSAGE_JOURNAL;
+        let case = CASE.fetch_add(1, Ordering::Relaxed);
+        RUNTIME.block_on(async {
+            let (before, _) = j.message_counts().await.unwrap();
+            let mut ids: BTreeMap<u8, (i64, String)> = BTreeMap::new();
+            for (t, k) in keys.iter().enumerate() {
+                let raw = format!("{{\"n\":{t},\"text\":\"改价\"}}");
+                let message = InboundRecord {
+                    dedup_key: format!("c{case}-m{k}"),
+                    source: "1688-push".into(),
+                    raw: raw.clone(),
+                    received_at: Timestamp::from_millis(i64::try_from(t).unwrap()),
+                };
+                match j.record_message(&message).await.unwrap() {
+                    MessageInsert::New(id) => {
+                        prop_assert!(!ids.contains_key(k));
+                        ids.insert(*k, (id, raw));
+                    }
+                    MessageInsert::Duplicate(id) => {
+                        prop_assert_eq!(ids.get(k).map(|(i, _)| *i), Some(id));
+                    }
+                }
+            }
+            let (after, _) = j.message_counts().await.unwrap();
+            prop_assert_eq!(after, before + u64::try_from(ids.len()).unwrap());
+            for (k, (id, raw)) in &ids {
+                let stored = j.message_by_dedup_key(&format!("c{case}-m{k}")).await.unwrap();
+                let stored = stored.expect("a stored message");
+                prop_assert_eq!(stored.id, *id);
+                prop_assert_eq!(&stored.record.raw, raw);
+            }
+            Ok(())
+        })?;
+    }
+}
