@@ -34,13 +34,37 @@
 //! timeout ([`BUSY_TIMEOUT`]) makes concurrent writers (several processes on one file) wait
 //! instead of failing, and foreign keys are enforced.
 //!
+//! The price is one sync per call: `begin`, `mark_sent` and `record_outcome` each commit on
+//! their own, so a batch pays about three syncs per amendment. [`SqliteJournal::settings`]
+//! reads the settings back from SQLite.
+//!
 //! Every multi-statement change runs in one transaction whose first statement writes, so it
 //! holds SQLite's write lock from the start and never fails on a stale read snapshot.
+//!
+//! ## Semantics
+//! - `begin` is one `INSERT .. ON CONFLICT DO NOTHING`: among concurrent callers with one key,
+//!   exactly one gets `Begin::New`; the others read the recorded state (`Unfinished` for
+//!   planned or sent, `Finished` otherwise). A reused key with a different amendment keeps the
+//!   recorded one (and logs a warning).
+//! - An outcome is final: recording the same outcome again is a no-op (a resume may do it),
+//!   a different one is refused with `JournalError::Conflict`, as is `mark_sent` on a finished
+//!   amendment. `Missing` names an unknown key or message id.
+//! - An acknowledged outcome appends the order's next revision: the one the plan expected, or
+//!   the one after the last recorded when another amendment of the same snapshot came first.
+//! - `reconcile` moves an acknowledged amendment to confirmed or flagged; a later message may
+//!   move it again (the latest reconciliation sets the state and note; every one is kept in
+//!   the `reconciliations` table). Other amendments are refused with `Conflict`.
+//! - Messages dedupe by `dedup_key`: a duplicate reports the first one's id and keeps its body.
 //!
 //! ## Exactness
 //! Amounts are stored only inside the domain's JSON forms (`{"amount":"0.30","currency":"CNY"}`)
 //! kept as `TEXT`, never as `REAL`; identifiers (19-digit order ids included) are text.
 //! Platform replies are kept verbatim (Chinese text included).
+//!
+//! ## URLs
+//! Only `sqlite:` URLs: `sqlite://ordermod.db` (relative), `sqlite:///var/lib/ordermod/j.db`
+//! (absolute), `sqlite::memory:` (private, one connection kept open for the journal's life).
+//! The file is created if missing; its directory must exist.
 //!
 //! ## Portability
 //! The schema (`migrations/`) and the queries use only SQL PostgreSQL also accepts: `TEXT`,
@@ -63,4 +87,4 @@ mod redact;
 mod sqlite;
 
 pub use redact::{redact, redact_url};
-pub use sqlite::{BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal};
+pub use sqlite::{BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings};

@@ -67,6 +67,19 @@ pub struct RevisionRecord {
     pub applied_at: Timestamp,
 }
 
+/// SQLite's settings for a journal connection, as read back by [`SqliteJournal::settings`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StorageSettings {
+    /// `wal` for a file (`memory` for an in-memory journal, which has no file to log to).
+    pub journal_mode: String,
+    /// `full`: every commit is synced before it returns.
+    pub synchronous: String,
+    /// Foreign keys are enforced.
+    pub foreign_keys: bool,
+    /// How long a statement waits for a lock, in milliseconds.
+    pub busy_timeout_ms: i64,
+}
+
 /// The journal on SQLite. Cheap to clone (it shares one connection pool).
 ///
 /// See the crate documentation for durability and portability notes.
@@ -195,6 +208,12 @@ impl SqliteJournal {
     ///
     /// Sets WAL journal mode, `synchronous = FULL`, a [`BUSY_TIMEOUT`] and foreign keys.
     pub async fn open(url: &str) -> Result<Self, JournalError> {
+        if !url.starts_with("sqlite:") {
+            return Err(storage(
+                "the journal needs an `sqlite:` URL (`sqlite://ordermod.db`, `sqlite::memory:`)",
+                format_args!("got `{url}`"),
+            ));
+        }
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|e| storage(&format!("invalid journal URL `{url}`"), e))?
             .create_if_missing(true)
@@ -224,6 +243,41 @@ impl SqliteJournal {
             .map_err(|e| storage("cannot migrate the journal", e))?;
         tracing::debug!(url = %redact(url), "journal opened");
         Ok(SqliteJournal { pool })
+    }
+
+    /// The connection settings in force, read back from SQLite (for diagnostics and to
+    /// check the durability guarantees).
+    pub async fn settings(&self) -> Result<StorageSettings, JournalError> {
+        let fail = |e: sqlx::Error| storage("cannot read the journal settings", e);
+        let mut conn = self.pool.acquire().await.map_err(fail)?;
+        let journal_mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+        let busy_timeout_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(fail)?;
+        Ok(StorageSettings {
+            journal_mode: journal_mode.to_ascii_lowercase(),
+            synchronous: match synchronous {
+                0 => "off".to_owned(),
+                1 => "normal".to_owned(),
+                2 => "full".to_owned(),
+                3 => "extra".to_owned(),
+                n => n.to_string(),
+            },
+            foreign_keys: foreign_keys == 1,
+            busy_timeout_ms,
+        })
     }
 
     /// A private in-memory journal, for tests and dry runs.

@@ -568,6 +568,91 @@ async fn concurrent_begins_of_one_key_yield_exactly_one_new() {
 }
 
 #[tokio::test]
+async fn a_file_journal_is_durable_wal_with_full_sync() {
+    let dir = TempDir::new("settings");
+    let j = SqliteJournal::open(&dir.url()).await.unwrap();
+    let s = j.settings().await.unwrap();
+    assert_eq!(s.journal_mode, "wal");
+    assert_eq!(s.synchronous, "full");
+    assert!(s.foreign_keys);
+    assert_eq!(
+        s.busy_timeout_ms,
+        i64::try_from(order_journal::BUSY_TIMEOUT.as_millis()).unwrap()
+    );
+    j.close().await;
+    let m = memory().await;
+    assert_eq!(m.settings().await.unwrap().synchronous, "full");
+}
+
+const CRASH_CHILD: &str = "ORDER_JOURNAL_CRASH_CHILD_URL";
+const CRASH_EXIT: i32 = 86;
+
+/// The process dies (no close, no checkpoint, no destructors) right after the calls return;
+/// the next open recovers every write from the write-ahead log.
+#[tokio::test]
+async fn writes_survive_a_crash_right_after_the_call_returns() {
+    if let Ok(url) = std::env::var(CRASH_CHILD) {
+        let j = SqliteJournal::open(&url).await.unwrap();
+        let i = intent("k-crash");
+        j.begin(&i, at(0)).await.unwrap();
+        j.mark_sent(&i.key, at(1)).await.unwrap();
+        j.record_outcome(&i.key, &ack("{\"结果\":\"成功\"}"), at(2))
+            .await
+            .unwrap();
+        j.record_message(&inbound("n-crash", "raw", 3))
+            .await
+            .unwrap();
+        std::process::exit(CRASH_EXIT);
+    }
+    let dir = TempDir::new("crash");
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "writes_survive_a_crash_right_after_the_call_returns",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD, dir.url())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(CRASH_EXIT),
+        "the child did not finish its writes"
+    );
+    // Nothing was checkpointed: the writes are in the log.
+    let wal = dir.0.join("journal.db-wal");
+    assert!(
+        std::fs::metadata(&wal)
+            .map(|m| m.len() > 0)
+            .unwrap_or(false)
+    );
+
+    let j = SqliteJournal::open(&dir.url()).await.unwrap();
+    let i = intent("k-crash");
+    assert_eq!(
+        j.begin(&i, at(10)).await.unwrap(),
+        Begin::Finished(AmendmentState::Acknowledged)
+    );
+    let r = &j.amendments(None).await.unwrap()[0];
+    assert_eq!(r.outcome, Some(ack("{\"结果\":\"成功\"}")));
+    assert!(matches!(
+        j.record_message(&inbound("n-crash", "raw", 11))
+            .await
+            .unwrap(),
+        MessageInsert::Duplicate(_)
+    ));
+    j.close().await;
+}
+
+#[tokio::test]
+async fn only_sqlite_urls_are_accepted() {
+    let err = SqliteJournal::open("ordermod.db").await.unwrap_err();
+    assert!(matches!(err, JournalError::Storage(_)), "{err}");
+}
+
+#[tokio::test]
 async fn storage_errors_never_show_credentials() {
     let err = tokio::time::timeout(
         Duration::from_secs(30),
@@ -579,4 +664,11 @@ async fn storage_errors_never_show_credentials() {
     let text = err.to_string();
     assert!(matches!(err, JournalError::Storage(_)), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("postgres://***@localhost"), "{text}");
+
+    // A file that cannot be opened: the error names it, with nothing to hide.
+    let err = SqliteJournal::open("sqlite:///nonexistent-dir-for-ordermod/x/journal.db")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JournalError::Storage(_)), "{err}");
 }
