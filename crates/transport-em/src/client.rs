@@ -1,0 +1,214 @@
+//! The typed client: one signed, form-encoded `POST` per [`TradeModifyRequest`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use order_domain::{Clock, PlatformError, Timestamp};
+use transport_core::{
+    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, with_retries,
+};
+
+use crate::generated::params;
+use crate::sign::{EmSignScheme, EmSigner};
+use crate::wire::{TradeModified, TradeModifyRequest, decode_reply};
+
+/// The system clock (UTC, from `SystemTime`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Timestamp::from_millis(ms)
+    }
+}
+
+/// Settings of one EM partner account.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct EmConfig {
+    /// Base URL, e.g. `http://47.101.175.115:7070` (the published address).
+    pub base_url: String,
+    /// Path of the operation; [`params::PATH`] by default.
+    pub path: String,
+    /// Partner app id issued by EM.
+    pub appid: String,
+    /// The app secret; it never travels and never appears in errors or logs.
+    pub secret: SecretString,
+    /// How `sign` is computed (EM does not publish it; see [`EmSignScheme`]).
+    pub sign_scheme: EmSignScheme,
+    /// Requests per second for this appid; `None` = unlimited.
+    pub rate_limit_per_second: Option<u32>,
+    /// Retries of retryable failures.
+    pub retry: RetryPolicy,
+}
+
+impl EmConfig {
+    /// Defaults: the published path, the default sign scheme, 10 requests per second
+    /// (*assumed*: EM publishes no limit), the default retry policy.
+    pub fn new(
+        base_url: impl Into<String>,
+        appid: impl Into<String>,
+        secret: SecretString,
+    ) -> Self {
+        EmConfig {
+            base_url: base_url.into(),
+            path: params::PATH.to_owned(),
+            appid: appid.into(),
+            secret,
+            sign_scheme: EmSignScheme::default(),
+            rate_limit_per_second: Some(10),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// With another sign scheme.
+    #[must_use]
+    pub fn with_sign_scheme(mut self, scheme: EmSignScheme) -> Self {
+        self.sign_scheme = scheme;
+        self
+    }
+
+    /// With another rate limit.
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
+        self.rate_limit_per_second = per_second;
+        self
+    }
+
+    /// With another retry policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// With another path.
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+}
+
+impl fmt::Debug for EmConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmConfig")
+            .field("base_url", &self.base_url)
+            .field("path", &self.path)
+            .field("appid", &self.appid)
+            .field("secret", &"***")
+            .field("sign_scheme", &self.sign_scheme)
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+/// Client of EM's `trade/modify`, usable on its own.
+///
+/// Each attempt takes a fresh `timestamp` (Unix seconds from the clock), signs, and posts the
+/// form `appid`, `timestamp`, `sign`, `request_data`; calls are paced per appid and retryable
+/// failures (timeouts, 5xx, rate limits) are retried within the configured budget.
+#[derive(Clone)]
+pub struct EmClient {
+    http: HttpClient,
+    config: EmConfig,
+    url: String,
+    limiter: Arc<RateLimiter>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for EmClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmClient")
+            .field("url", &self.url)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmClient {
+    /// A client on the shared `http` client.
+    pub fn new(http: HttpClient, config: EmConfig) -> Self {
+        let url = format!(
+            "{}/{}",
+            config.base_url.trim_end_matches('/'),
+            config.path.trim_start_matches('/')
+        );
+        let limiter = Arc::new(RateLimiter::per_second(config.rate_limit_per_second));
+        EmClient {
+            http,
+            config,
+            url,
+            limiter,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// With another clock (tests, replays).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The endpoint URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EmConfig {
+        &self.config
+    }
+
+    /// The form fields of one attempt, `sign` included, at `timestamp` (Unix seconds).
+    pub fn signed_form(&self, request_data: &str, timestamp: i64) -> Vec<(&'static str, String)> {
+        let ts = timestamp.to_string();
+        let unsigned = [
+            (params::APPID, self.config.appid.as_str()),
+            (params::TIMESTAMP, ts.as_str()),
+            (params::REQUEST_DATA, request_data),
+        ];
+        let sign = self
+            .config
+            .sign_scheme
+            .sign(&unsigned, self.config.secret.expose_secret());
+        let mut form: Vec<(&'static str, String)> = unsigned
+            .iter()
+            .map(|(k, v)| (*k, (*v).to_owned()))
+            .collect();
+        form.push((params::SIGN, sign));
+        form
+    }
+
+    /// Sends one change and returns EM's acknowledgement, or the failure as a
+    /// [`PlatformError`] (EM's code and message verbatim; no secret in any text).
+    pub async fn modify_trade(
+        &self,
+        req: &TradeModifyRequest,
+    ) -> Result<TradeModified, PlatformError> {
+        let request_data = req.to_request_data()?;
+        let secret = self.config.secret.expose_secret();
+        let secrets = [secret];
+        with_retries(&self.config.retry, || async {
+            self.limiter.until_ready(&self.config.appid).await;
+            let form = self.signed_form(&request_data, self.clock.now().as_secs());
+            let reply = self
+                .http
+                .send(self.http.inner().post(&self.url).form(&form), &secrets)
+                .await?
+                .error_for_status(&secrets)?;
+            let result = decode_reply(reply.body(), &secrets);
+            if let Err(e) = &result {
+                tracing::debug!(tradeno = %req.tradeno, error = %e, "EM trade/modify failed");
+            }
+            result
+        })
+        .await
+    }
+}

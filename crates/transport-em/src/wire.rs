@@ -1,0 +1,262 @@
+//! Wire types of `trade/modify`: the `request_data` object and the reply.
+
+use order_domain::{PlatformError, PlatformErrorKind};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use transport_core::protocol_error;
+
+use crate::generated::errors::TradeModifyError;
+use crate::generated::params;
+
+/// The `request_data` JSON object. Every field but `tradeno` is optional and left out of the
+/// JSON when absent: EM changes only the fields that are sent (the item list, when sent,
+/// replaces the whole list).
+///
+/// Field names are EM's, spelling included (`distrctname`). Ids and quantities travel as JSON
+/// integers, as the page's field table declares them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeModifyRequest {
+    /// Order number (required).
+    pub tradeno: String,
+    /// Shipping warehouse id (from EM's warehouse list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warehouseid: Option<u64>,
+    /// Transport way: 1 own delivery, 2 dedicated logistics, 3 pick-up, 4 express, 5 other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transportway: Option<u8>,
+    /// Logistics company; required for ways 2 and 4, left out otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logisticscompanyid: Option<u32>,
+    /// Consignee name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receivername: Option<String>,
+    /// Consignee mobile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
+    /// Province (with city and district, all or none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provincename: Option<String>,
+    /// City (with province and district, all or none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cityname: Option<String>,
+    /// District (EM's spelling; with province and city, all or none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distrctname: Option<String>,
+    /// Street and number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Delivery date, `yyyy-MM-dd`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliverydate: Option<String>,
+    /// Logistics remark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+    /// Order remark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traderemark: Option<String>,
+    /// Logistics contact person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logisticscontact: Option<String>,
+    /// Vehicle plate number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logisticscarnumber: Option<String>,
+    /// Logistics contact's mobile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logisticsmobile: Option<String>,
+    /// The full item list (every line of the order), when the items change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<TradeModifyItem>>,
+}
+
+impl TradeModifyRequest {
+    /// A request for `tradeno` that changes nothing yet; set the fields to change.
+    pub fn new(tradeno: impl Into<String>) -> Self {
+        TradeModifyRequest {
+            tradeno: tradeno.into(),
+            ..TradeModifyRequest::default()
+        }
+    }
+
+    /// The `request_data` text that is sent and signed.
+    pub fn to_request_data(&self) -> Result<String, PlatformError> {
+        serde_json::to_string(self).map_err(|e| {
+            PlatformError::new(
+                PlatformErrorKind::InvalidRequest,
+                None,
+                format!("request_data could not be encoded: {e}"),
+            )
+        })
+    }
+}
+
+/// One entry of the item list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TradeModifyItem {
+    /// ERP product code.
+    pub outerpcode: String,
+    /// Quantity in the product's main unit, a whole number.
+    pub mainmeasunitqty: u64,
+    /// Line remark.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+}
+
+impl TradeModifyItem {
+    /// An item line without remark.
+    pub fn new(outerpcode: impl Into<String>, mainmeasunitqty: u64) -> Self {
+        TradeModifyItem {
+            outerpcode: outerpcode.into(),
+            mainmeasunitqty,
+            remark: None,
+        }
+    }
+
+    /// With a line remark.
+    #[must_use]
+    pub fn with_remark(mut self, remark: impl Into<String>) -> Self {
+        self.remark = Some(remark.into());
+        self
+    }
+}
+
+/// A successful `trade/modify` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TradeModified {
+    /// The order number EM echoed in `data`.
+    pub tradeno: Option<String>,
+    /// EM's message (`修改成功`), verbatim.
+    pub message: String,
+    /// The reply body, verbatim.
+    pub raw_reply: String,
+}
+
+fn code_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Number(n) => Some(n.to_string()),
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        _ => None,
+    }
+}
+
+/// Decodes a reply body: `statusCode` 0 is success; any other code becomes the generated
+/// [`TradeModifyError`] (code and message verbatim) as a [`PlatformError`]; a body that is not a
+/// JSON object with a `statusCode` is a `Protocol` error.
+///
+/// `statusCode` is read leniently (a JSON number or a numeric string), and unknown fields are
+/// ignored.
+pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<TradeModified, PlatformError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| protocol_error(&format!("EM reply is not JSON ({e})"), body, secrets))?;
+    let Some(obj) = value.as_object() else {
+        return Err(protocol_error(
+            "EM reply is not a JSON object",
+            body,
+            secrets,
+        ));
+    };
+    let Some(code) = obj.get(params::reply::STATUS_CODE).and_then(code_text) else {
+        return Err(protocol_error(
+            "EM reply has no usable statusCode",
+            body,
+            secrets,
+        ));
+    };
+    let message = match obj.get(params::reply::MESSAGE) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    if code == params::SUCCESS_STATUS_CODE.to_string() {
+        let tradeno = match obj.get(params::reply::DATA) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        Ok(TradeModified {
+            tradeno,
+            message,
+            raw_reply: String::from_utf8_lossy(body).into_owned(),
+        })
+    } else {
+        Err(TradeModifyError::from_reply(&code, &message).into_platform_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_fields_are_left_out_and_names_are_ems() {
+        let mut r = TradeModifyRequest::new("DD1");
+        r.distrctname = Some("嘉定区".into());
+        r.transportway = Some(2);
+        r.logisticscompanyid = Some(10);
+        r.items = Some(vec![TradeModifyItem::new("ERP_1", 3).with_remark("备注")]);
+        assert_eq!(
+            r.to_request_data().unwrap(),
+            r#"{"tradeno":"DD1","transportway":2,"logisticscompanyid":10,"distrctname":"嘉定区","items":[{"outerpcode":"ERP_1","mainmeasunitqty":3,"remark":"备注"}]}"#
+        );
+        assert_eq!(
+            TradeModifyRequest::new("DD2").to_request_data().unwrap(),
+            r#"{"tradeno":"DD2"}"#
+        );
+    }
+
+    #[test]
+    fn success_reply_carries_the_trade_number() {
+        let body = r#"{"statusCode":0,"message":"修改成功","data":"DD202409260001","extra":1}"#;
+        let ok = decode_reply(body.as_bytes(), &[]).unwrap();
+        assert_eq!(ok.tradeno.as_deref(), Some("DD202409260001"));
+        assert_eq!(ok.message, "修改成功");
+        assert_eq!(ok.raw_reply, body);
+    }
+
+    #[test]
+    fn documented_failures_keep_code_and_message() {
+        let e = decode_reply(
+            r#"{"statusCode":1002,"message":"修改三级地址时,省市区名称均不能为空","data":null}"#
+                .as_bytes(),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), PlatformErrorKind::InvalidRequest);
+        assert_eq!(e.code(), Some("1002"));
+        assert_eq!(e.message(), "修改三级地址时,省市区名称均不能为空");
+
+        let e = decode_reply(
+            r#"{"statusCode":"-10","message":"产品[ERP_1113005]库存不足","data":null}"#.as_bytes(),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.kind(), PlatformErrorKind::RejectedByRule);
+        assert_eq!(e.code(), Some("-10"));
+        assert!(e.message().contains("ERP_1113005"));
+    }
+
+    #[test]
+    fn undocumented_code_is_kept_raw() {
+        let e = decode_reply(
+            r#"{"statusCode":4711,"message":"奇怪","data":null}"#.as_bytes(),
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Some("4711"));
+        assert_eq!(e.message(), "奇怪");
+    }
+
+    #[test]
+    fn bad_bodies_are_protocol_errors() {
+        for body in [
+            "",
+            "<html>busy</html>",
+            r#"{"statusCode":0,"mess"#,
+            "[1,2]",
+            r#"{"message":"x"}"#,
+        ] {
+            let e = decode_reply(body.as_bytes(), &[]).unwrap_err();
+            assert_eq!(e.kind(), PlatformErrorKind::Protocol, "{body}");
+        }
+    }
+}
