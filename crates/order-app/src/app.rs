@@ -1,0 +1,294 @@
+//! The application: shops, journal and clock wired together, and the use cases over them.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use order_domain::{
+    AmendmentRecord, AmendmentState, Begin, Clock, IdempotencyKey, Intent, Journal, JournalError,
+    MessageRecord, OrderId, OrderPlatform, Outcome, Plan, PlatformError, Rejection, ShopId,
+    Timestamp,
+};
+
+use crate::config::{Config, ConfigError, Env};
+use crate::input::AmendmentLine;
+use crate::registry::{PlatformKind, build_platform};
+
+/// The system clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Timestamp::from_millis(ms)
+    }
+}
+
+/// Why an [`App`] could not be assembled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AppError {
+    /// The configuration is wrong (names the shop and key).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The builder was given no journal.
+    #[error("no journal: call `.journal(..)` on the builder")]
+    NoJournal,
+    /// The journal could not be opened.
+    #[error("cannot open journal {url}: {reason}")]
+    Journal {
+        /// The URL (without credentials: journal URLs carry none).
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Why one amendment could not be processed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// The line names a shop the app does not know, or a platform that is not the shop's.
+    #[error("{0}")]
+    Input(String),
+    /// The journal failed: the batch must stop, an unrecorded send could be doubled on resume.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+/// How one amendment ended in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Sent and acknowledged by the platform now.
+    Applied(Box<Plan>),
+    /// The journal holds an outcome from an earlier run; nothing was sent.
+    AlreadyRecorded(AmendmentState),
+    /// Refused by the platform's rules before sending; recorded as rejected.
+    Rejected(Rejection),
+    /// Failed at the platform (after the transport's retries); recorded as failed.
+    Failed(PlatformError),
+}
+
+/// The result of one amendment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Its idempotency key.
+    pub key: IdempotencyKey,
+    /// The platform's name.
+    pub platform: String,
+    /// What happened.
+    pub disposition: Disposition,
+}
+
+/// The wired application. Cheap to clone; holds no global state.
+#[derive(Clone)]
+pub struct App {
+    shops: Arc<BTreeMap<ShopId, Arc<dyn OrderPlatform>>>,
+    journal: Arc<dyn Journal>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for App {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("App")
+            .field("shops", &self.shops.keys().collect::<Vec<_>>())
+            .field("journal", &self.journal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Assembles an [`App`] by hand (for embedders and tests).
+#[derive(Default)]
+pub struct AppBuilder {
+    shops: BTreeMap<ShopId, Arc<dyn OrderPlatform>>,
+    journal: Option<Arc<dyn Journal>>,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl fmt::Debug for AppBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppBuilder")
+            .field("shops", &self.shops.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppBuilder {
+    /// Adds (or replaces) a shop and the platform that serves it.
+    #[must_use]
+    pub fn shop(mut self, id: ShopId, platform: Arc<dyn OrderPlatform>) -> Self {
+        self.shops.insert(id, platform);
+        self
+    }
+
+    /// Sets the journal (required).
+    #[must_use]
+    pub fn journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Sets the clock ([`SystemClock`] when not set).
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Builds the app; fails only without a journal.
+    pub fn build(self) -> Result<App, AppError> {
+        Ok(App {
+            shops: Arc::new(self.shops),
+            journal: self.journal.ok_or(AppError::NoJournal)?,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
+        })
+    }
+}
+
+/// Opens the journal a URL names: `sqlite://FILE`, `sqlite::memory:`, or `memory:` (the
+/// in-process [`MemoryJournal`](crate::memory::MemoryJournal), not durable).
+pub async fn open_journal(url: &str) -> Result<Arc<dyn Journal>, AppError> {
+    if url == "memory:" {
+        return Ok(Arc::new(crate::memory::MemoryJournal::new()));
+    }
+    crate::journal::open(url).await
+}
+
+impl App {
+    /// A builder.
+    pub fn builder() -> AppBuilder {
+        AppBuilder::default()
+    }
+
+    /// Assembles the app from a configuration: reads each shop's secrets from `env`, builds its
+    /// transport through the platform registry and opens the journal the config names.
+    pub async fn from_config(config: &Config, env: &dyn Env) -> Result<App, AppError> {
+        let mut builder = App::builder();
+        for shop in &config.shops {
+            let credentials = shop.resolve_secrets(env)?;
+            builder = builder.shop(shop.id.clone(), build_platform(shop, credentials)?);
+        }
+        let journal = open_journal(config.journal_url()).await?;
+        builder.journal(journal).build()
+    }
+
+    /// The platform serving `shop`.
+    pub fn platform(&self, shop: &ShopId) -> Option<&Arc<dyn OrderPlatform>> {
+        self.shops.get(shop)
+    }
+
+    /// The shops, in name order.
+    pub fn shops(&self) -> impl Iterator<Item = &ShopId> {
+        self.shops.keys()
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.journal
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    fn platform_for(&self, line: &AmendmentLine) -> Result<&Arc<dyn OrderPlatform>, ApplyError> {
+        let platform = self
+            .shops
+            .get(&line.shop)
+            .ok_or_else(|| ApplyError::Input(format!("unknown shop `{}`", line.shop)))?;
+        if let Some(named) = &line.platform
+            && named != platform.name()
+        {
+            return Err(ApplyError::Input(match PlatformKind::from_name(named) {
+                Some(_) => format!(
+                    "the line says platform `{named}` but shop `{}` is on {}",
+                    line.shop,
+                    platform.name()
+                ),
+                None => format!("unknown platform `{named}`"),
+            }));
+        }
+        Ok(platform)
+    }
+
+    /// Plans one amendment (a dry run; nothing is recorded or sent).
+    pub fn plan(&self, line: &AmendmentLine) -> Result<Result<Plan, Rejection>, ApplyError> {
+        let platform = self.platform_for(line)?;
+        Ok(order_domain::plan(
+            &line.order,
+            &line.set,
+            platform.policy(),
+        ))
+    }
+
+    /// Applies one amendment: plan, record the intent, skip it when an earlier run recorded an
+    /// outcome, record a rejection without sending, otherwise mark it sent, send it and record
+    /// what the platform said.
+    pub async fn apply(&self, line: &AmendmentLine) -> Result<Applied, ApplyError> {
+        let platform = self.platform_for(line)?;
+        let key = line.key();
+        let planned = order_domain::plan(&line.order, &line.set, platform.policy());
+        let intent = Intent {
+            key: key.clone(),
+            shop: line.shop.clone(),
+            order: line.order.clone(),
+            amendment: line.set.clone(),
+            plan: planned,
+        };
+        let done = |disposition| Applied {
+            key: key.clone(),
+            platform: platform.name().to_owned(),
+            disposition,
+        };
+        match self.journal.begin(&intent, self.clock.now()).await? {
+            Begin::Finished(state) => return Ok(done(Disposition::AlreadyRecorded(state))),
+            Begin::New | Begin::Unfinished(_) => {}
+        }
+        let plan = match intent.plan {
+            Ok(plan) => plan,
+            Err(rejection) => {
+                self.journal
+                    .record_outcome(
+                        &key,
+                        &Outcome::Rejected(rejection.clone()),
+                        self.clock.now(),
+                    )
+                    .await?;
+                return Ok(done(Disposition::Rejected(rejection)));
+            }
+        };
+        self.journal.mark_sent(&key, self.clock.now()).await?;
+        match platform.apply(&line.order, &plan).await {
+            Ok(receipt) => {
+                self.journal
+                    .record_outcome(&key, &Outcome::Acknowledged(receipt), self.clock.now())
+                    .await?;
+                Ok(done(Disposition::Applied(Box::new(plan))))
+            }
+            Err(error) => {
+                self.journal
+                    .record_outcome(&key, &Outcome::Failed(error.clone()), self.clock.now())
+                    .await?;
+                Ok(done(Disposition::Failed(error)))
+            }
+        }
+    }
+
+    /// The journal's amendments (newest first), only those of `order` when given.
+    pub async fn amendments(
+        &self,
+        order: Option<&OrderId>,
+    ) -> Result<Vec<AmendmentRecord>, JournalError> {
+        self.journal.amendments(order).await
+    }
+
+    /// Dead-lettered inbound messages, newest first.
+    pub async fn dead_letters(&self) -> Result<Vec<MessageRecord>, JournalError> {
+        self.journal.messages(true).await
+    }
+}

@@ -1,0 +1,530 @@
+//! Running a batch: stream the input, apply amendments with bounded concurrency, report each
+//! result as it arrives and count them.
+
+use std::collections::BTreeMap;
+
+use order_domain::{AmendmentState, JournalError, Violation};
+use serde::Serialize;
+use tokio::io::AsyncBufRead;
+use tokio::task::JoinSet;
+
+use crate::app::{App, ApplyError, Disposition};
+use crate::input::{InputError, InputItem, LineReader};
+
+/// Concurrency when none is given.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+
+/// How a batch runs.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    /// Amendments in flight at once (at least 1). Per-shop rate limits are enforced inside the
+    /// transports, so this bounds memory and connections, not the request rate.
+    pub concurrency: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        BatchOptions {
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+}
+
+/// What happened to one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineStatus {
+    /// Sent and acknowledged in this run.
+    Applied,
+    /// An earlier run recorded it as applied; nothing was sent.
+    AlreadyDone,
+    /// Refused by the platform's rules before sending (now or in an earlier run).
+    Rejected,
+    /// Failed at the platform (now or in an earlier run).
+    Failed,
+    /// The line could not be read, or names an unknown shop.
+    InputError,
+}
+
+impl LineStatus {
+    /// Stable snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineStatus::Applied => "applied",
+            LineStatus::AlreadyDone => "already_done",
+            LineStatus::Rejected => "rejected",
+            LineStatus::Failed => "failed",
+            LineStatus::InputError => "input_error",
+        }
+    }
+}
+
+/// A platform error as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportedError {
+    /// The kind (`rejected_by_rule`, `transient`...).
+    pub kind: String,
+    /// The platform's code, verbatim.
+    pub code: Option<String>,
+    /// The platform's message, verbatim.
+    pub message: String,
+    /// Extra detail (an authorisation link...).
+    pub detail: Option<String>,
+}
+
+/// One line's result, as printed and written to the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineReport {
+    /// 1-based line number.
+    pub line: u64,
+    /// The status.
+    pub status: LineStatus,
+    /// The shop, when readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop: Option<String>,
+    /// The platform, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The order id, when readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// The idempotency key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// True when the outcome was recorded by an earlier run (nothing sent now).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub earlier: bool,
+    /// The new order total, for applied amendments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_total: Option<String>,
+    /// Every violation, for rejections made in this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Violation>,
+    /// The platform's error, for failures in this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReportedError>,
+    /// What is wrong with the line, for input errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl LineReport {
+    fn input(e: InputError) -> Self {
+        LineReport {
+            line: e.line,
+            status: LineStatus::InputError,
+            shop: e.shop,
+            platform: None,
+            order: e.order,
+            key: None,
+            earlier: false,
+            new_total: None,
+            violations: Vec::new(),
+            error: None,
+            message: Some(e.message),
+        }
+    }
+
+    /// One human line: `line 12 wechat-main order 1001: rejected: lines[L1]: ... (code); ...`.
+    pub fn human(&self) -> String {
+        let mut s = format!("line {}", self.line);
+        if let Some(shop) = &self.shop {
+            s.push(' ');
+            s.push_str(shop);
+        }
+        if let Some(o) = &self.order {
+            s.push_str(" order ");
+            s.push_str(o);
+        }
+        s.push_str(": ");
+        s.push_str(&self.status.as_str().replace('_', " "));
+        if self.earlier {
+            s.push_str(" (recorded by an earlier run)");
+        }
+        if let Some(t) = &self.new_total {
+            s.push_str(", new total ");
+            s.push_str(t);
+        }
+        if !self.violations.is_empty() {
+            s.push_str(": ");
+            let v: Vec<String> = self.violations.iter().map(ToString::to_string).collect();
+            s.push_str(&v.join("; "));
+        }
+        if let Some(e) = &self.error {
+            s.push_str(": ");
+            s.push_str(&e.kind);
+            if let Some(c) = &e.code {
+                s.push_str(" [");
+                s.push_str(c);
+                s.push(']');
+            }
+            s.push_str(": ");
+            s.push_str(&e.message);
+            if let Some(d) = &e.detail {
+                s.push_str(" (");
+                s.push_str(d);
+                s.push(')');
+            }
+        }
+        if let Some(m) = &self.message {
+            s.push_str(": ");
+            s.push_str(m);
+        }
+        s
+    }
+}
+
+/// Counts of one shop, or of the whole batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Sent and acknowledged now.
+    pub applied: u64,
+    /// Applied by an earlier run, skipped.
+    pub already_done: u64,
+    /// Refused by the platform's rules before sending.
+    pub rejected: u64,
+    /// Failed at the platform.
+    pub failed: u64,
+    /// Unreadable lines and unknown shops.
+    pub input_errors: u64,
+}
+
+impl Counts {
+    fn add(&mut self, s: LineStatus) {
+        match s {
+            LineStatus::Applied => self.applied += 1,
+            LineStatus::AlreadyDone => self.already_done += 1,
+            LineStatus::Rejected => self.rejected += 1,
+            LineStatus::Failed => self.failed += 1,
+            LineStatus::InputError => self.input_errors += 1,
+        }
+    }
+
+    /// Every line counted.
+    pub fn total(&self) -> u64 {
+        self.applied + self.already_done + self.rejected + self.failed + self.input_errors
+    }
+}
+
+/// The batch's counts: totals, per shop, and rejections per violation code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Every line.
+    pub total: Counts,
+    /// Per shop (lines whose shop could not be read count under `(unknown)`).
+    pub per_shop: BTreeMap<String, Counts>,
+    /// How often each violation code appeared among this run's rejections.
+    pub violations_by_code: BTreeMap<String, u64>,
+    /// How often each platform error kind appeared among this run's failures.
+    pub failures_by_kind: BTreeMap<String, u64>,
+}
+
+impl Summary {
+    /// Counts one line.
+    pub fn add(&mut self, r: &LineReport) {
+        self.total.add(r.status);
+        self.per_shop
+            .entry(r.shop.clone().unwrap_or_else(|| "(unknown)".into()))
+            .or_default()
+            .add(r.status);
+        for v in &r.violations {
+            *self
+                .violations_by_code
+                .entry(v.code.to_string())
+                .or_default() += 1;
+        }
+        if let Some(e) = &r.error {
+            *self.failures_by_kind.entry(e.kind.clone()).or_default() += 1;
+        }
+    }
+
+    /// The exit code the counts call for: 0 when everything is applied (now or earlier), 1 when
+    /// anything was rejected, failed or could not be read.
+    pub fn exit_code(&self) -> i32 {
+        let t = &self.total;
+        if t.rejected + t.failed + t.input_errors == 0 {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// Why a batch stopped before the end of its input.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BatchError {
+    /// The input could not be read (IO).
+    #[error("cannot read the input: {0}")]
+    Read(#[from] std::io::Error),
+    /// The journal failed; sending stopped so no unrecorded send can be doubled on resume.
+    #[error("the journal failed, sending stopped: {0}")]
+    Journal(#[from] JournalError),
+}
+
+fn report_of(
+    line: u64,
+    amendment: &crate::input::AmendmentLine,
+    r: Result<crate::app::Applied, ApplyError>,
+) -> Result<LineReport, JournalError> {
+    let mut rep = LineReport {
+        line,
+        status: LineStatus::InputError,
+        shop: Some(amendment.shop.to_string()),
+        platform: amendment.platform.clone(),
+        order: Some(amendment.order.id().to_string()),
+        key: None,
+        earlier: false,
+        new_total: None,
+        violations: Vec::new(),
+        error: None,
+        message: None,
+    };
+    let applied = match r {
+        Ok(a) => a,
+        Err(ApplyError::Input(m)) => {
+            rep.message = Some(m);
+            return Ok(rep);
+        }
+        Err(ApplyError::Journal(e)) => return Err(e),
+    };
+    rep.key = Some(applied.key.to_string());
+    rep.platform = Some(applied.platform);
+    match applied.disposition {
+        Disposition::Applied(plan) => {
+            rep.status = LineStatus::Applied;
+            rep.new_total = Some(plan.new_total().to_string());
+        }
+        Disposition::AlreadyRecorded(state) => {
+            rep.earlier = true;
+            rep.status = match state {
+                AmendmentState::Rejected => LineStatus::Rejected,
+                AmendmentState::Failed => LineStatus::Failed,
+                _ => LineStatus::AlreadyDone,
+            };
+        }
+        Disposition::Rejected(rej) => {
+            rep.status = LineStatus::Rejected;
+            rep.violations = rej.violations;
+        }
+        Disposition::Failed(e) => {
+            rep.status = LineStatus::Failed;
+            rep.error = Some(ReportedError {
+                kind: e.kind().to_string(),
+                code: e.code().map(str::to_owned),
+                message: e.message().to_owned(),
+                detail: e.detail().map(str::to_owned),
+            });
+        }
+    }
+    Ok(rep)
+}
+
+impl App {
+    /// Runs a batch read from `input` (JSON Lines), calling `on_line` with each line's result as
+    /// it completes (not in input order), and returns the counts.
+    ///
+    /// At most `options.concurrency` amendments are in flight and no more lines are read than
+    /// that, so memory stays flat whatever the input's size. A journal failure stops reading,
+    /// lets the amendments in flight finish, and returns [`BatchError::Journal`].
+    pub async fn run_batch<R, F>(
+        &self,
+        input: R,
+        options: BatchOptions,
+        mut on_line: F,
+    ) -> Result<Summary, BatchError>
+    where
+        R: AsyncBufRead + Unpin,
+        F: FnMut(&LineReport),
+    {
+        let limit = options.concurrency.max(1);
+        let mut reader = LineReader::new(input);
+        let mut tasks: JoinSet<Result<LineReport, JournalError>> = JoinSet::new();
+        let mut summary = Summary::default();
+        let mut failure: Option<BatchError> = None;
+        let mut handle = |res: Result<Result<LineReport, JournalError>, tokio::task::JoinError>,
+                          summary: &mut Summary,
+                          failure: &mut Option<BatchError>| {
+            match res {
+                Ok(Ok(rep)) => {
+                    summary.add(&rep);
+                    on_line(&rep);
+                }
+                Ok(Err(e)) => {
+                    failure.get_or_insert(BatchError::Journal(e));
+                }
+                Err(join) => {
+                    failure.get_or_insert(BatchError::Journal(JournalError::Storage(format!(
+                        "an amendment task stopped unexpectedly: {join}"
+                    ))));
+                }
+            }
+        };
+        while failure.is_none() {
+            while tasks.len() >= limit {
+                if let Some(res) = tasks.join_next().await {
+                    handle(res, &mut summary, &mut failure);
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
+            let item = match reader.next().await {
+                Ok(Some(item)) => item,
+                Ok(None) => break,
+                Err(e) => {
+                    failure = Some(BatchError::Read(e));
+                    break;
+                }
+            };
+            match item {
+                InputItem::Invalid(e) => {
+                    handle(Ok(Ok(LineReport::input(e))), &mut summary, &mut failure);
+                }
+                InputItem::Amendment { line, amendment } => {
+                    let app = self.clone();
+                    tasks.spawn(async move {
+                        let r = app.apply(&amendment).await;
+                        report_of(line, &amendment, r)
+                    });
+                }
+            }
+        }
+        while let Some(res) = tasks.join_next().await {
+            handle(res, &mut summary, &mut failure);
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(summary),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use order_domain::{
+        FixedClock, IdempotencyKey, Intent, Journal, OrderId, PlatformError, PlatformErrorKind,
+        Policy, ShopId, Timestamp,
+    };
+
+    use super::*;
+    use crate::input::parse_line;
+    use crate::memory::{MemoryJournal, MemoryPlatform};
+
+    fn line(order: &str, target: &str) -> String {
+        format!(
+            r#"{{"shop":"wechat-a","order":{{"id":"{order}","status":"awaiting_payment","currency":"CNY","lines":[{{"id":"L1","product":"1","sku":"2","original_total":"10.00"}}],"freight":{{"original":"2.00"}}}},"set":{{"lines":{{"L1":"{target}"}}}}}}"#
+        )
+    }
+
+    fn setup() -> (App, Arc<MemoryPlatform>, Arc<MemoryJournal>) {
+        let platform = Arc::new(MemoryPlatform::new(Policy::wechat_shop()));
+        let journal = Arc::new(MemoryJournal::new());
+        let app = App::builder()
+            .shop(ShopId::new("wechat-a").unwrap(), platform.clone())
+            .journal(journal.clone())
+            .clock(Arc::new(FixedClock(Timestamp::from_millis(
+                1_700_000_000_000,
+            ))))
+            .build()
+            .unwrap();
+        (app, platform, journal)
+    }
+
+    async fn run(app: &App, text: &str) -> (Summary, Vec<LineReport>) {
+        let mut lines = Vec::new();
+        let s = app
+            .run_batch(text.as_bytes(), BatchOptions { concurrency: 3 }, |r| {
+                lines.push(r.clone());
+            })
+            .await
+            .unwrap();
+        lines.sort_by_key(|r| r.line);
+        (s, lines)
+    }
+
+    #[tokio::test]
+    async fn a_batch_applies_rejects_reports_bad_lines_and_resumes_without_resending() {
+        let (app, platform, journal) = setup();
+        let text = [
+            line("1", "8.00"),
+            line("2", "12.00"),
+            "{broken".to_owned(),
+            line("3", "7.00").replace("wechat-a", "wechat-zz"),
+            line("4", "9.00"),
+        ]
+        .join("\n");
+        let (s, lines) = run(&app, &text).await;
+        assert_eq!(s.total.applied, 2);
+        assert_eq!(s.total.rejected, 1);
+        assert_eq!(s.total.input_errors, 2);
+        assert_eq!(s.exit_code(), 1);
+        assert_eq!(
+            lines[1].violations[0].code.as_str(),
+            "price.raise_forbidden"
+        );
+        assert_eq!(lines[2].line, 3);
+        assert!(
+            lines[3]
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("unknown shop `wechat-zz`")
+        );
+        let (o1, n1) = platform.order(&OrderId::new("1").unwrap()).unwrap();
+        assert_eq!(
+            (o1.lines()[0].current_total().to_string(), n1),
+            ("8.00".into(), 1)
+        );
+
+        // Again: nothing is sent; the rejection still counts.
+        let (s2, lines2) = run(&app, &text).await;
+        assert_eq!(s2.total.applied, 0);
+        assert_eq!(s2.total.already_done, 2);
+        assert_eq!(s2.total.rejected, 1);
+        assert!(lines2[1].earlier);
+        assert_eq!(platform.order(&OrderId::new("1").unwrap()).unwrap().1, 1);
+        assert_eq!(journal.amendments(None).await.unwrap().len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_amendment_is_sent_again_and_a_platform_failure_is_recorded() {
+        let (app, platform, journal) = setup();
+        let a = parse_line(1, &line("9", "5.00")).unwrap();
+        // A crash after mark_sent: the journal says sent, no outcome.
+        let intent = Intent {
+            key: a.key(),
+            shop: a.shop.clone(),
+            order: a.order.clone(),
+            amendment: a.set.clone(),
+            plan: order_domain::plan(&a.order, &a.set, &Policy::wechat_shop()),
+        };
+        let now = Timestamp::from_millis(1);
+        journal.begin(&intent, now).await.unwrap();
+        journal.mark_sent(&intent.key, now).await.unwrap();
+        let (s, _) = run(&app, &line("9", "5.00")).await;
+        assert_eq!(s.total.applied, 1);
+
+        platform.fail_next([PlatformError::new(
+            PlatformErrorKind::NotFound,
+            Some("100002".into()),
+            "order not exist",
+        )]);
+        let (s, lines) = run(&app, &line("10", "5.00")).await;
+        assert_eq!(s.total.failed, 1);
+        let e = lines[0].error.as_ref().unwrap();
+        assert_eq!(
+            (e.kind.as_str(), e.code.as_deref()),
+            ("not_found", Some("100002"))
+        );
+        assert_eq!(s.failures_by_kind["not_found"], 1);
+        let key = IdempotencyKey::new(lines[0].key.clone().unwrap()).unwrap();
+        let rec = journal.amendments(None).await.unwrap();
+        assert!(
+            rec.iter()
+                .any(|r| r.intent.key == key && r.state == order_domain::AmendmentState::Failed)
+        );
+    }
+}
