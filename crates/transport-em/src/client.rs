@@ -11,7 +11,7 @@ use transport_core::{
 
 use crate::generated::params;
 use crate::sign::{EmSignScheme, EmSigner};
-use crate::wire::{TradeModified, TradeModifyRequest, decode_reply};
+use crate::wire::{EmNumberStyle, TradeModified, TradeModifyRequest, decode_reply};
 
 /// The system clock (UTC, from `SystemTime`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -44,11 +44,13 @@ pub struct EmConfig {
     pub rate_limit_per_second: Option<u32>,
     /// Retries of retryable failures.
     pub retry: RetryPolicy,
+    /// How integer fields of `request_data` are written (see [`EmNumberStyle`]).
+    pub number_style: EmNumberStyle,
 }
 
 impl EmConfig {
     /// Defaults: the published path, the default sign scheme, 10 requests per second
-    /// (*assumed*: EM publishes no limit), the default retry policy.
+    /// (*assumed*: EM publishes no limit), the default retry policy, integer numbers.
     pub fn new(
         base_url: impl Into<String>,
         appid: impl Into<String>,
@@ -62,6 +64,7 @@ impl EmConfig {
             sign_scheme: EmSignScheme::default(),
             rate_limit_per_second: Some(10),
             retry: RetryPolicy::default(),
+            number_style: EmNumberStyle::default(),
         }
     }
 
@@ -86,6 +89,13 @@ impl EmConfig {
         self
     }
 
+    /// With another number style for `request_data`.
+    #[must_use]
+    pub fn with_number_style(mut self, style: EmNumberStyle) -> Self {
+        self.number_style = style;
+        self
+    }
+
     /// With another path.
     #[must_use]
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
@@ -104,6 +114,7 @@ impl fmt::Debug for EmConfig {
             .field("sign_scheme", &self.sign_scheme)
             .field("rate_limit_per_second", &self.rate_limit_per_second)
             .field("retry", &self.retry)
+            .field("number_style", &self.number_style)
             .finish()
     }
 }
@@ -192,7 +203,7 @@ impl EmClient {
         &self,
         req: &TradeModifyRequest,
     ) -> Result<TradeModified, PlatformError> {
-        let request_data = req.to_request_data()?;
+        let request_data = req.to_request_data_as(self.config.number_style)?;
         let secret = self.config.secret.expose_secret();
         let secrets = [secret];
         with_retries(&self.config.retry, || async {

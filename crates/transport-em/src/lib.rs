@@ -59,4 +59,4 @@ mod wire;
 pub use client::{EmClient, EmConfig, SystemClock};
 pub use platform::{EmPlatform, request_from_plan};
 pub use sign::{EmSignScheme, EmSigner};
-pub use wire::{TradeModified, TradeModifyItem, TradeModifyRequest, decode_reply};
+pub use wire::{EmNumberStyle, TradeModified, TradeModifyItem, TradeModifyRequest, decode_reply};

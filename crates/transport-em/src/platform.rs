@@ -157,8 +157,20 @@ fn put_logistics(
                 }
             }
         }
-        // Other ways take no company: it is left out.
-        _ => {}
+        Some(w) => {
+            if let Some(c) = company {
+                return Err(invalid(format!(
+                    "transport way {w} takes no logistics company, but {c} is given"
+                )));
+            }
+        }
+        None => {
+            if let Some(c) = company {
+                return Err(invalid(format!(
+                    "logistics company {c} needs a transport way"
+                )));
+            }
+        }
     }
     req.logisticscontact = text(&l.contact);
     req.logisticscarnumber = text(&l.car_number);

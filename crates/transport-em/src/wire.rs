@@ -77,15 +77,53 @@ impl TradeModifyRequest {
         }
     }
 
-    /// The `request_data` text that is sent and signed.
+    /// The `request_data` text that is sent and signed, with ids and quantities as JSON
+    /// integers.
     pub fn to_request_data(&self) -> Result<String, PlatformError> {
-        serde_json::to_string(self).map_err(|e| {
+        self.to_request_data_as(EmNumberStyle::Integers)
+    }
+
+    /// The `request_data` text in the given number style.
+    pub fn to_request_data_as(&self, style: EmNumberStyle) -> Result<String, PlatformError> {
+        let encode_failed = |e: serde_json::Error| {
             PlatformError::new(
                 PlatformErrorKind::InvalidRequest,
                 None,
                 format!("request_data could not be encoded: {e}"),
             )
-        })
+        };
+        match style {
+            EmNumberStyle::Integers => serde_json::to_string(self).map_err(encode_failed),
+            EmNumberStyle::Strings => {
+                let mut v = serde_json::to_value(self).map_err(encode_failed)?;
+                numbers_to_strings(&mut v);
+                serde_json::to_string(&v).map_err(encode_failed)
+            }
+        }
+    }
+}
+
+/// How the integer fields of `request_data` (`warehouseid`, `transportway`,
+/// `logisticscompanyid`, `items[].mainmeasunitqty`) are written.
+///
+/// EM's field table declares them integers while its published example sends them as JSON
+/// strings (`"warehouseid": "5"`); which one a given EM deployment insists on is not published,
+/// so it is configurable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum EmNumberStyle {
+    /// JSON integers, as the field table declares (`"mainmeasunitqty": 10`). The default.
+    #[default]
+    Integers,
+    /// JSON strings, as the published example (`"mainmeasunitqty": "10"`).
+    Strings,
+}
+
+fn numbers_to_strings(v: &mut Value) {
+    match v {
+        Value::Number(n) => *v = Value::String(n.to_string()),
+        Value::Array(a) => a.iter_mut().for_each(numbers_to_strings),
+        Value::Object(o) => o.values_mut().for_each(numbers_to_strings),
+        _ => {}
     }
 }
 
@@ -201,6 +239,20 @@ mod tests {
         assert_eq!(
             TradeModifyRequest::new("DD2").to_request_data().unwrap(),
             r#"{"tradeno":"DD2"}"#
+        );
+    }
+
+    #[test]
+    fn string_number_style_follows_the_published_example() {
+        let mut r = TradeModifyRequest::new("DD1");
+        r.warehouseid = Some(5);
+        r.items = Some(vec![TradeModifyItem::new("ERP_1", 10)]);
+        let v: Value =
+            serde_json::from_str(&r.to_request_data_as(EmNumberStyle::Strings).unwrap()).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"tradeno": "DD1", "warehouseid": "5",
+                "items": [{"outerpcode": "ERP_1", "mainmeasunitqty": "10"}]})
         );
     }
 

@@ -11,7 +11,8 @@ use serde_json::json;
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
 use transport_em::generated::errors::TradeModifyError;
 use transport_em::{
-    EmClient, EmConfig, EmPlatform, EmSignScheme, TradeModifyItem, TradeModifyRequest,
+    EmClient, EmConfig, EmNumberStyle, EmPlatform, EmSignScheme, TradeModifyItem,
+    TradeModifyRequest,
 };
 
 const TRADE: &str = "DD202409260001";
@@ -269,6 +270,7 @@ async fn the_transport_guards_em_rules_even_under_a_loose_policy() {
         json!({"address": {"province": "上海"}}),
         json!({"logistics": {"transport_way": 4}}),
         json!({"logistics": {"transport_way": 4, "company": 10}}),
+        json!({"logistics": {"transport_way": 3, "company": 10}}),
         json!({"logistics": {"warehouse": "north-1"}}),
     ] {
         let p = plan(&o, &amendment(set.clone()), &loose).expect("loose plan");
@@ -362,6 +364,31 @@ async fn the_typed_client_sends_ints_and_all_fields() {
     let t = sb.em().unwrap().order(TRADE).unwrap();
     assert_eq!((t.transportway, t.logisticscompanyid), (4, 8));
     assert_eq!(t.items[0].mainmeasunitqty, 1);
+}
+
+#[tokio::test]
+async fn string_number_style_is_accepted_too() {
+    let sb = sandbox(EmSettings::default()).await;
+    let http = HttpClient::new(&HttpConfig::default()).expect("http client");
+    let config = EmConfig::new(
+        sb.em().unwrap().base_url(),
+        APPID,
+        SecretString::from(SECRET.to_owned()),
+    )
+    .with_number_style(EmNumberStyle::Strings)
+    .with_retry(fast_retry());
+    let mut req = TradeModifyRequest::new(TRADE);
+    req.warehouseid = Some(9);
+    req.items = Some(vec![
+        TradeModifyItem::new("ERP_1", 4),
+        TradeModifyItem::new("ERP_2", 1),
+    ]);
+    EmClient::new(http, config)
+        .modify_trade(&req)
+        .await
+        .expect("accepted");
+    let t = sb.em().unwrap().order(TRADE).unwrap();
+    assert_eq!((t.warehouseid, t.items[0].mainmeasunitqty), (9, 4));
 }
 
 // ---------------------------------------------------------------- faults
