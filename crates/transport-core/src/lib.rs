@@ -11,6 +11,7 @@
 //! | [`sign`] | pure digest primitives for platform signatures: MD5, HMAC-MD5, HMAC-SHA1, HMAC-SHA256, upper/lower hex, and [`verify_hex`], a constant-time comparison of a received hex signature. |
 //! | [`limit`] | [`RateLimiter`]: per-credential request pacing on `governor`, keyed by a credential id. |
 //! | [`retry`] | [`RetryPolicy`] and [`with_retries`]: bounded exponential backoff with jitter (`backon`) that retries retryable [`PlatformError`]s only and honours their `retry_after`. |
+//! | [`json`] | lenient exact readers for ids and amounts that arrive as numbers or strings (never through `f64`). |
 //! | [`error`] | conversions from `reqwest` errors, HTTP statuses and undecodable bodies into [`PlatformError`]s, always redacted, with a short snippet of a bad body. |
 //!
 //! Errors are the domain's [`PlatformError`] throughout, so a transport returns what the
@@ -41,6 +42,7 @@
 
 pub mod error;
 pub mod http;
+pub mod json;
 pub mod limit;
 pub mod redact;
 pub mod retry;

@@ -1,0 +1,241 @@
+//! The typed client of `change_order_price`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use order_domain::PlatformError;
+use transport_core::{
+    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, decode_json, protocol_error,
+    with_retries,
+};
+
+use crate::generated::errors::ChangeOrderPriceError;
+use crate::generated::params;
+use crate::token::{AppSecretTokenSource, TokenSource};
+use crate::wire::{ChangeOrderPriceRequest, Envelope, Reply};
+
+/// Settings of a [`WechatShopClient`]. Build with [`WechatConfig::new`] and adjust the fields.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct WechatConfig {
+    /// Base URL, default `https://api.weixin.qq.com`.
+    pub base_url: String,
+    /// Path of the operation, default `/product/order/change_order_price`.
+    pub path: String,
+    /// The app id (also the rate limiter's key).
+    pub appid: String,
+    /// The app secret (used by the default token source only).
+    pub secret: SecretString,
+    /// Calls per second for this app; `None` = unlimited. Default `Some(20)`: *assumed*,
+    /// WeChat publishes daily quotas, not a per-second rate; set it to your app's real rate.
+    pub rate_limit_per_second: Option<u32>,
+    /// Retries of retryable failures (system busy, rate limit, transport errors).
+    pub retry: RetryPolicy,
+}
+
+impl fmt::Debug for WechatConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WechatConfig")
+            .field("base_url", &self.base_url)
+            .field("path", &self.path)
+            .field("appid", &self.appid)
+            .field("secret", &"[REDACTED]")
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl WechatConfig {
+    /// Defaults for `appid` and `secret`.
+    pub fn new(appid: impl Into<String>, secret: SecretString) -> Self {
+        WechatConfig {
+            base_url: params::DEFAULT_BASE_URL.to_owned(),
+            path: params::PATH.to_owned(),
+            appid: appid.into(),
+            secret,
+            rate_limit_per_second: Some(20),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// With another base URL (an emulator, a gateway).
+    #[must_use]
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// With another rate (`None` = unlimited).
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
+        self.rate_limit_per_second = per_second;
+        self
+    }
+
+    /// With another retry policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+/// Client of WeChat Shop `change_order_price`. Cheap to clone (clones share the HTTP pool, the
+/// rate limiter and the token source).
+///
+/// Each call waits for the app's rate limiter, sends the request with a token from the
+/// [`TokenSource`], refreshes the token and resends once on errcodes 40001, 42001 and 40014, and
+/// retries retryable failures (errcode -1, 45009, timeouts, 5xx) under the [`RetryPolicy`].
+#[derive(Clone)]
+pub struct WechatShopClient {
+    http: HttpClient,
+    url: String,
+    appid: String,
+    secret: SecretString,
+    retry: RetryPolicy,
+    limiter: RateLimiter,
+    tokens: Arc<dyn TokenSource>,
+}
+
+impl fmt::Debug for WechatShopClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WechatShopClient")
+            .field("url", &self.url)
+            .field("appid", &self.appid)
+            .field("retry", &self.retry)
+            .field("limiter", &self.limiter)
+            .field("tokens", &self.tokens)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WechatShopClient {
+    /// A client that fetches its own tokens with the app id and secret
+    /// ([`AppSecretTokenSource`] at `{base_url}/cgi-bin/token`).
+    pub fn new(http: HttpClient, config: WechatConfig) -> Self {
+        let tokens = Arc::new(AppSecretTokenSource::new(
+            http.clone(),
+            &config.base_url,
+            &config.appid,
+            config.secret.clone(),
+        ));
+        Self::with_token_source(http, config, tokens)
+    }
+
+    /// A client that takes its tokens from `tokens` (a central token service, for example).
+    pub fn with_token_source(
+        http: HttpClient,
+        config: WechatConfig,
+        tokens: Arc<dyn TokenSource>,
+    ) -> Self {
+        WechatShopClient {
+            url: format!("{}{}", config.base_url.trim_end_matches('/'), config.path),
+            appid: config.appid,
+            secret: config.secret,
+            retry: config.retry,
+            limiter: RateLimiter::per_second(config.rate_limit_per_second),
+            tokens,
+            http,
+        }
+    }
+
+    /// Shares `limiter` (keyed by app id) with other clients of the same app.
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// The app id.
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    /// Changes an unpaid order's prices. `Ok` only for errcode 0; every other errcode becomes a
+    /// [`PlatformError`] classified by the generated [`ChangeOrderPriceError`] with the platform's
+    /// code and message verbatim.
+    pub async fn change_order_price(
+        &self,
+        req: &ChangeOrderPriceRequest,
+    ) -> Result<Reply, PlatformError> {
+        let body = serde_json::to_vec(req).map_err(|e| {
+            PlatformError::new(
+                order_domain::PlatformErrorKind::InvalidRequest,
+                None,
+                format!("request could not be encoded: {e}"),
+            )
+        })?;
+        with_retries(&self.retry, || self.attempt(req.order_id, &body)).await
+    }
+
+    /// One attempt: token, send, and on a token errcode one refresh and resend.
+    async fn attempt(&self, order_id: u64, body: &[u8]) -> Result<Reply, PlatformError> {
+        let token = self.tokens.token().await?;
+        match self.send_once(&token, body).await? {
+            Ok(reply) => Ok(reply),
+            Err((code, _)) if params::TOKEN_REFRESH_ERRCODES.contains(&code) => {
+                tracing::info!(appid = %self.appid, order_id, errcode = code, "access token refused; refreshing once");
+                let fresh = self.tokens.refresh(&token).await?;
+                match self.send_once(&fresh, body).await? {
+                    Ok(reply) => Ok(reply),
+                    Err((code, msg)) => Err(self.error(code, &msg, &fresh)),
+                }
+            }
+            Err((code, msg)) => Err(self.error(code, &msg, &token)),
+        }
+    }
+
+    fn error(&self, code: i64, msg: &str, token: &SecretString) -> PlatformError {
+        let msg =
+            transport_core::redact_text(msg, &[token.expose_secret(), self.secret.expose_secret()]);
+        ChangeOrderPriceError::from_reply(&code.to_string(), &msg).into_platform_error()
+    }
+
+    /// Sends once. Outer `Err`: transport or protocol failure; inner `Err`: a non-zero errcode.
+    async fn send_once(
+        &self,
+        token: &SecretString,
+        body: &[u8],
+    ) -> Result<Result<Reply, (i64, String)>, PlatformError> {
+        self.limiter.until_ready(&self.appid).await;
+        let secrets = [token.expose_secret(), self.secret.expose_secret()];
+        let req = self
+            .http
+            .inner()
+            .post(&self.url)
+            .query(&[(params::query::ACCESS_TOKEN, token.expose_secret())])
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
+        let reply = self.http.send(req, &secrets).await?;
+        let status = reply.status();
+        let env: Envelope = match decode_json(reply.body(), &secrets) {
+            Ok(env) => env,
+            // A non-2xx status without a WeChat envelope is judged by its status.
+            Err(_) if !status.is_success() => {
+                return Err(reply
+                    .error_for_status(&secrets)
+                    .err()
+                    .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets)));
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(code) = env.errcode else {
+            return Err(protocol_error(
+                "reply has no errcode",
+                reply.body(),
+                &secrets,
+            ));
+        };
+        let errmsg = env.errmsg.unwrap_or_default();
+        if code == params::SUCCESS_ERRCODE {
+            Ok(Ok(Reply {
+                errcode: code,
+                errmsg,
+                raw: transport_core::redact_text(&reply.text(), &secrets),
+            }))
+        } else {
+            Ok(Err((code, errmsg)))
+        }
+    }
+}
