@@ -58,5 +58,5 @@ mod wire;
 
 pub use client::{EmClient, EmConfig, SystemClock};
 pub use platform::{EmPlatform, request_from_plan};
-pub use sign::{EmSignScheme, EmSigner};
+pub use sign::{EmSignScheme, EmSigner, UnknownSignScheme};
 pub use wire::{EmNumberStyle, TradeModified, TradeModifyItem, TradeModifyRequest, decode_reply};

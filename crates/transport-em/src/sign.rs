@@ -58,6 +58,33 @@ pub enum EmSignScheme {
     Custom(Arc<dyn EmSigner>),
 }
 
+impl EmSignScheme {
+    /// The configuration name: `ampersand-key`, `plain-secret`, or `custom`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EmSignScheme::AmpersandKey => "ampersand-key",
+            EmSignScheme::PlainSecret => "plain-secret",
+            EmSignScheme::Custom(_) => "custom",
+        }
+    }
+}
+
+/// A sign scheme name that is not `ampersand-key` or `plain-secret`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown EM sign scheme `{0}` (expected ampersand-key or plain-secret)")]
+pub struct UnknownSignScheme(pub String);
+
+impl std::str::FromStr for EmSignScheme {
+    type Err = UnknownSignScheme;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "ampersand-key" => Ok(EmSignScheme::AmpersandKey),
+            "plain-secret" => Ok(EmSignScheme::PlainSecret),
+            other => Err(UnknownSignScheme(other.to_owned())),
+        }
+    }
+}
+
 /// `key=value` pairs except `sign` and empty values, sorted by key in byte order, joined by `&`.
 pub fn canonical_query(params: &[(&str, &str)]) -> String {
     let mut kept: Vec<&(&str, &str)> = params
@@ -156,6 +183,14 @@ mod tests {
             EmSignScheme::PlainSecret.sign(&golden_params(), "em-secret"),
             "D7273BF14CA9D9A35C93FD63F2D4D3BF"
         );
+    }
+
+    #[test]
+    fn scheme_names_round_trip() {
+        for s in [EmSignScheme::AmpersandKey, EmSignScheme::PlainSecret] {
+            assert_eq!(s.name().parse::<EmSignScheme>().unwrap().name(), s.name());
+        }
+        assert!("md5".parse::<EmSignScheme>().is_err());
     }
 
     #[test]

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use order_domain::{
-    Amendment, Order, OrderPlatform, PlatformErrorKind, Policy, ViolationCode, plan,
+    Amendment, FixedClock, Order, OrderPlatform, PlatformErrorKind, Policy, Timestamp,
+    ViolationCode, plan,
 };
 use order_sandbox::{EmSettings, EmTrade, Fault, Sandbox};
 use serde_json::json;
@@ -389,6 +390,25 @@ async fn string_number_style_is_accepted_too() {
         .expect("accepted");
     let t = sb.em().unwrap().order(TRADE).unwrap();
     assert_eq!((t.warehouseid, t.items[0].mainmeasunitqty), (9, 4));
+}
+
+#[tokio::test]
+async fn clock_is_injected_and_a_skewed_one_is_refused() {
+    let sb = sandbox(EmSettings::default()).await;
+    let skewed = client_with(
+        &sb.em().unwrap().base_url(),
+        SECRET,
+        EmSignScheme::default(),
+    )
+    .with_clock(Arc::new(FixedClock(Timestamp::from_millis(
+        1_000_000_000_000,
+    ))));
+    let e = skewed
+        .modify_trade(&TradeModifyRequest::new(TRADE))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Some("1004"));
+    assert_eq!(e.message(), "时间戳无效或已过期");
 }
 
 // ---------------------------------------------------------------- faults
