@@ -2,7 +2,9 @@
 //!
 //! Verifies and decodes the 1688 order message an aggregator pushes when an order's price was
 //! changed (`ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY`, `docs/platforms/1688-push.md`), into the
-//! domain's [`InboundEvent`] carrying the [`Order`](order_domain::Order) snapshot.
+//! domain's [`InboundEvent`] carrying the [`Order`](order_domain::Order) snapshot and the
+//! platform's stated total (`baseInfo.totalAmount`, in [`InboundEvent::reported_total`]; it can
+//! differ from the snapshot's computed total, as in the seed sample: 6.15 against 6.40).
 //!
 //! - [`PushDecoder`] implements the domain's [`MessageDecoder`] port (source `1688-push`).
 //! - **Verification** ([`MessageDecoder::verify`]): required headers (names matched
@@ -23,6 +25,11 @@
 //!   corrupted number), 1688 times keep their offset ([`PlatformTime`]) or their raw text.
 //!   Unknown fields are ignored; what cannot be decoded is
 //!   [`MessageError::Malformed`] naming a JSON path or `line L, column C`.
+//! - **Line amounts.** A line's current total is `itemAmount`; `entryDiscount` is read as the
+//!   signed fen discount already applied to the entry (negative lowers), so its original total
+//!   is `itemAmount − entryDiscount`. Freight (`shippingFee`) is both original and current: the
+//!   message does not carry the freight before the change.
+//! - Wire names come from [`generated`] (`cargo xtask codegen` from the platform page).
 //!
 //! ```no_run
 //! use order_domain::{MessageDecoder, Timestamp};
@@ -166,6 +173,7 @@ impl MessageDecoder for PushDecoder {
             decoded.message.timestamp,
             decoded.order,
             raw,
-        ))
+        )
+        .with_reported_total(decoded.message.base_info.total_amount))
     }
 }

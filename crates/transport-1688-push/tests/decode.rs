@@ -183,6 +183,9 @@ fn seed_example_through_the_port() {
     assert_eq!(ev.sent_at, Some(Timestamp::from_millis(1_702_890_004_504)));
     assert_eq!(ev.order.id().as_str(), "58218860983545941");
     assert_eq!(ev.raw.as_bytes(), SEED);
+    // The platform's own total, next to the snapshot's computed one.
+    assert_eq!(ev.reported_total, Some(cny("6.15")));
+    assert_eq!(ev.order.total().unwrap(), cny("6.40"));
 }
 
 // ---------------------------------------------------------------- hand-made variants

@@ -4,6 +4,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use crate::money::Money;
 use crate::order::Order;
 use crate::ports::clock::Timestamp;
 
@@ -19,6 +20,10 @@ pub struct InboundEvent {
     pub order: Order,
     /// The raw message, verbatim.
     pub raw: String,
+    /// The order total as the platform states it, when the message carries one (1688's
+    /// `totalAmount`). It can differ from `order.total()` (the sum of the lines and freight);
+    /// reconciliation should compare against the platform's own figure.
+    pub reported_total: Option<Money>,
 }
 
 impl InboundEvent {
@@ -34,7 +39,14 @@ impl InboundEvent {
             sent_at,
             order,
             raw,
+            reported_total: None,
         }
+    }
+
+    /// The same event with the platform's stated order total.
+    pub fn with_reported_total(mut self, total: Money) -> Self {
+        self.reported_total = Some(total);
+        self
     }
 }
 
