@@ -38,6 +38,9 @@ pub enum AppError {
     /// The builder was given no journal.
     #[error("no journal: call `.journal(..)` on the builder")]
     NoJournal,
+    /// The HTTP client could not be built.
+    #[error("cannot set up HTTP: {0}")]
+    Http(String),
     /// The journal could not be opened.
     #[error("cannot open journal {url}: {reason}")]
     Journal {
@@ -149,6 +152,12 @@ impl AppBuilder {
     }
 }
 
+/// The process's one HTTP client (connection pool, timeouts, no proxy for loopback).
+pub fn http_client() -> Result<transport_core::HttpClient, AppError> {
+    transport_core::HttpClient::new(&transport_core::HttpConfig::default())
+        .map_err(|e| AppError::Http(e.to_string()))
+}
+
 /// Opens the journal a URL names: `sqlite://FILE`, `sqlite::memory:`, or `memory:` (the
 /// in-process [`MemoryJournal`](crate::memory::MemoryJournal), not durable).
 pub async fn open_journal(url: &str) -> Result<Arc<dyn Journal>, AppError> {
@@ -168,9 +177,10 @@ impl App {
     /// transport through the platform registry and opens the journal the config names.
     pub async fn from_config(config: &Config, env: &dyn Env) -> Result<App, AppError> {
         let mut builder = App::builder();
+        let http = http_client()?;
         for shop in &config.shops {
             let credentials = shop.resolve_secrets(env)?;
-            builder = builder.shop(shop.id.clone(), build_platform(shop, credentials)?);
+            builder = builder.shop(shop.id.clone(), build_platform(&http, shop, credentials)?);
         }
         let journal = open_journal(config.journal_url()).await?;
         builder.journal(journal).build()

@@ -371,7 +371,7 @@ async fn apply(a: ApplyArgs) -> Result<u8, Fatal> {
     let mut _sandbox: Option<SandboxRun> = None;
     let app = if a.source.sandbox {
         let shops = sandbox::scan_shops(&a.file).await?;
-        let run = SandboxRun::start(&shops).await?;
+        let run = SandboxRun::start(&shops, 0).await?;
         let journal = open_journal(a.journal.as_deref().unwrap_or("sqlite::memory:")).await?;
         let app = run.app(journal)?;
         _sandbox = Some(run);
@@ -485,7 +485,11 @@ async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
 }
 
 async fn run_sandbox(a: SandboxArgs) -> Result<u8, Fatal> {
-    let run = SandboxRun::start_all(a.seed).await?;
+    let mut shops = sandbox::default_shops();
+    if let Some(path) = &a.orders {
+        shops.extend(sandbox::scan_shops(path).await?);
+    }
+    let run = SandboxRun::start(&shops, a.seed).await?;
     if let Some(path) = &a.orders {
         let n = run.seed_from_file(path).await?;
         println!("seeded {n} orders from {}", path.display());

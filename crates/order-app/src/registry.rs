@@ -5,9 +5,14 @@
 //! conversion in [`crate::sandbox`]; nothing else outside the new transport crate changes.
 
 use std::fmt;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use order_domain::{OrderPlatform, Policy, ShopId};
+use transport_core::{HttpClient, SecretString};
+use transport_em::{EmClient, EmConfig, EmPlatform};
+use transport_icbu::{IcbuClient, IcbuConfig, IcbuPlatform, SignMethod};
+use transport_wechat_shop::{WechatConfig, WechatShopClient, WechatShopPlatform};
 
 use crate::config::{ConfigError, ResolvedCredentials, ShopConfig};
 
@@ -106,7 +111,7 @@ impl PlatformKind {
             },
             PlatformKind::AlibabaIcbu => &CredentialSpec {
                 required: &["app_key"],
-                optional: &["sign_method"],
+                optional: &["sign_method", "partner_id"],
                 secrets: &["secret", "session"],
             },
         }
@@ -120,19 +125,91 @@ impl fmt::Display for PlatformKind {
 }
 
 /// Builds the transport of one configured shop: the one function that maps a platform to its
-/// constructor.
+/// constructor. `http` is the process's shared client; rate limits and retries live inside the
+/// transports (the shop's `rate_limit_per_second`, else the transport's documented default).
 pub fn build_platform(
+    http: &HttpClient,
     shop: &ShopConfig,
     credentials: ResolvedCredentials,
 ) -> Result<Arc<dyn OrderPlatform>, ConfigError> {
-    let _ = credentials;
-    match shop.platform {
-        PlatformKind::WechatShop
-        | PlatformKind::Vvtool1688
-        | PlatformKind::EmFranchiser
-        | PlatformKind::AlibabaIcbu => Err(ConfigError::Invalid {
-            shop: shop.id.to_string(),
-            problem: format!("the {} transport is not wired in yet", shop.platform),
-        }),
-    }
+    let id = shop.id.to_string();
+    let plain = |key: &str| -> Result<String, ConfigError> {
+        credentials
+            .plain(key)
+            .map(str::to_owned)
+            .ok_or_else(|| ConfigError::MissingCredential {
+                shop: id.clone(),
+                platform: shop.platform.name(),
+                key: key.to_owned(),
+            })
+    };
+    let secret = |key: &str| -> Result<SecretString, ConfigError> {
+        credentials
+            .secret(key)
+            .cloned()
+            .ok_or_else(|| ConfigError::MissingCredential {
+                shop: id.clone(),
+                platform: shop.platform.name(),
+                key: format!("{key}_env"),
+            })
+    };
+    let rate = shop.rate_limit_per_second.map(NonZeroU32::get);
+    let platform: Arc<dyn OrderPlatform> = match shop.platform {
+        PlatformKind::WechatShop => {
+            let mut config = WechatConfig::new(plain("appid")?, secret("secret")?);
+            if let Some(url) = &shop.base_url {
+                config = config.with_base_url(url.clone());
+            }
+            if rate.is_some() {
+                config = config.with_rate_limit(rate);
+            }
+            Arc::new(WechatShopPlatform::new(WechatShopClient::new(
+                http.clone(),
+                config,
+            )))
+        }
+        PlatformKind::Vvtool1688 => {
+            return Err(ConfigError::Invalid {
+                shop: id,
+                problem: "the vvtool-1688 transport is not wired in yet".into(),
+            });
+        }
+        PlatformKind::EmFranchiser => {
+            let base = shop
+                .base_url
+                .clone()
+                .unwrap_or_else(|| transport_em::generated::params::DEFAULT_BASE_URL.to_owned());
+            let mut config = EmConfig::new(base, plain("appid")?, secret("secret")?);
+            if rate.is_some() {
+                config = config.with_rate_limit(rate);
+            }
+            Arc::new(EmPlatform::new(EmClient::new(http.clone(), config)))
+        }
+        PlatformKind::AlibabaIcbu => {
+            let mut config =
+                IcbuConfig::new(plain("app_key")?, secret("secret")?, secret("session")?);
+            if let Some(url) = &shop.base_url {
+                config = config.with_base_url(url.clone());
+            }
+            if let Some(m) = credentials.plain("sign_method") {
+                let m: SignMethod =
+                    m.parse()
+                        .map_err(|e: transport_icbu::sign::UnknownSignMethod| {
+                            ConfigError::Invalid {
+                                shop: id.clone(),
+                                problem: format!("credentials.sign_method: {e}"),
+                            }
+                        })?;
+                config = config.with_sign_method(m);
+            }
+            if let Some(p) = credentials.plain("partner_id") {
+                config.partner_id = Some(p.to_owned());
+            }
+            if rate.is_some() {
+                config = config.with_rate_limit(rate);
+            }
+            Arc::new(IcbuPlatform::new(IcbuClient::new(http.clone(), config)))
+        }
+    };
+    Ok(platform)
 }

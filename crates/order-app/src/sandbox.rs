@@ -11,20 +11,25 @@
 //! A shop that matches neither is an input error for its lines.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::path::Path;
 use std::sync::Arc;
 
-use order_domain::{Journal, Money, Order, OrderPlatform, OrderStatus, ShopId};
+use async_trait::async_trait;
+use order_domain::{
+    Journal, Money, Order, OrderPlatform, OrderStatus, Plan, PlatformError, PlatformErrorKind,
+    Policy, Receipt, ShopId,
+};
 use order_sandbox::{
-    Sandbox, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatLine, WechatOrder,
-    WechatSettings,
+    EmApp, EmEmulator, EmSettings, EmTrade, IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings,
+    Sandbox, VvtoolEmulator, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatApp,
+    WechatEmulator, WechatLine, WechatOrder, WechatSettings,
 };
 
-use crate::app::{App, AppError};
+use crate::app::{App, AppError, http_client};
+use crate::config::Config;
 use crate::input::{InputItem, LineReader};
-use crate::memory::MemoryPlatform;
-use crate::registry::PlatformKind;
+use crate::registry::{PlatformKind, build_platform};
 
 /// The platform serving `shop` in sandbox mode (see the module docs).
 pub fn platform_of(shop: &ShopId, platform: Option<&str>) -> Result<PlatformKind, String> {
@@ -153,62 +158,368 @@ pub fn vvtool_seed(order: &Order, shop_id: &str) -> Result<VvtoolOrder, String> 
     })
 }
 
-/// A sandbox run for `apply --sandbox`: one platform per shop.
-pub struct SandboxRun {
-    sandbox: Option<Sandbox>,
-    shops: BTreeMap<ShopId, Arc<dyn OrderPlatform>>,
+/// The EM emulator's form of `order`: trade number, items by product code with whole
+/// quantities, address, logistics, delivery date and remarks.
+pub fn em_seed(order: &Order) -> Result<EmTrade, String> {
+    let mut t = EmTrade {
+        tradeno: order.id().to_string(),
+        ..EmTrade::default()
+    };
+    for l in order.lines().iter().filter(|l| !l.is_closed()) {
+        let code = l
+            .product()
+            .ok_or_else(|| format!("line {} has no product code", l.id()))?;
+        let q = l.quantity().value();
+        let qty = q
+            .to_string()
+            .parse::<u64>()
+            .map_err(|_| format!("line {}: quantity {q} is not a whole number", l.id()))?;
+        t.items.push(order_sandbox::EmItem {
+            outerpcode: code.to_string(),
+            mainmeasunitqty: qty,
+            remark: String::new(),
+        });
+    }
+    if let Some(a) = order.address() {
+        t.receivername = a.receiver.clone().unwrap_or_default();
+        t.mobile = a.mobile.clone().unwrap_or_default();
+        t.provincename = a.province.clone().unwrap_or_default();
+        t.cityname = a.city.clone().unwrap_or_default();
+        t.distrctname = a.district.clone().unwrap_or_default();
+        t.address = a.street.clone().unwrap_or_default();
+    }
+    if let Some(l) = order.logistics() {
+        t.warehouseid = l
+            .warehouse
+            .as_deref()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or(0);
+        t.transportway = l.transport_way.map_or(0, u64::from);
+        t.logisticscompanyid = l.company.map_or(0, u64::from);
+        t.logisticscontact = l.contact.clone().unwrap_or_default();
+        t.logisticsmobile = l.contact_mobile.clone().unwrap_or_default();
+        t.logisticscarnumber = l.car_number.clone().unwrap_or_default();
+    }
+    if let Some(d) = order.delivery_date() {
+        t.deliverydate = d.to_string();
+    }
+    if let Some(r) = order.remarks() {
+        t.traderemark = r.order.clone().unwrap_or_default();
+        t.remark = r.logistics.clone().unwrap_or_default();
+    }
+    t.revisions = u64::from(order.revision().count);
+    Ok(t)
 }
 
-impl std::fmt::Debug for SandboxRun {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+/// The ICBU emulator's form of `order`: trade id, `unpay` while awaiting payment, and the
+/// version token (`1` when the snapshot has none).
+pub fn icbu_seed(order: &Order) -> IcbuOrder {
+    IcbuOrder {
+        trade_id: order.id().to_string(),
+        status: match order.status() {
+            OrderStatus::AwaitingPayment => "unpay".into(),
+            OrderStatus::Paid => "paid".into(),
+            OrderStatus::Shipped => "shipped".into(),
+            OrderStatus::Completed => "completed".into(),
+            OrderStatus::Closed => "closed".into(),
+            OrderStatus::Other(s) => s.clone(),
+        },
+        version: order
+            .revision()
+            .version
+            .as_ref()
+            .map_or_else(|| "1".to_owned(), ToString::to_string),
+        revisions: u64::from(order.revision().count),
+        last_modify: None,
+    }
+}
+
+/// Stock the EM emulator is given for every product code of a seeded order.
+const EM_SANDBOX_STOCK: u64 = 1_000_000;
+
+/// Seeds `order` into the emulator serving `kind` for `shop`, unless the emulator already holds
+/// it (a second amendment to the same order must see the first one's result).
+pub fn seed_order(
+    sb: &Sandbox,
+    kind: PlatformKind,
+    shop: &ShopId,
+    order: &Order,
+) -> Result<(), String> {
+    let off = |name: &str| format!("the {name} emulator is not running");
+    match kind {
+        PlatformKind::WechatShop => {
+            let em = sb.wechat().ok_or_else(|| off("WeChat Shop"))?;
+            let seed = wechat_seed(order)?;
+            if em.order(seed.order_id).is_none() {
+                em.seed_order(seed);
+            }
+        }
+        PlatformKind::Vvtool1688 => {
+            let em = sb.vvtool().ok_or_else(|| off("vv-tool"))?;
+            let seed = vvtool_seed(order, shop.as_str())?;
+            if em.order(seed.order_id).is_none() {
+                em.seed_order(seed);
+            }
+        }
+        PlatformKind::EmFranchiser => {
+            let em = sb.em().ok_or_else(|| off("EM"))?;
+            let seed = em_seed(order)?;
+            if em.order(&seed.tradeno).is_none() {
+                for item in &seed.items {
+                    if em.stock(&item.outerpcode) < EM_SANDBOX_STOCK {
+                        em.set_stock(&item.outerpcode, EM_SANDBOX_STOCK);
+                    }
+                }
+                em.seed_order(seed);
+            }
+        }
+        PlatformKind::AlibabaIcbu => {
+            let em = sb.icbu().ok_or_else(|| off("ICBU"))?;
+            let seed = icbu_seed(order);
+            if em.order(&seed.trade_id).is_none() {
+                em.seed_order(seed);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `(key, value)` pairs of credentials.
+type Pairs = Vec<(&'static str, String)>;
+
+/// Emulator credentials of one sandbox shop: the plain values and the secrets, which the
+/// sandbox config names through `*_env` variables.
+fn sandbox_credentials(kind: PlatformKind, shop: &ShopId) -> (Pairs, Pairs) {
+    let s = shop.as_str();
+    match kind {
+        PlatformKind::WechatShop => (
+            vec![("appid", format!("sbx-{s}"))],
+            vec![("secret", format!("sandbox-secret-{s}"))],
+        ),
+        PlatformKind::Vvtool1688 => (
+            vec![("shop_id", s.to_owned())],
+            vec![("token", format!("sandbox-token-{s}"))],
+        ),
+        PlatformKind::EmFranchiser => (
+            vec![("appid", format!("sbx-{s}"))],
+            vec![("secret", format!("sandbox-secret-{s}"))],
+        ),
+        PlatformKind::AlibabaIcbu => (
+            vec![("app_key", format!("sbx-{s}"))],
+            vec![
+                ("secret", format!("sandbox-secret-{s}")),
+                ("session", format!("sandbox-session-{s}")),
+            ],
+        ),
+    }
+}
+
+/// The environment variable that carries `secret` of sandbox `shop`.
+fn env_name(shop: &ShopId, secret: &str) -> String {
+    let s: String = shop
+        .as_str()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("ORDERMOD_SANDBOX_{s}_{}", secret.to_ascii_uppercase())
+}
+
+/// The shops `ordermod sandbox` always serves, one per platform.
+pub fn default_shops() -> BTreeMap<ShopId, PlatformKind> {
+    PlatformKind::ALL
+        .into_iter()
+        .filter_map(|k| {
+            let name = format!("{}main", k.sandbox_prefix());
+            ShopId::new(name).ok().map(|id| (id, k))
+        })
+        .collect()
+}
+
+/// Running emulators of every platform, with credentials for a set of shops.
+pub struct SandboxRun {
+    sandbox: Arc<Sandbox>,
+    shops: BTreeMap<ShopId, PlatformKind>,
+}
+
+impl fmt::Debug for SandboxRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SandboxRun")
-            .field("shops", &self.shops.keys().collect::<Vec<_>>())
+            .field("shops", &self.shops)
             .finish_non_exhaustive()
     }
 }
 
-/// The vv-tool shop id a sandbox shop uses (its own name).
-fn vv_shop(shop: &ShopId) -> String {
-    shop.to_string()
-}
-
 impl SandboxRun {
-    /// Starts platforms for `shops`.
-    pub async fn start(shops: &BTreeMap<ShopId, PlatformKind>) -> std::io::Result<SandboxRun> {
-        let platforms = shops
-            .iter()
-            .map(|(id, kind)| {
-                (
-                    id.clone(),
-                    Arc::new(MemoryPlatform::new(kind.policy())) as Arc<dyn OrderPlatform>,
-                )
-            })
-            .collect();
-        Ok(SandboxRun {
-            sandbox: None,
-            shops: platforms,
-        })
-    }
-
-    /// Starts every emulator, with vv-tool tokens for the default sandbox shop.
-    pub async fn start_all(seed: u64) -> std::io::Result<SandboxRun> {
+    /// Starts all four emulators on loopback (any free ports), with an app, token or session
+    /// for each of `shops` and each platform's default rate limit. Needs a tokio runtime.
+    pub async fn start(
+        shops: &BTreeMap<ShopId, PlatformKind>,
+        seed: u64,
+    ) -> std::io::Result<SandboxRun> {
+        let mut wechat = WechatSettings::default();
+        let mut vvtool = VvtoolSettings::default();
+        let mut em = EmSettings::default();
+        let mut icbu = IcbuSettings::default();
+        for (shop, kind) in shops {
+            let (plain, secrets) = sandbox_credentials(*kind, shop);
+            let p = |k: &str| {
+                plain
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let sec = |k: &str| {
+                secrets
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            match kind {
+                PlatformKind::WechatShop => wechat.apps.push(WechatApp {
+                    appid: p("appid"),
+                    secret: sec("secret"),
+                    permitted: true,
+                }),
+                PlatformKind::Vvtool1688 => vvtool.tokens.push(VvtoolToken {
+                    token: sec("token"),
+                    shops: vec![p("shop_id")],
+                    quota: None,
+                    permitted: true,
+                }),
+                PlatformKind::EmFranchiser => em.apps.push(EmApp {
+                    appid: p("appid"),
+                    secret: sec("secret"),
+                }),
+                PlatformKind::AlibabaIcbu => icbu.apps.push(IcbuApp {
+                    app_key: p("app_key"),
+                    secret: sec("secret"),
+                    sessions: vec![sec("session")],
+                }),
+            }
+        }
         let sandbox = Sandbox::builder()
             .seed(seed)
-            .wechat(WechatSettings::default())
-            .vvtool(vvtool_settings(&[]))
+            .wechat(wechat)
+            .vvtool(vvtool)
+            .em(em)
+            .icbu(icbu)
             .start()
             .await?;
         Ok(SandboxRun {
-            sandbox: Some(sandbox),
-            shops: BTreeMap::new(),
+            sandbox: Arc::new(sandbox),
+            shops: shops.clone(),
         })
     }
 
-    /// Seeds the emulators with the orders of a JSON Lines file; returns how many were seeded.
+    /// The running emulators (for their state, stats and call logs).
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
+    }
+
+    /// The shops this run has credentials for.
+    pub fn shops(&self) -> &BTreeMap<ShopId, PlatformKind> {
+        &self.shops
+    }
+
+    fn base_url(&self, kind: PlatformKind) -> String {
+        let sb = &self.sandbox;
+        match kind {
+            PlatformKind::WechatShop => sb.wechat().map(WechatEmulator::base_url),
+            PlatformKind::Vvtool1688 => sb.vvtool().map(VvtoolEmulator::base_url),
+            PlatformKind::EmFranchiser => sb.em().map(EmEmulator::base_url),
+            PlatformKind::AlibabaIcbu => sb.icbu().map(IcbuEmulator::base_url),
+        }
+        .unwrap_or_default()
+    }
+
+    /// Rate limit of each emulator (calls per second per credential).
+    fn rate(kind: PlatformKind) -> Option<u32> {
+        match kind {
+            PlatformKind::WechatShop => WechatSettings::default().rate_limit_per_second,
+            PlatformKind::Vvtool1688 => VvtoolSettings::default().rate_limit_per_second,
+            PlatformKind::EmFranchiser => EmSettings::default().rate_limit_per_second,
+            PlatformKind::AlibabaIcbu => IcbuSettings::default().rate_limit_per_second,
+        }
+    }
+
+    /// A config file for these emulators: every shop with its base URL, rate limit and
+    /// credentials (secrets through `*_env`; see [`env`](Self::env)), and `journal_url`.
+    pub fn config_toml(&self, journal_url: &str) -> String {
+        let mut out = format!("[journal]\nurl = \"{journal_url}\"\n");
+        for (shop, kind) in &self.shops {
+            let _ = write!(
+                out,
+                "\n[[shop]]\nid = \"{shop}\"\nplatform = \"{kind}\"\nbase_url = \"{}\"\n",
+                self.base_url(*kind)
+            );
+            if let Some(r) = Self::rate(*kind) {
+                let _ = writeln!(out, "rate_limit_per_second = {r}");
+            }
+            out.push_str("[shop.credentials]\n");
+            let (plain, secrets) = sandbox_credentials(*kind, shop);
+            for (k, v) in plain {
+                let _ = writeln!(out, "{k} = \"{v}\"");
+            }
+            for (k, _) in secrets {
+                let _ = writeln!(out, "{k}_env = \"{}\"", env_name(shop, k));
+            }
+        }
+        out
+    }
+
+    /// The environment variables the sandbox config names, with the emulators' secrets.
+    pub fn env(&self) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::new();
+        for (shop, kind) in &self.shops {
+            for (k, v) in sandbox_credentials(*kind, shop).1 {
+                env.insert(env_name(shop, k), v);
+            }
+        }
+        env
+    }
+
+    /// The app for `apply --sandbox`: each shop's real transport, built from
+    /// [`config_toml`](Self::config_toml) through the platform registry exactly as from a user's
+    /// config, wrapped so that each order is seeded into its emulator before it is sent.
+    pub fn app(&self, journal: Arc<dyn Journal>) -> Result<App, AppError> {
+        let config = Config::parse(&self.config_toml("sqlite::memory:"))?;
+        let env = self.env();
+        let http = http_client()?;
+        let mut b = App::builder().journal(journal);
+        for shop in &config.shops {
+            let credentials = shop.resolve_secrets(&env)?;
+            let inner = match build_platform(&http, shop, credentials) {
+                Ok(p) => p,
+                // Until transport-vvtool lands: its policy, applied in memory.
+                Err(_) if shop.platform == PlatformKind::Vvtool1688 => {
+                    Arc::new(crate::memory::MemoryPlatform::new(shop.platform.policy()))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            b = b.shop(
+                shop.id.clone(),
+                Arc::new(Seeding {
+                    inner,
+                    sandbox: self.sandbox.clone(),
+                    kind: shop.platform,
+                    shop: shop.id.clone(),
+                }),
+            );
+        }
+        b.build()
+    }
+
+    /// Seeds the emulators with the orders of a JSON Lines file whose shops this run serves;
+    /// returns how many orders were seeded.
     pub async fn seed_from_file(&self, path: &Path) -> std::io::Result<u64> {
-        let Some(sb) = &self.sandbox else {
-            return Ok(0);
-        };
         let f = tokio::fs::File::open(path).await?;
         let mut r = LineReader::new(tokio::io::BufReader::new(f));
         let mut n = 0;
@@ -216,112 +527,79 @@ impl SandboxRun {
             let InputItem::Amendment { amendment, .. } = item else {
                 continue;
             };
-            let Ok(kind) = platform_of(&amendment.shop, amendment.platform.as_deref()) else {
+            let Some(kind) = self.shops.get(&amendment.shop) else {
                 continue;
             };
-            if seed_order(sb, kind, &amendment.shop, &amendment.order).is_ok() {
+            if seed_order(&self.sandbox, *kind, &amendment.shop, &amendment.order).is_ok() {
                 n += 1;
             }
         }
         Ok(n)
     }
 
-    /// The app over this run's platforms and `journal`.
-    pub fn app(&self, journal: Arc<dyn Journal>) -> Result<App, AppError> {
-        let mut b = App::builder().journal(journal);
-        for (id, p) in &self.shops {
-            b = b.shop(id.clone(), p.clone());
-        }
-        b.build()
-    }
-
-    /// Base URLs, credentials and a matching config snippet.
+    /// Base URLs, credentials, a matching config and the environment to set.
     pub fn describe(&self) -> String {
-        let mut out = String::new();
-        let Some(sb) = &self.sandbox else {
-            return out;
-        };
-        let mut config = String::from("[journal]\nurl = \"sqlite://ordermod-sandbox.db\"\n");
-        let mut exports = String::new();
-        if let Some(w) = sb.wechat() {
-            let _ = writeln!(out, "wechat-shop   {}", w.base_url());
-            let app = &WechatSettings::default().apps[0];
-            let _ = writeln!(out, "  appid {} secret {}", app.appid, app.secret);
-            let _ = write!(
-                config,
-                "\n[[shop]]\nid = \"wechat-main\"\nplatform = \"wechat-shop\"\nbase_url = \"{}\"\n[shop.credentials]\nappid = \"{}\"\nsecret_env = \"ORDERMOD_SANDBOX_WECHAT_SECRET\"\n",
-                w.base_url(),
-                app.appid
-            );
-            let _ = writeln!(
-                exports,
-                "export ORDERMOD_SANDBOX_WECHAT_SECRET={}",
-                app.secret
-            );
+        let mut out = String::from("emulators (loopback):\n");
+        for kind in PlatformKind::ALL {
+            let _ = writeln!(out, "  {:<14} {}", kind.name(), self.base_url(kind));
         }
-        if let Some(v) = sb.vvtool() {
-            let _ = writeln!(out, "vvtool-1688   {}", v.base_url());
-            let t = &vvtool_settings(&[]).tokens[0];
-            let _ = writeln!(out, "  token {} shops {}", t.token, t.shops.join(", "));
-            let _ = write!(
-                config,
-                "\n[[shop]]\nid = \"vvtool-main\"\nplatform = \"vvtool-1688\"\nbase_url = \"{}\"\n[shop.credentials]\nshop_id = \"vvtool-main\"\ntoken_env = \"ORDERMOD_SANDBOX_VVTOOL_TOKEN\"\n",
-                v.base_url()
-            );
-            let _ = writeln!(exports, "export ORDERMOD_SANDBOX_VVTOOL_TOKEN={}", t.token);
+        out.push_str("\ncredentials:\n");
+        for (shop, kind) in &self.shops {
+            let (plain, secrets) = sandbox_credentials(*kind, shop);
+            let all: Vec<String> = plain
+                .iter()
+                .chain(secrets.iter())
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            let _ = writeln!(out, "  {shop} ({kind}): {}", all.join(", "));
         }
         let _ = write!(
             out,
-            "\n# ordermod.toml for these emulators\n{config}\n# environment\n{exports}"
+            "\n# ordermod.toml for these emulators\n{}\n# environment (sandbox secrets only)\n",
+            self.config_toml("sqlite://ordermod-sandbox.db")
         );
+        for (k, v) in self.env() {
+            let _ = writeln!(out, "export {k}={v}");
+        }
         out
     }
 }
 
-/// vv-tool settings whose token is authorised for the default shop and `shops`.
-fn vvtool_settings(shops: &[String]) -> VvtoolSettings {
-    let mut s = VvtoolSettings::default();
-    let mut names = vec!["sandbox-shop".to_owned(), "vvtool-main".to_owned()];
-    names.extend(shops.iter().cloned());
-    if let Some(t) = s.tokens.first_mut() {
-        t.shops = names;
-    } else {
-        s.tokens.push(VvtoolToken {
-            token: "vv-sandbox-token".into(),
-            shops: names,
-            quota: None,
-            permitted: true,
-        });
-    }
-    s
+/// A sandbox platform: seeds the order into its emulator, then sends through the real transport.
+struct Seeding {
+    inner: Arc<dyn OrderPlatform>,
+    sandbox: Arc<Sandbox>,
+    kind: PlatformKind,
+    shop: ShopId,
 }
 
-/// Seeds `order` into the emulator of `kind`, unless the emulator already holds it.
-pub fn seed_order(
-    sb: &Sandbox,
-    kind: PlatformKind,
-    shop: &ShopId,
-    order: &Order,
-) -> Result<(), String> {
-    match kind {
-        PlatformKind::WechatShop => {
-            let em = sb.wechat().ok_or("the WeChat emulator is not running")?;
-            let seed = wechat_seed(order)?;
-            if em.order(seed.order_id).is_none() {
-                em.seed_order(seed);
-            }
-            Ok(())
-        }
-        PlatformKind::Vvtool1688 => {
-            let em = sb.vvtool().ok_or("the vv-tool emulator is not running")?;
-            let seed = vvtool_seed(order, &vv_shop(shop))?;
-            if em.order(seed.order_id).is_none() {
-                em.seed_order(seed);
-            }
-            Ok(())
-        }
-        PlatformKind::EmFranchiser | PlatformKind::AlibabaIcbu => {
-            Err(format!("no {kind} emulator in this build"))
-        }
+impl fmt::Debug for Seeding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Seeding")
+            .field("inner", &self.inner)
+            .field("shop", &self.shop)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl OrderPlatform for Seeding {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn policy(&self) -> &Policy {
+        self.inner.policy()
+    }
+
+    async fn apply(&self, order: &Order, plan: &Plan) -> Result<Receipt, PlatformError> {
+        seed_order(&self.sandbox, self.kind, &self.shop, order).map_err(|m| {
+            PlatformError::new(
+                PlatformErrorKind::InvalidRequest,
+                Some("sandbox.seed".into()),
+                format!("the sandbox cannot hold this order: {m}"),
+            )
+        })?;
+        self.inner.apply(order, plan).await
     }
 }
