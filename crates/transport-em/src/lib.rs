@@ -6,7 +6,7 @@
 //!    `appid`, `timestamp` (Unix seconds), `sign` and `request_data` (the JSON text of a
 //!    [`TradeModifyRequest`]), signs with a pluggable [`EmSignScheme`] (EM does not publish its
 //!    recipe; the default is documented in [`sign`]), paces calls per appid, retries retryable
-//!    failures, and turns the reply into [`TradeModified`] or a [`PlatformError`] carrying EM's
+//!    failures, and turns the reply into [`TradeModified`] or a [`PlatformError`](order_domain::PlatformError) carrying EM's
 //!    `statusCode` and `message` verbatim (classified by the generated
 //!    [`TradeModifyError`](generated::errors::TradeModifyError)).
 //! 2. [`EmPlatform`]: the [`OrderPlatform`](order_domain::OrderPlatform) port with

@@ -8,7 +8,7 @@
 //!    `param_order_modify` (the JSON text of an [`OrderModifyRequest`]) to
 //!    `{base_url}/router/rest`, signs it per [`sign`] (md5, hmac or hmac-sha256), paces calls
 //!    per app key, retries retryable failures, and decodes the reply into [`OrderModified`] or
-//!    a [`PlatformError`].
+//!    a [`PlatformError`](order_domain::PlatformError).
 //! 2. [`IcbuPlatform`]: the [`OrderPlatform`](order_domain::OrderPlatform) port with
 //!    [`Policy::alibaba_icbu`](order_domain::Policy::alibaba_icbu): every request carries the
 //!    full address, logistics, product list and payment breakdown, money as decimal strings
