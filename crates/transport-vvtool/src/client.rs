@@ -1,0 +1,228 @@
+//! The typed client of vv-tool "modify order price".
+
+use std::fmt;
+
+use order_domain::{PlatformError, PlatformErrorKind};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use transport_core::sign::{hex_lower, md5};
+use transport_core::{
+    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, decode_json, protocol_error,
+    redact_text, with_retries,
+};
+
+use crate::generated::errors::{ModifyOrderPriceError, ModifyOrderPriceResultError};
+use crate::generated::params;
+use crate::wire::{Data, Envelope, ModifyOrderPriceReply, ModifyOrderPriceRequest, auth_link};
+
+/// Settings of a [`VvtoolClient`]. Build with [`VvtoolConfig::new`] and adjust the fields.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct VvtoolConfig {
+    /// Base URL, default `http://api.vv-tool.com`.
+    pub base_url: String,
+    /// Path of the operation, default `/tool/erps/1688modify-order-price`.
+    pub path: String,
+    /// The vv-tool access token, sent as `Authorization: Bearer <token>`.
+    pub token: SecretString,
+    /// Calls per second for this token; default `Some(10)` as documented; `None` = unlimited.
+    pub rate_limit_per_second: Option<u32>,
+    /// Retries of retryable failures (101, 202, `FAIL_BIZ_TRADING_SYSTEM_ERROR`, transport).
+    pub retry: RetryPolicy,
+}
+
+impl fmt::Debug for VvtoolConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VvtoolConfig")
+            .field("base_url", &self.base_url)
+            .field("path", &self.path)
+            .field("token", &"[REDACTED]")
+            .field("rate_limit_per_second", &self.rate_limit_per_second)
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl VvtoolConfig {
+    /// Defaults for `token`.
+    pub fn new(token: SecretString) -> Self {
+        VvtoolConfig {
+            base_url: params::DEFAULT_BASE_URL.to_owned(),
+            path: params::PATH.to_owned(),
+            token,
+            rate_limit_per_second: Some(params::RATE_LIMIT_PER_SECOND),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// With another base URL (an emulator, a gateway).
+    #[must_use]
+    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.base_url = base_url.into();
+        self
+    }
+
+    /// With another rate (`None` = unlimited).
+    #[must_use]
+    pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
+        self.rate_limit_per_second = per_second;
+        self
+    }
+
+    /// With another retry policy.
+    #[must_use]
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+/// Client of vv-tool's 1688 "modify order price". One per token; clones share the HTTP pool
+/// and the token's rate limiter, so several shops of one token should share one client.
+///
+/// Each call waits for the token's rate limiter, sends the request with the bearer token, and
+/// retries retryable failures under the [`RetryPolicy`]. Both reply levels are checked: the
+/// envelope `code` (classified by the generated [`ModifyOrderPriceError`]; on `302` the
+/// authorisation link becomes the error's detail) and, when it is 0, `data.success` and
+/// `data.result_code` (classified by the generated [`ModifyOrderPriceResultError`]).
+#[derive(Clone)]
+pub struct VvtoolClient {
+    http: HttpClient,
+    url: String,
+    token: SecretString,
+    key: String,
+    retry: RetryPolicy,
+    limiter: RateLimiter,
+}
+
+impl fmt::Debug for VvtoolClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VvtoolClient")
+            .field("url", &self.url)
+            .field("credential", &self.key)
+            .field("retry", &self.retry)
+            .field("limiter", &self.limiter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VvtoolClient {
+    /// A client for `config`'s token.
+    pub fn new(http: HttpClient, config: VvtoolConfig) -> Self {
+        // The limiter's key identifies the token without holding it.
+        let digest = md5(config.token.expose_secret().as_bytes());
+        VvtoolClient {
+            url: format!("{}{}", config.base_url.trim_end_matches('/'), config.path),
+            key: format!("vvtool:{}", hex_lower(&digest[..8])),
+            token: config.token,
+            retry: config.retry,
+            limiter: RateLimiter::per_second(config.rate_limit_per_second),
+            http,
+        }
+    }
+
+    /// Shares `limiter` with other clients of the same token.
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// Changes an unpaid 1688 order's prices through vv-tool.
+    pub async fn modify_order_price(
+        &self,
+        req: &ModifyOrderPriceRequest,
+    ) -> Result<ModifyOrderPriceReply, PlatformError> {
+        let body = serde_json::to_vec(req).map_err(|e| {
+            PlatformError::new(
+                PlatformErrorKind::InvalidRequest,
+                None,
+                format!("request could not be encoded: {e}"),
+            )
+        })?;
+        with_retries(&self.retry, || self.attempt(&body)).await
+    }
+
+    async fn attempt(&self, body: &[u8]) -> Result<ModifyOrderPriceReply, PlatformError> {
+        self.limiter.until_ready(&self.key).await;
+        let token = self.token.expose_secret();
+        let secrets = [token];
+        let mut auth =
+            HeaderValue::from_str(&format!("{}{token}", params::AUTH_SCHEME)).map_err(|_| {
+                PlatformError::new(
+                    PlatformErrorKind::InvalidRequest,
+                    None,
+                    "the vv-tool token contains characters not allowed in a header",
+                )
+            })?;
+        auth.set_sensitive(true);
+        let req = self
+            .http
+            .inner()
+            .post(&self.url)
+            .header(AUTHORIZATION, auth)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
+        let reply = self.http.send(req, &secrets).await?;
+        let env: Envelope = match decode_json(reply.body(), &secrets) {
+            Ok(env) => env,
+            Err(e) if reply.status().is_success() => return Err(e),
+            Err(_) => {
+                return Err(reply
+                    .error_for_status(&secrets)
+                    .err()
+                    .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets)));
+            }
+        };
+        let Some(code) = env.code else {
+            return Err(protocol_error("reply has no code", reply.body(), &secrets));
+        };
+        let msg = redact_text(env.msg.as_deref().unwrap_or_default(), &secrets);
+        if code != params::SUCCESS_CODE {
+            let e = ModifyOrderPriceError::from_reply(&code.to_string(), &msg);
+            let is_302 = matches!(e, ModifyOrderPriceError::ShopNotAuthorised { .. });
+            let mut err = e.into_platform_error();
+            if is_302 && let Some(link) = auth_link(env.data.as_ref(), &msg) {
+                err = err.with_detail(redact_text(&link, &secrets));
+            }
+            return Err(err);
+        }
+        let data: Data = match env.data {
+            Some(v) if v.is_object() => serde_json::from_value(v).map_err(|e| {
+                protocol_error(
+                    &format!("reply data has the wrong shape ({e})"),
+                    reply.body(),
+                    &secrets,
+                )
+            })?,
+            _ => {
+                return Err(protocol_error(
+                    "reply has code 0 but no data object",
+                    reply.body(),
+                    &secrets,
+                ));
+            }
+        };
+        match data.success() {
+            Some(true) => Ok(ModifyOrderPriceReply {
+                withholding_money: data.cost(),
+                msec: env.msec,
+                raw: redact_text(&reply.text(), &secrets),
+            }),
+            Some(false) => {
+                let code = data.result_code.as_deref().unwrap_or_default();
+                let msg = redact_text(data.result_msg.as_deref().unwrap_or_default(), &secrets);
+                let mut err =
+                    ModifyOrderPriceResultError::from_reply(code, &msg).into_platform_error();
+                if let Some(cost) = data.cost() {
+                    err = err.with_detail(format!("withholding_money {cost}"));
+                }
+                Err(err)
+            }
+            None => Err(protocol_error(
+                "reply data has no boolean success",
+                reply.body(),
+                &secrets,
+            )),
+        }
+    }
+}

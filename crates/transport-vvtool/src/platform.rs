@@ -1,0 +1,224 @@
+//! [`VvtoolPlatform`]: the [`OrderPlatform`] port over [`VvtoolClient`].
+
+use async_trait::async_trait;
+use order_domain::{
+    Money, Order, OrderPlatform, Plan, PlatformError, PlatformErrorKind, Policy, Receipt,
+};
+
+use crate::client::VvtoolClient;
+use crate::wire::{EntryDiscount, ModifyOrderPriceRequest};
+
+/// 1688 through vv-tool as an [`OrderPlatform`] with [`Policy::vvtool_1688`], for one shop.
+#[derive(Debug, Clone)]
+pub struct VvtoolPlatform {
+    client: VvtoolClient,
+    shop_id: String,
+    policy: Policy,
+}
+
+impl VvtoolPlatform {
+    /// The platform for `shop_id` over `client` (share one client between the shops of a token).
+    pub fn new(client: VvtoolClient, shop_id: impl Into<String>) -> Self {
+        VvtoolPlatform {
+            client,
+            shop_id: shop_id.into(),
+            policy: Policy::vvtool_1688(),
+        }
+    }
+
+    /// The typed client.
+    pub fn client(&self) -> &VvtoolClient {
+        &self.client
+    }
+
+    /// The vv-tool shop id.
+    pub fn shop_id(&self) -> &str {
+        &self.shop_id
+    }
+}
+
+fn invalid(message: String) -> PlatformError {
+    PlatformError::new(PlatformErrorKind::InvalidRequest, None, message)
+}
+
+fn fen(m: Money, what: &str, order: &str) -> Result<i64, PlatformError> {
+    m.to_minor()
+        .map_err(|e| invalid(format!("order {order}: {what}: {e}")))
+}
+
+fn id_u64(text: &str, what: &str, order: &str) -> Result<u64, PlatformError> {
+    text.trim().parse::<u64>().map_err(|_| {
+        invalid(format!(
+            "order {order}: {what} `{text}` is not a 1688 numeric id"
+        ))
+    })
+}
+
+/// Encodes `plan` for `order` as a vv-tool request for `shop_id`, without sending it.
+///
+/// - `order_id`: the order id as `u64`;
+/// - `carriage`: the plan's freight target in fen, or the order's current freight when the plan
+///   does not set freight (the operation always requires it); `0` is sent;
+/// - `entry_discounts`: one per open line, `target - original` in signed fen (the discount
+///   replaces earlier ones, so unnamed lines restate their current discount). When the plan
+///   sets no line prices, the order's open lines restate their current discounts.
+///
+/// As a last guard, a positive discount (a raise) is refused (`RejectedByRule`) before
+/// anything is sent; a non-numeric id or sub-fen amount is an `InvalidRequest` naming it.
+pub fn encode(
+    order: &Order,
+    plan: &Plan,
+    shop_id: &str,
+) -> Result<ModifyOrderPriceRequest, PlatformError> {
+    let oid = plan.order().as_str();
+    let order_id = id_u64(oid, "order id", oid)?;
+    let carriage = match plan.freight() {
+        Some(f) => fen(f.target(), "freight", oid)?,
+        None => fen(order.freight_current(), "freight", oid)?,
+    };
+    let mut entries: Vec<(String, Money)> = plan
+        .lines()
+        .iter()
+        .map(|l| (l.line().as_str().to_owned(), l.delta_vs_original()))
+        .collect();
+    if plan.lines().is_empty() {
+        for l in order.lines().iter().filter(|l| !l.is_closed()) {
+            let delta = l
+                .current_total()
+                .checked_sub(l.original_total())
+                .map_err(|e| invalid(format!("order {oid}: line {}: {e}", l.id())))?;
+            entries.push((l.id().as_str().to_owned(), delta));
+        }
+    }
+    let mut entry_discounts = Vec::with_capacity(entries.len());
+    for (lid, delta) in entries {
+        let discount = fen(delta, &format!("line {lid} discount"), oid)?;
+        if discount > 0 {
+            return Err(PlatformError::new(
+                PlatformErrorKind::RejectedByRule,
+                None,
+                format!("order {oid}: line {lid}: 1688 only lowers prices"),
+            ));
+        }
+        entry_discounts.push(EntryDiscount {
+            id: id_u64(&lid, &format!("line {lid} entry id"), oid)?,
+            discount,
+        });
+    }
+    Ok(ModifyOrderPriceRequest {
+        shop_id: shop_id.to_owned(),
+        order_id,
+        carriage,
+        entry_discounts,
+    })
+}
+
+#[async_trait]
+impl OrderPlatform for VvtoolPlatform {
+    fn name(&self) -> &str {
+        &self.policy.name
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    async fn apply(&self, order: &Order, plan: &Plan) -> Result<Receipt, PlatformError> {
+        let req = encode(order, plan, &self.shop_id)?;
+        let reply = self.client.modify_order_price(&req).await?;
+        let receipt = Receipt::new(reply.raw);
+        Ok(match reply.withholding_money {
+            Some(cost) => receipt.with_cost(cost),
+            None => receipt,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use order_domain::{Amendment, plan};
+
+    const ORDER: &str = r#"{"id": "2198111437768747370", "status": "awaiting_payment",
+        "currency": "CNY", "trade_type": "6",
+        "lines": [
+          {"id": "2198111437768747371", "original_total": "100.00", "current_total": "90.00"},
+          {"id": "2198111437768747372", "original_total": "50.00"},
+          {"id": "2198111437768747373", "original_total": "20.00", "closed": true}
+        ],
+        "freight": {"original": "5.00", "current": "3.00"}}"#;
+
+    fn order() -> Order {
+        serde_json::from_str(ORDER).unwrap()
+    }
+
+    #[test]
+    fn every_open_line_gets_its_signed_delta_and_zero_carriage_is_kept() {
+        let o = order();
+        let a: Amendment =
+            serde_json::from_str(r#"{"lines": {"2198111437768747372": "45.50"}, "freight": "0"}"#)
+                .unwrap();
+        let p = plan(&o, &a, &Policy::vvtool_1688()).unwrap();
+        let req = encode(&o, &p, "shop-1").unwrap();
+        assert_eq!(req.order_id, 2_198_111_437_768_747_370);
+        assert_eq!(req.carriage, 0);
+        assert_eq!(
+            req.entry_discounts,
+            vec![
+                EntryDiscount {
+                    id: 2_198_111_437_768_747_371,
+                    discount: -1000
+                },
+                EntryDiscount {
+                    id: 2_198_111_437_768_747_372,
+                    discount: -450
+                },
+            ]
+        );
+        assert!(
+            serde_json::to_string(&req)
+                .unwrap()
+                .contains(r#""carriage":0"#)
+        );
+    }
+
+    #[test]
+    fn freight_not_in_plan_sends_the_current_freight() {
+        let o = order();
+        let a: Amendment =
+            serde_json::from_str(r#"{"lines": {"2198111437768747371": "80.00"}}"#).unwrap();
+        let req = encode(&o, &plan(&o, &a, &Policy::vvtool_1688()).unwrap(), "s").unwrap();
+        assert_eq!(req.carriage, 300);
+        assert_eq!(req.entry_discounts[0].discount, -2000);
+    }
+
+    #[test]
+    fn freight_only_plan_restates_current_discounts_of_open_lines() {
+        let o = order();
+        let a: Amendment = serde_json::from_str(r#"{"freight": "1.00"}"#).unwrap();
+        let req = encode(&o, &plan(&o, &a, &Policy::vvtool_1688()).unwrap(), "s").unwrap();
+        assert_eq!(req.carriage, 100);
+        assert_eq!(
+            req.entry_discounts,
+            vec![
+                EntryDiscount {
+                    id: 2_198_111_437_768_747_371,
+                    discount: -1000
+                },
+                EntryDiscount {
+                    id: 2_198_111_437_768_747_372,
+                    discount: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn non_numeric_ids_name_the_culprit() {
+        let o: Order = serde_json::from_str(&ORDER.replace("2198111437768747372", "E-2")).unwrap();
+        let a: Amendment = serde_json::from_str(r#"{"lines": {"E-2": "45.00"}}"#).unwrap();
+        let e = encode(&o, &plan(&o, &a, &Policy::vvtool_1688()).unwrap(), "s").unwrap_err();
+        assert_eq!(e.kind(), PlatformErrorKind::InvalidRequest);
+        assert!(e.message().contains("E-2"), "{e}");
+    }
+}
