@@ -251,6 +251,10 @@ impl SignatureScheme for HmacSha1SortedKeyValue {
 
 /// Remembers nonces so a replayed message is refused. Pluggable, so a durable store shared by
 /// several receivers can replace the in-memory one.
+///
+/// Keys are `nonce:{nonce-str}`, or `signature:{SIGNATURE}` (upper-case hex) for a message
+/// without a nonce; `expires_at` is the message's signed timestamp plus the freshness window,
+/// after which a replay is refused as stale anyway, so the entry may be dropped.
 #[async_trait]
 pub trait NonceStore: Send + Sync + fmt::Debug {
     /// Records `nonce` as used until `expires_at` and returns `true`, or returns `false` when it
