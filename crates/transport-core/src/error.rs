@@ -13,7 +13,7 @@
 //! The error's code is `http.<status>` for HTTP statuses, `transport` for connection-level
 //! failures and `protocol` for undecodable bodies; the message names what happened and, for
 //! bodies, carries a short [`snippet`] so the reply can be diagnosed. Every text passes through
-//! [`redact_text`](crate::redact_text) with the caller's secrets.
+//! [`redact_text`] with the caller's secrets.
 
 use std::error::Error as _;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //!
 //! [`HttpClient::send`] sends a request, reads the whole body, and returns an [`HttpReply`]
 //! whatever the status; every transport failure becomes a redacted
-//! [`PlatformError`](order_domain::PlatformError) (see [`crate::error`]).
+//! [`PlatformError`] (see [`crate::error`]).
 
 use std::time::Duration;
 

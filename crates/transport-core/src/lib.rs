@@ -8,7 +8,7 @@
 //! | [`http`] | [`HttpClient`]: one `reqwest` client per process (rustls, connect and total timeouts, pooled connections, loopback never proxied, redirects off), cheap to clone, and [`HttpClient::send`] which reads a whole reply and maps every failure to a redacted [`PlatformError`]. |
 //! | [`secret`] | [`SecretString`] and [`ExposeSecret`] re-exported from `secrecy`: credentials are held in them so they never reach `Debug`, `Display` or an error. |
 //! | [`redact`] | [`redact_url`] (query values of token-like parameters become `***`) and [`redact_text`] (known secret values become `***`). |
-//! | [`sign`] | pure digest primitives for platform signatures: MD5, HMAC-MD5, HMAC-SHA1, HMAC-SHA256, upper/lower hex, and [`verify_hex`], a constant-time comparison of a received hex signature. |
+//! | [`sign`] | pure digest primitives for platform signatures: MD5, HMAC-MD5, HMAC-SHA1, HMAC-SHA256, upper/lower hex, and [`verify_hex`](sign::verify_hex), a constant-time comparison of a received hex signature. |
 //! | [`limit`] | [`RateLimiter`]: per-credential request pacing on `governor`, keyed by a credential id. |
 //! | [`retry`] | [`RetryPolicy`] and [`with_retries`]: bounded exponential backoff with jitter (`backon`) that retries retryable [`PlatformError`]s only and honours their `retry_after`. |
 //! | [`json`] | lenient exact readers for ids and amounts that arrive as numbers or strings (never through `f64`). |
