@@ -27,7 +27,13 @@ fn one_hand_written_order_is_planned_differently_by_each_platform() {
     assert_eq!(vv.lines()[0].delta_vs_original().to_minor().unwrap(), -20);
 
     let em = plan(&o, &a, &Policy::em_franchiser()).expect_err("EM changes no prices");
-    assert_eq!(em.codes(), vec![ViolationCode::PartUnsupported, ViolationCode::PartUnsupported]);
+    assert_eq!(
+        em.codes(),
+        vec![
+            ViolationCode::PartUnsupported,
+            ViolationCode::PartUnsupported
+        ]
+    );
     let icbu = plan(&o, &a, &Policy::alibaba_icbu()).expect_err("ICBU needs logistics and payment");
     assert!(icbu.has(ViolationCode::PartUnsupported));
     assert!(icbu.has(ViolationCode::PartRequired));

@@ -38,7 +38,8 @@ pub mod report;
 pub mod sandbox;
 
 pub use app::{
-    App, AppBuilder, AppError, Applied, ApplyError, Disposition, SystemClock, open_journal,
+    App, AppBuilder, AppError, Applied, ApplyError, Disposition, SystemClock, http_client,
+    open_journal,
 };
 pub use batch::{
     BatchError, BatchOptions, Counts, DEFAULT_CONCURRENCY, LineReport, LineStatus, ReportedError,
