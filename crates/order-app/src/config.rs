@@ -149,6 +149,8 @@ struct RawConfig {
     journal: Option<RawJournal>,
     #[serde(default)]
     shop: Vec<RawShop>,
+    #[serde(default)]
+    receiver: Option<crate::serve::ReceiverConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,6 +224,8 @@ pub struct Config {
     pub journal_url: Option<String>,
     /// Shops, in file order.
     pub shops: Vec<ShopConfig>,
+    /// The `[receiver]` section of `ordermod serve`, when present.
+    pub receiver: Option<crate::serve::ReceiverConfig>,
 }
 
 /// The journal used when the config names none.
@@ -272,6 +276,7 @@ impl Config {
         Ok(Config {
             journal_url: raw.journal.map(|j| j.url),
             shops,
+            receiver: raw.receiver,
         })
     }
 

@@ -33,9 +33,11 @@ pub mod generate;
 pub mod input;
 mod journal;
 pub mod memory;
+pub mod reconcile;
 pub mod registry;
 pub mod report;
 pub mod sandbox;
+pub mod serve;
 
 pub use app::{
     App, AppBuilder, AppError, Applied, ApplyError, Disposition, SystemClock, http_client,

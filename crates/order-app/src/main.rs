@@ -40,6 +40,9 @@ enum Command {
     Journal(JournalArgs),
     /// Start every platform emulator on loopback and print URLs, credentials and a config.
     Sandbox(SandboxArgs),
+    /// Receive pushed platform messages (1688 price changes): store, deduplicate, dead-letter
+    /// what cannot be decoded, and confirm or flag acknowledged amendments.
+    Serve(order_app::serve::ServeArgs),
     /// Write the deterministic example batch (examples/amendments.jsonl).
     #[command(hide = true)]
     GenExamples(GenArgs),
@@ -182,6 +185,10 @@ async fn run(cli: Cli) -> Result<u8, Fatal> {
         Command::Apply(a) => apply(a).await,
         Command::Journal(a) => journal(a).await,
         Command::Sandbox(a) => run_sandbox(a).await,
+        Command::Serve(a) => {
+            order_app::serve::run(a, &SystemEnv).await?;
+            Ok(0)
+        }
         Command::GenExamples(a) => {
             let text = order_app::generate::amendments(a.per_platform);
             if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {

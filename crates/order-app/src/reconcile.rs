@@ -311,7 +311,7 @@ mod tests {
 
     fn order(l1: &str, l2: &str, freight: &str) -> Order {
         serde_json::from_str(&format!(
-            r#"{{ "id": "{ORDER}", "status": "awaiting_payment", "currency": "CNY",
+            r#"{{ "id": "{ORDER}", "status": "awaiting_payment", "currency": "CNY", "trade_type": "6",
                  "lines": [
                    {{ "id": "{L1}", "original_total": "{l1}" }},
                    {{ "id": "{L2}", "original_total": "{l2}" }}
@@ -323,7 +323,7 @@ mod tests {
 
     /// An acknowledged record of `amendment` against the order before the change.
     fn record(key: &str, amendment: &str, state: AmendmentState, at: i64) -> AmendmentRecord {
-        let before = order("0.50", "0.10", "8");
+        let before = order("12.00", "0.10", "8");
         let amendment: Amendment = serde_json::from_str(amendment).unwrap();
         let plan = plan(&before, &amendment, &Policy::vvtool_1688());
         assert!(plan.is_ok(), "{plan:?}");

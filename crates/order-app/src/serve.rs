@@ -1,0 +1,582 @@
+//! The inbound message receiver behind `ordermod serve`: an HTTP endpoint that platforms (the
+//! 1688 push aggregator) `POST` order messages to. See `docs/receiver.md`.
+//!
+//! For every request, in this order:
+//!
+//! | condition | reply | journal |
+//! |---|---|---|
+//! | body larger than the limit (default 1 MiB) | `413` | nothing |
+//! | a required header missing, timestamp not Unix ms | `400` | nothing |
+//! | signature does not verify | `401` | nothing |
+//! | timestamp outside the freshness window | `400` | nothing |
+//! | nonce (or signature) already seen in the window | `409` | nothing (the first delivery is stored) |
+//! | the journal cannot store the message | `503` | nothing; delivering again is accepted |
+//! | a duplicate of a stored message (same dedup key) | `200` | nothing more |
+//! | stored, cannot be decoded | `200` | stored and dead-lettered with the reason |
+//! | stored and decoded | `200` | stored, order noted, acknowledged amendments reconciled |
+//!
+//! A `200` is only ever sent after [`Journal::record_message`] returned: never without a durable
+//! record. Replies are JSON: `{"success":true}` or `{"success":false,"message":"..."}`.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use order_app::serve::{ReceiverDeps, receiver_router};
+//! use transport_1688_push::PushDecoder;
+//!
+//! # async fn demo(app: order_app::App) -> std::io::Result<()> {
+//! let decoder = Arc::new(PushDecoder::with_secret("secret".into()));
+//! let router = receiver_router(ReceiverDeps::from_app(&app, decoder));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! axum::serve(listener, router).await
+//! # }
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use order_domain::{
+    Clock, InboundRecord, Journal, MessageDecoder, MessageError, MessageInsert, Timestamp,
+};
+use secrecy::SecretString;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use transport_1688_push::{Md5SortedParams, PushConfig, PushDecoder, SignatureScheme, SignedParts};
+
+use crate::app::{App, AppError, open_journal};
+use crate::config::{Config, ConfigError, Env};
+use crate::reconcile;
+
+/// Address `ordermod serve` listens on by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8688";
+/// Path of the endpoint by default.
+pub const DEFAULT_PATH: &str = "/1688/messages";
+/// Body size limit by default (1 MiB, as the reference page says).
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The fixed, documented secret of `ordermod serve --sandbox` (never use it for real traffic).
+pub const SANDBOX_SECRET: &str = "ordermod-sandbox-secret";
+/// How many verified-but-unstored deliveries the receiver remembers (see [`ReceiverDeps`]).
+const PENDING_CAPACITY: usize = 10_000;
+
+/// What the receiver needs: the decoder of the platform's messages, the journal and the clock
+/// (normally the [`App`]'s), the endpoint path and the body limit.
+///
+/// Deliveries that verified but could not be stored (a `503`) are remembered in memory by body
+/// digest, so the platform's redelivery is accepted although the decoder already consumed its
+/// nonce; clones share that memory.
+#[derive(Clone)]
+pub struct ReceiverDeps {
+    decoder: Arc<dyn MessageDecoder>,
+    journal: Arc<dyn Journal>,
+    clock: Arc<dyn Clock>,
+    path: String,
+    max_body_bytes: usize,
+    unstored: Arc<Mutex<Unstored>>,
+    reconciling: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl fmt::Debug for ReceiverDeps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReceiverDeps")
+            .field("decoder", &self.decoder)
+            .field("journal", &self.journal)
+            .field("path", &self.path)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReceiverDeps {
+    /// Deps with the default path ([`DEFAULT_PATH`]) and body limit ([`DEFAULT_MAX_BODY_BYTES`]).
+    pub fn new(
+        decoder: Arc<dyn MessageDecoder>,
+        journal: Arc<dyn Journal>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        ReceiverDeps {
+            decoder,
+            journal,
+            clock,
+            path: DEFAULT_PATH.to_owned(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            unstored: Arc::default(),
+            reconciling: Arc::default(),
+        }
+    }
+
+    /// Deps on the app's journal and clock.
+    pub fn from_app(app: &App, decoder: Arc<dyn MessageDecoder>) -> Self {
+        ReceiverDeps::new(decoder, Arc::clone(app.journal()), Arc::clone(app.clock()))
+    }
+
+    /// Serves the endpoint at `path` (must start with `/`).
+    #[must_use]
+    pub fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.path = path.into();
+        self
+    }
+
+    /// Refuses bodies larger than `bytes` with `413`.
+    #[must_use]
+    pub fn with_max_body_bytes(mut self, bytes: usize) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// The endpoint path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+/// Verified deliveries whose storing failed: body digest to dedup key, oldest evicted first.
+#[derive(Debug, Default)]
+struct Unstored {
+    by_digest: HashMap<[u8; 32], String>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Unstored {
+    fn remember(&mut self, digest: [u8; 32], dedup_key: String) {
+        if self.by_digest.insert(digest, dedup_key).is_none() {
+            self.order.push_back(digest);
+        }
+        while self.order.len() > PENDING_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.by_digest.remove(&old);
+            }
+        }
+    }
+
+    fn get(&self, digest: &[u8; 32]) -> Option<String> {
+        self.by_digest.get(digest).cloned()
+    }
+
+    fn forget(&mut self, digest: &[u8; 32]) {
+        if self.by_digest.remove(digest).is_some() {
+            self.order.retain(|d| d != digest);
+        }
+    }
+}
+
+/// The receiver's routes: `POST {path}` with the body limit applied. Mount it anywhere.
+pub fn receiver_router(deps: ReceiverDeps) -> Router {
+    let limit = deps.max_body_bytes;
+    let path = deps.path.clone();
+    Router::new()
+        .route(&path, post(receive))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(Arc::new(deps))
+}
+
+/// Binds `addr` and serves the receiver until Ctrl-C.
+pub async fn serve(addr: SocketAddr, deps: ReceiverDeps) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, path = %deps.path, "receiver listening");
+    serve_on(listener, deps, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}
+
+/// Serves the receiver on a bound listener until `shutdown` completes.
+pub async fn serve_on(
+    listener: TcpListener,
+    deps: ReceiverDeps,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, receiver_router(deps))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn reply(status: StatusCode, message: Option<&str>) -> Response {
+    let body = match message {
+        None => serde_json::json!({ "success": status == StatusCode::OK }),
+        Some(m) => serde_json::json!({ "success": status == StatusCode::OK, "message": m }),
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn receive(
+    State(deps): State<Arc<ReceiverDeps>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match body {
+        Ok(b) => b,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Some(&format!(
+                    "body larger than the limit of {} bytes",
+                    deps.max_body_bytes
+                )),
+            );
+        }
+        Err(e) => return reply(StatusCode::BAD_REQUEST, Some(&e.body_text())),
+    };
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .filter_map(|(k, v)| {
+            std::str::from_utf8(v.as_bytes())
+                .ok()
+                .map(|v| (k.as_str().to_owned(), v.to_owned()))
+        })
+        .collect();
+    let now = deps.clock.now();
+    let digest: [u8; 32] = Sha256::digest(&body).into();
+    let dedup_key = match deps.decoder.verify(&pairs, &body, now).await {
+        Ok(v) => v.dedup_key,
+        Err(MessageError::Replayed(nonce)) => {
+            let retry = deps
+                .unstored
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&digest);
+            match retry {
+                // The first delivery verified but was not stored (we replied 503): take it now.
+                Some(key) => key,
+                None => {
+                    tracing::warn!(%nonce, "replayed message refused");
+                    return reply(
+                        StatusCode::CONFLICT,
+                        Some(&format!("replayed: {nonce} was already used")),
+                    );
+                }
+            }
+        }
+        Err(e @ MessageError::BadSignature) => {
+            tracing::warn!("message refused: {e}");
+            return reply(StatusCode::UNAUTHORIZED, Some(&e.to_string()));
+        }
+        Err(e) => {
+            tracing::warn!("message refused: {e}");
+            return reply(StatusCode::BAD_REQUEST, Some(&e.to_string()));
+        }
+    };
+    let text = std::str::from_utf8(&body);
+    let record = InboundRecord {
+        dedup_key: dedup_key.clone(),
+        source: deps.decoder.source().to_owned(),
+        raw: String::from_utf8_lossy(&body).into_owned(),
+        received_at: now,
+    };
+    let id = match deps.journal.record_message(&record).await {
+        Ok(MessageInsert::New(id)) => id,
+        Ok(MessageInsert::Duplicate(id)) => {
+            tracing::info!(id, dedup_key, "duplicate message; already stored");
+            deps.unstored
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .forget(&digest);
+            return reply(StatusCode::OK, None);
+        }
+        Err(e) => {
+            tracing::error!(dedup_key, "cannot store message: {e}");
+            deps.unstored
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remember(digest, dedup_key);
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("the message could not be stored; deliver it again later"),
+            );
+        }
+    };
+    deps.unstored
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .forget(&digest);
+    let decoded = match text {
+        Ok(_) => deps.decoder.decode(&body),
+        Err(e) => Err(MessageError::Malformed {
+            at: format!("byte {}", e.valid_up_to()),
+            reason: "the body is not UTF-8 (stored with replacement characters)".to_owned(),
+        }),
+    };
+    match decoded {
+        Err(e) => {
+            let reason = e.to_string();
+            tracing::warn!(id, "message dead-lettered: {reason}");
+            if let Err(je) = deps.journal.dead_letter(id, &reason).await {
+                tracing::error!(id, "stored message could not be dead-lettered: {je}");
+            }
+        }
+        Ok(event) => {
+            if let Err(e) = deps.journal.message_decoded(id, event.order.id()).await {
+                tracing::error!(id, "stored message could not be marked decoded: {e}");
+            } else {
+                let _one_at_a_time = deps.reconciling.lock().await;
+                if let Err(e) =
+                    reconcile::reconcile_event(deps.journal.as_ref(), id, &event, deps.clock.now())
+                        .await
+                {
+                    tracing::error!(id, "reconciliation failed: {e}");
+                }
+            }
+        }
+    }
+    reply(StatusCode::OK, None)
+}
+
+// ------------------------------------------------------------------ configuration and CLI
+
+/// The `[receiver]` section of the config:
+///
+/// ```toml
+/// [receiver]
+/// listen = "127.0.0.1:8688"            # optional
+/// path = "/1688/messages"              # optional
+/// max_body_bytes = 1048576             # optional
+/// max_skew_ms = 300000                 # optional, the freshness window
+/// secret_env = "ORDERMOD_1688_PUSH_SECRET"
+/// ```
+///
+/// A secret written inline (`secret = "..."`) is refused, like the shops' credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(try_from = "RawReceiver")]
+pub struct ReceiverConfig {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// Endpoint path.
+    pub path: Option<String>,
+    /// Body size limit in bytes.
+    pub max_body_bytes: Option<usize>,
+    /// Freshness window of the `timestamp` header, in milliseconds.
+    pub max_skew_ms: Option<u64>,
+    /// The environment variable holding the shared signing secret.
+    pub secret_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReceiver {
+    #[serde(default)]
+    listen: Option<SocketAddr>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    max_body_bytes: Option<usize>,
+    #[serde(default)]
+    max_skew_ms: Option<u64>,
+    #[serde(default)]
+    secret_env: Option<String>,
+    #[serde(default)]
+    secret: Option<toml::Value>,
+}
+
+impl TryFrom<RawReceiver> for ReceiverConfig {
+    type Error = String;
+
+    fn try_from(r: RawReceiver) -> Result<Self, String> {
+        if r.secret.is_some() {
+            return Err("receiver.secret is a secret written inline; secrets are only read from \
+                 the environment: write `secret_env = \"VARIABLE_NAME\"` instead and set that variable"
+                .to_owned());
+        }
+        if let Some(p) = &r.path
+            && !p.starts_with('/')
+        {
+            return Err(format!("receiver.path `{p}` must start with `/`"));
+        }
+        if r.max_body_bytes == Some(0) {
+            return Err("receiver.max_body_bytes must be at least 1".to_owned());
+        }
+        if r.max_skew_ms == Some(0) {
+            return Err("receiver.max_skew_ms must be at least 1".to_owned());
+        }
+        if r.secret_env.as_deref() == Some("") {
+            return Err("receiver.secret_env must name an environment variable".to_owned());
+        }
+        Ok(ReceiverConfig {
+            listen: r.listen,
+            path: r.path,
+            max_body_bytes: r.max_body_bytes,
+            max_skew_ms: r.max_skew_ms,
+            secret_env: r.secret_env,
+        })
+    }
+}
+
+impl ReceiverConfig {
+    /// Reads the signing secret from the variable `secret_env` names.
+    pub fn resolve_secret(&self, env: &dyn Env) -> Result<SecretString, ServeError> {
+        let var = self.secret_env.as_deref().ok_or(ServeError::NoSecret)?;
+        match env.var(var) {
+            Some(v) if !v.is_empty() => Ok(SecretString::from(v)),
+            _ => Err(ServeError::MissingEnv(var.to_owned())),
+        }
+    }
+}
+
+/// Why `ordermod serve` could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The config is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The config has no `[receiver]` section.
+    #[error(
+        "{0} has no [receiver] section: add one with `secret_env = \"VARIABLE_NAME\"` (see docs/receiver.md), or try `ordermod serve --sandbox`"
+    )]
+    NoReceiver(String),
+    /// The `[receiver]` section names no secret.
+    #[error(
+        "[receiver] has no secret_env: name the environment variable holding the signing secret"
+    )]
+    NoSecret,
+    /// The secret's variable is not set.
+    #[error("environment variable `{0}` (named by receiver.secret_env) is not set")]
+    MissingEnv(String),
+    /// The journal could not be opened.
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Serving failed.
+    #[error("the receiver failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Arguments of `ordermod serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Config file (TOML) with the journal and the [receiver] section.
+    #[arg(
+        long,
+        short = 'c',
+        env = "ORDERMOD_CONFIG",
+        default_value = "ordermod.toml"
+    )]
+    pub config: PathBuf,
+    /// Address to listen on, overriding the config (default 127.0.0.1:8688).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Journal URL, overriding the config (`sqlite://FILE`); in --sandbox mode the default is a
+    /// private in-memory journal.
+    #[arg(long)]
+    pub journal: Option<String>,
+    /// Try it without a config: sign with the fixed test secret `ordermod-sandbox-secret` and
+    /// print a ready-to-run curl command.
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+/// Runs `ordermod serve` until Ctrl-C: prints the listen address (and in sandbox mode the
+/// secret and a signed curl example) on standard output.
+pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
+    let (receiver, journal_url, secret) = if args.sandbox {
+        let url = args.journal.unwrap_or_else(|| "sqlite::memory:".to_owned());
+        (
+            ReceiverConfig::default(),
+            url,
+            SecretString::from(SANDBOX_SECRET),
+        )
+    } else {
+        let config = Config::load(&args.config)?;
+        let receiver = config
+            .receiver
+            .clone()
+            .ok_or_else(|| ServeError::NoReceiver(args.config.display().to_string()))?;
+        let secret = receiver.resolve_secret(env)?;
+        let url = args
+            .journal
+            .unwrap_or_else(|| config.journal_url().to_owned());
+        (receiver, url, secret)
+    };
+    let journal = open_journal(&journal_url).await?;
+    let app = App::builder().journal(journal).build()?;
+    let mut push = PushConfig::default();
+    if let Some(ms) = receiver.max_skew_ms {
+        push = push.with_max_skew_ms(ms);
+    }
+    let decoder = Arc::new(PushDecoder::with_secret(secret).with_config(push));
+    let path = receiver
+        .path
+        .clone()
+        .unwrap_or_else(|| DEFAULT_PATH.to_owned());
+    let deps = ReceiverDeps::from_app(&app, decoder)
+        .with_path(path.clone())
+        .with_max_body_bytes(receiver.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES));
+    let addr = match args.listen.or(receiver.listen) {
+        Some(a) => a,
+        None => DEFAULT_LISTEN
+            .parse()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?,
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let bound = listener.local_addr()?;
+    let url = format!("http://{bound}{path}");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "receiving on {url}")?;
+    writeln!(out, "journal: {}", order_journal::redact_url(&journal_url))?;
+    if args.sandbox {
+        writeln!(
+            out,
+            "sandbox: messages are signed with the test secret `{SANDBOX_SECRET}`"
+        )?;
+        writeln!(
+            out,
+            "try (valid for 5 minutes):\n{}",
+            sandbox_curl(&url, app.clock().now())
+        )?;
+    }
+    writeln!(out, "press Ctrl-C to stop")?;
+    out.flush()?;
+    drop(out);
+    serve_on(listener, deps, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+/// A curl command posting a small price-modified message signed with [`SANDBOX_SECRET`].
+pub fn sandbox_curl(url: &str, now: Timestamp) -> String {
+    let body = r#"{"messageType":"ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY","timestamp":"NOW","messageBody":{"baseInfo":{"idOfStr":"58218860983545941","status":"waitbuyerpay","totalAmount":6.3,"shippingFee":6,"sumProductPayment":0.3},"productItems":[{"subItemIDString":"128403042259997715","quantity":1,"price":0.3,"itemAmount":0.3}]}}"#
+        .replace("NOW", &now.as_millis().to_string());
+    let headers: Vec<(String, String)> = [
+        ("access-key", "sandbox-access-key"),
+        ("nonce-str", &format!("sandbox-{}", now.as_millis())),
+        ("timestamp", &now.as_millis().to_string()),
+        ("user-id", "sandbox-user"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let scheme = Md5SortedParams::new(SecretString::from(SANDBOX_SECRET));
+    let signature = hex::encode_upper(scheme.expected_digest(&SignedParts {
+        headers: &headers,
+        body: body.as_bytes(),
+    }));
+    let mut cmd = format!("curl -sS -X POST '{url}' -H 'content-type: application/json'");
+    for (k, v) in &headers {
+        cmd.push_str(&format!(" -H '{k}: {v}'"));
+    }
+    cmd.push_str(&format!(
+        " -H 'signature: {signature}' --data-binary '{body}'"
+    ));
+    cmd
+}
