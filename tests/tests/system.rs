@@ -1,4 +1,5 @@
 //! System tests across crates, one binary.
 
+mod all_platforms;
 mod app_sandbox;
 mod domain_examples;

@@ -415,13 +415,16 @@ async fn call_limit_is_rate_limited_and_retryable() {
         )
         .with_retry(RetryPolicy::never()),
     );
-    let mut last = None;
-    for _ in 0..3 {
-        if let Err(e) = c.modify_order(&sample_request()).await {
-            last = Some(e);
+    let mut limited = None;
+    for _ in 0..5 {
+        if let Err(e) = c.modify_order(&sample_request()).await
+            && e.kind() == PlatformErrorKind::RateLimited
+        {
+            limited = Some(e);
+            break;
         }
     }
-    let e = last.expect("the bucket of 1 ran dry");
+    let e = limited.expect("the bucket of 1 ran dry");
     assert_eq!(e.kind(), PlatformErrorKind::RateLimited);
     assert!(e.retryable());
     assert_eq!(e.code(), Some("7"));
