@@ -3,8 +3,13 @@
 //! Commands:
 //! - `codegen`: regenerate `crates/transport-*/src/generated/` from the tables in
 //!   `docs/platforms/*.md`;
-//! - `codegen --check`: regenerate in memory and fail when a file on disk is stale or missing.
+//! - `codegen --check`: regenerate in memory and fail when a file on disk is stale or missing;
+//! - `bench`: release-mode measurements, one `name: value` line per figure and a table
+//!   (`docs/performance.md`).
+// The benchmark runner computes ratios and rates of timings (never money) in `f64`.
+#![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
 
+mod bench;
 mod codegen;
 mod render;
 mod table;
@@ -18,6 +23,9 @@ usage: cargo xtask <command>
 commands:
   codegen            regenerate crates/transport-*/src/generated/ from docs/platforms/*.md
   codegen --check    fail if any generated file is stale or missing (writes nothing)
+  bench [--only PARTS] [--quick]
+                     release-mode benchmarks; prints `name: value` per figure and a table
+                     (parts: amend)
 ";
 
 fn main() -> ExitCode {
@@ -26,6 +34,13 @@ fn main() -> ExitCode {
     match args.as_slice() {
         ["codegen"] => finish(codegen::run(&workspace_root(), codegen::Mode::Write)),
         ["codegen", "--check"] => finish(codegen::run(&workspace_root(), codegen::Mode::Check)),
+        ["bench", rest @ ..] => match bench::Options::parse(rest) {
+            Ok(opts) => finish(bench::run(&workspace_root(), &opts)),
+            Err(e) => {
+                eprint!("error: {e}\n\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
         [] | ["help" | "--help" | "-h"] => {
             print!("{USAGE}");
             ExitCode::SUCCESS

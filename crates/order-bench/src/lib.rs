@@ -1,0 +1,303 @@
+//! # order-bench
+//!
+//! The per-amendment CPU path of each outbound platform, as plain functions the criterion
+//! benchmark (`benches/amend.rs`) measures and the unit tests below prove working:
+//!
+//! - **full path**: [`order_domain::plan`] of the amendment under the platform's policy, the
+//!   transport's public encoder (domain plan → wire request), the wire request's JSON text, the
+//!   platform's signature over the signed form, and the transport's decoder run on a canned
+//!   success reply. No network: this is exactly the CPU work one amendment costs the client.
+//! - **floor**: bare `serde_json` encoding of the same wire request plus
+//!   [`transport_core::sign::hmac_sha256`] of those bytes, the least any JSON-over-HTTP client
+//!   with a signature could do.
+//!
+//! `cargo xtask bench` runs the benchmark and prints `amend_cpu_ratio` (full ÷ floor medians)
+//! per platform.
+//!
+//! Gaps in the transports' public surface, worked around here:
+//! - `transport-wechat-shop` has no public reply decoder (its `Envelope` is `pub(crate)` and
+//!   the decoding lives inside the async `send_once`); [`wechat_decode`] mirrors it (lenient
+//!   `errcode`, `errmsg`, the raw body redacted) with `transport_core::decode_json`. WeChat
+//!   signs nothing: the access token travels in the query, so its "sign" step is empty.
+//! - `transport-vvtool` (1688 via vv-tool) exposes no encoder or signer yet and is not
+//!   measured.
+
+use order_domain::{Amendment, Order, Policy, Timestamp, plan};
+use serde::Deserialize;
+use transport_core::{HttpClient, HttpConfig, PlatformError, SecretString};
+
+/// The platforms measured, in print order.
+pub const PLATFORMS: [&str; 3] = ["wechat_shop", "em_franchiser", "alibaba_icbu"];
+
+/// Key of the floor's HMAC (any 32 bytes; the cost of HMAC does not depend on the key).
+const FLOOR_KEY: &[u8] = b"bench-floor-key-0123456789abcdef";
+
+/// One platform's canned amendment, its transport client pieces and a canned success reply.
+pub struct Case {
+    /// `wechat_shop`, `em_franchiser` or `alibaba_icbu`.
+    pub name: &'static str,
+    order: Order,
+    amendment: Amendment,
+    policy: Policy,
+    reply: &'static [u8],
+    signer: Signer,
+}
+
+enum Signer {
+    Wechat,
+    Em(Box<transport_em::EmClient>),
+    Icbu(Box<transport_icbu::IcbuClient>),
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> T {
+    match serde_json::from_str(json) {
+        Ok(v) => v,
+        Err(e) => unreachable!("canned {what} is valid JSON: {e}"),
+    }
+}
+
+fn http() -> HttpClient {
+    match HttpClient::new(&HttpConfig::default()) {
+        Ok(h) => h,
+        Err(e) => unreachable!("an HTTP client builds without network: {e}"),
+    }
+}
+
+impl Case {
+    /// Every measured platform's case. Builds one HTTP client (never used to send).
+    pub fn all() -> Vec<Case> {
+        let http = http();
+        vec![
+            Case {
+                name: "wechat_shop",
+                order: parse(
+                    "order",
+                    r#"{"id": "3712345678901234567", "status": "awaiting_payment", "currency": "CNY",
+                        "lines": [{"id": "a", "product": "1234", "sku": "5678", "original_total": "59.80"},
+                                  {"id": "b", "product": "1235", "sku": "5679", "original_total": "20.00"}],
+                        "freight": {"original": "8.00"}, "revision": {"count": 3}}"#,
+                ),
+                amendment: parse(
+                    "amendment",
+                    r#"{"lines": {"a": "49.90", "b": "18.00"}, "freight": "0"}"#,
+                ),
+                policy: Policy::wechat_shop(),
+                reply: br#"{"errcode":0,"errmsg":"ok"}"#,
+                signer: Signer::Wechat,
+            },
+            Case {
+                name: "em_franchiser",
+                order: parse(
+                    "order",
+                    r#"{"id": "DD202409260001", "status": "paid", "currency": "CNY",
+                        "lines": [{"id": "1", "product": "ERP_1113005", "quantity": "3", "original_total": "30"}]}"#,
+                ),
+                amendment: parse(
+                    "amendment",
+                    r#"{"address": {"province": "上海", "city": "上海市", "district": "嘉定区", "street": "商城路123123", "receiver": "hanson", "mobile": "18817834074"},
+                        "logistics": {"transport_way": 4, "company": 8}, "delivery_date": "2024-09-28",
+                        "items": [{"product": "ERP_1113005", "quantity": 1}]}"#,
+                ),
+                policy: Policy::em_franchiser(),
+                reply: r#"{"statusCode":0,"message":"修改成功","data":"DD202409260001"}"#.as_bytes(),
+                signer: Signer::Em(Box::new(transport_em::EmClient::new(
+                    http.clone(),
+                    transport_em::EmConfig::new(
+                        "http://127.0.0.1:9",
+                        "em-app-01",
+                        SecretString::from("em-secret".to_owned()),
+                    ),
+                ))),
+            },
+            Case {
+                name: "alibaba_icbu",
+                order: parse(
+                    "order",
+                    r#"{"id": "24668306501026709", "status": "awaiting_payment", "currency": "USD",
+                        "lines": [{"id": "p1", "product": "62337348461", "sku": "-1", "name": "helloworld", "unit": "set",
+                                   "quantity": "100", "unit_price": "2", "original_total": "200"}],
+                        "address": {"receiver": "james", "telephone": {"number": "13890876543"}, "country": "United States of America",
+                                    "city": "New York", "street": "Bank of new york", "zip": "461670"},
+                        "logistics": {"shipment_method": "sea", "trade_term": "FOB", "shipment_date": {"days_after_payment": 5}},
+                        "revision": {"version": "1576114051021"}}"#,
+                ),
+                amendment: parse(
+                    "amendment",
+                    r#"{"payment": {"products": "200", "freight": "20", "insurance": "80", "total": "300", "initial": "150"}}"#,
+                ),
+                policy: Policy::alibaba_icbu(),
+                reply: br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":24668306501026709,"pay_url":"cashier.alibaba.com"}},"request_id":"r1"}}"#,
+                signer: Signer::Icbu(Box::new(transport_icbu::IcbuClient::new(
+                    http,
+                    transport_icbu::IcbuConfig::new(
+                        "12345678",
+                        SecretString::from("app-secret".to_owned()),
+                        SecretString::from("seller-session".to_owned()),
+                    )
+                    .with_base_url("http://127.0.0.1:9"),
+                ))),
+            },
+        ]
+    }
+
+    /// The full client path for one amendment; returns a byte count so nothing is optimised
+    /// away.
+    pub fn full(&self) -> Result<usize, PlatformError> {
+        let p = plan(&self.order, &self.amendment, &self.policy).map_err(|r| {
+            PlatformError::new(
+                order_domain::PlatformErrorKind::InvalidRequest,
+                None,
+                format!("canned amendment refused: {:?}", r.codes()),
+            )
+        })?;
+        match &self.signer {
+            Signer::Wechat => {
+                let req = transport_wechat_shop::encode(&self.order, &p)?;
+                let body = serde_json::to_vec(&req).map_err(encode_error)?;
+                let reply = wechat_decode(self.reply, &["token-secret", "app-secret"])?;
+                Ok(body.len() + reply.raw.len())
+            }
+            Signer::Em(client) => {
+                let req = transport_em::request_from_plan(&self.order, &p)?;
+                let data = req.to_request_data_as(client.config().number_style)?;
+                let form = client.signed_form(&data, 1_727_251_200);
+                let done = transport_em::decode_reply(self.reply, &["em-secret"])?;
+                Ok(form_len(&form) + done.raw_reply.len())
+            }
+            Signer::Icbu(client) => {
+                let req = transport_icbu::request_from_plan(&self.order, &p)?;
+                let param = req.to_param()?;
+                let form = client.signed_form(&param, Timestamp::from_millis(1_727_251_200_000));
+                let done =
+                    transport_icbu::decode_reply(self.reply, &["app-secret", "seller-session"])?;
+                Ok(form_len(&form) + done.raw_reply.len())
+            }
+        }
+    }
+
+    /// The wire request of this case, encoded once, for the floor.
+    pub fn floor_input(&self) -> Result<FloorInput, PlatformError> {
+        let p = plan(&self.order, &self.amendment, &self.policy).map_err(|r| {
+            PlatformError::new(
+                order_domain::PlatformErrorKind::InvalidRequest,
+                None,
+                format!("canned amendment refused: {:?}", r.codes()),
+            )
+        })?;
+        Ok(match &self.signer {
+            Signer::Wechat => FloorInput::Wechat(transport_wechat_shop::encode(&self.order, &p)?),
+            Signer::Em(_) => {
+                FloorInput::Em(Box::new(transport_em::request_from_plan(&self.order, &p)?))
+            }
+            Signer::Icbu(_) => FloorInput::Icbu(Box::new(transport_icbu::request_from_plan(
+                &self.order,
+                &p,
+            )?)),
+        })
+    }
+}
+
+/// A wire request made ahead of time, for [`FloorInput::floor`].
+#[derive(Debug, Clone)]
+pub enum FloorInput {
+    /// WeChat Shop `change_order_price`.
+    Wechat(transport_wechat_shop::ChangeOrderPriceRequest),
+    /// EM `trade/modify` `request_data`.
+    Em(Box<transport_em::TradeModifyRequest>),
+    /// ICBU `param_order_modify`.
+    Icbu(Box<transport_icbu::OrderModifyRequest>),
+}
+
+impl FloorInput {
+    /// Bare `serde_json` encoding of the request plus HMAC-SHA256 of the bytes.
+    pub fn floor(&self) -> usize {
+        let bytes = match self {
+            FloorInput::Wechat(r) => serde_json::to_vec(r),
+            FloorInput::Em(r) => serde_json::to_vec(r),
+            FloorInput::Icbu(r) => serde_json::to_vec(r),
+        }
+        .unwrap_or_default();
+        let mac = transport_core::sign::hmac_sha256(FLOOR_KEY, &bytes);
+        bytes.len() + usize::from(mac[0])
+    }
+}
+
+fn form_len(form: &[(&'static str, String)]) -> usize {
+    form.iter().map(|(k, v)| k.len() + v.len()).sum()
+}
+
+fn encode_error(e: serde_json::Error) -> PlatformError {
+    PlatformError::new(
+        order_domain::PlatformErrorKind::InvalidRequest,
+        None,
+        format!("request could not be encoded: {e}"),
+    )
+}
+
+/// WeChat's `{errcode, errmsg}` envelope, as `transport-wechat-shop` reads it.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    #[serde(default, deserialize_with = "transport_core::json::opt_i64_lenient")]
+    errcode: Option<i64>,
+    #[serde(default)]
+    errmsg: Option<String>,
+}
+
+/// Mirrors the reply decoding of `WechatShopClient::send_once` (not public in the crate):
+/// errcode 0 is a [`transport_wechat_shop::Reply`] with the body redacted, any other code the
+/// generated error.
+pub fn wechat_decode(
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<transport_wechat_shop::Reply, PlatformError> {
+    let env: Envelope = transport_core::decode_json(body, secrets)?;
+    let Some(code) = env.errcode else {
+        return Err(transport_core::protocol_error(
+            "reply has no errcode",
+            body,
+            secrets,
+        ));
+    };
+    let errmsg = env.errmsg.unwrap_or_default();
+    if code == 0 {
+        Ok(transport_wechat_shop::Reply {
+            errcode: code,
+            errmsg,
+            raw: transport_core::redact_text(&String::from_utf8_lossy(body), secrets),
+        })
+    } else {
+        Err(
+            transport_wechat_shop::ChangeOrderPriceError::from_reply(&code.to_string(), &errmsg)
+                .into_platform_error(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_case_runs_its_full_path_and_floor() {
+        let cases = Case::all();
+        assert_eq!(
+            cases.iter().map(|c| c.name).collect::<Vec<_>>(),
+            PLATFORMS.to_vec()
+        );
+        for c in &cases {
+            let n = c.full().unwrap_or_else(|e| panic!("{}: {e}", c.name));
+            assert!(n > 0, "{}", c.name);
+            let floor = c
+                .floor_input()
+                .unwrap_or_else(|e| panic!("{}: {e}", c.name));
+            assert!(floor.floor() > 0, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn wechat_decode_classifies_errors() {
+        let e = wechat_decode(br#"{"errcode":"108022","errmsg":"x"}"#, &[]).unwrap_err();
+        assert_eq!(e.code(), Some("108022"));
+        assert!(wechat_decode(b"{}", &[]).is_err());
+    }
+}
