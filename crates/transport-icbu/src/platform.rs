@@ -133,13 +133,18 @@ pub fn request_from_plan(order: &Order, plan: &Plan) -> Result<OrderModifyReques
         payment_detail,
         product_list,
     );
-    if let Some(r) = plan.remarks() {
-        if some_text(&r.logistics).is_some() {
-            return Err(invalid(
-                "ICBU has no logistics remark; put it in the order remark",
-            ));
+    match plan.remarks() {
+        Some(r) => {
+            if some_text(&r.logistics).is_some() {
+                return Err(invalid(
+                    "ICBU has no logistics remark; put it in the order remark",
+                ));
+            }
+            req.remark = r.order.clone();
         }
-        req.remark = r.order.clone();
+        // The request replaces the order's terms: keep the current remark rather than risk
+        // clearing it.
+        None => req.remark = order.remarks().and_then(|r| some_text(&r.order)),
     }
     req.version = plan.version().map(|v| v.as_str().to_owned());
     Ok(req)

@@ -271,6 +271,24 @@ async fn breakdown_that_does_not_add_up_is_refused_before_sending() {
 }
 
 #[tokio::test]
+async fn current_remark_is_kept_when_the_plan_sets_none() {
+    let mut spec = serde_json::to_value(order_domain::OrderSpec::from(order())).unwrap();
+    spec["remarks"] = json!({"order": "老客户", "logistics": "not sent"});
+    let o: Order = serde_json::from_value(spec).unwrap();
+    let p = plan(
+        &o,
+        &amendment(
+            json!({"logistics": {"shipment_method": "air", "trade_term": "FOB",
+                                         "shipment_date": {"days_after_payment": 3}}}),
+        ),
+        &Policy::alibaba_icbu(),
+    )
+    .expect("plan");
+    let req = request_from_plan(&o, &p).expect("request");
+    assert_eq!(req.remark.as_deref(), Some("老客户"));
+}
+
+#[tokio::test]
 async fn logistics_remark_is_refused_not_dropped() {
     let sb = sandbox(IcbuSettings::default(), "1").await;
     let o = order();
