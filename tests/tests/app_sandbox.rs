@@ -31,7 +31,7 @@ fn shops_of(parsed: &[AmendmentLine]) -> BTreeMap<ShopId, PlatformKind> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn app_from_config_applies_a_batch_on_the_emulators_and_a_rerun_sends_nothing() {
-    let text = lines(12, &["wechat-", "em-", "icbu-"]).join("\n");
+    let text = lines(12, &["wechat-", "vvtool-", "em-", "icbu-"]).join("\n");
     let parsed: Vec<AmendmentLine> = text
         .lines()
         .enumerate()
@@ -52,20 +52,21 @@ async fn app_from_config_applies_a_batch_on_the_emulators_and_a_rerun_sends_noth
         .await
         .unwrap();
     let (valid, refused) = order_app::generate::expected_counts(12);
-    assert_eq!(summary.total.applied, 3 * valid as u64, "{summary:?}");
-    assert_eq!(summary.total.rejected, 3 * refused as u64);
+    assert_eq!(summary.total.applied, 4 * valid as u64, "{summary:?}");
+    assert_eq!(summary.total.rejected, 4 * refused as u64);
     assert_eq!(summary.total.failed, 0, "{summary:?}");
 
     // The emulators saw each valid amendment exactly once, and nothing refused.
     let mut changed = BTreeMap::new();
     for s in [
         sb.wechat().unwrap().stats(),
+        sb.vvtool().unwrap().stats(),
         sb.em().unwrap().stats(),
         sb.icbu().unwrap().stats(),
     ] {
         changed.extend(s.changes_per_order);
     }
-    assert_eq!(changed.len(), 3 * valid);
+    assert_eq!(changed.len(), 4 * valid);
     assert!(changed.values().all(|&n| n == 1), "{changed:?}");
     // WeChat holds exactly the planned totals; ICBU advanced each version once.
     for a in parsed.iter().filter(|a| a.shop.as_str() == "wechat-main") {
@@ -90,14 +91,14 @@ async fn app_from_config_applies_a_batch_on_the_emulators_and_a_rerun_sends_noth
             .iter()
             .filter(|r| r.state == AmendmentState::Acknowledged)
             .count(),
-        3 * valid
+        4 * valid
     );
     let again = app
         .run_batch(text.as_bytes(), BatchOptions::default(), |_| {})
         .await
         .unwrap();
     assert_eq!(again.total.applied, 0);
-    assert_eq!(again.total.already_done, 3 * valid as u64);
+    assert_eq!(again.total.already_done, 4 * valid as u64);
     assert_eq!(sb.wechat().unwrap().stats().total_requests, valid as u64);
 }
 

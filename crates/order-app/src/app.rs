@@ -13,7 +13,7 @@ use order_domain::{
 
 use crate::config::{Config, ConfigError, Env};
 use crate::input::AmendmentLine;
-use crate::registry::{PlatformKind, build_platform};
+use crate::registry::{PlatformFactory, PlatformKind};
 
 /// The system clock.
 #[derive(Debug, Clone, Copy, Default)]
@@ -85,6 +85,10 @@ pub struct Applied {
     pub platform: String,
     /// What happened.
     pub disposition: Disposition,
+    /// True when an interrupted earlier run had already sent it without recording the outcome,
+    /// so this run sent it again (harmless: amendments are absolute). A platform that versions
+    /// orders may then refuse the resend as a conflict because the first send was applied.
+    pub resent: bool,
 }
 
 /// The wired application. Cheap to clone; holds no global state.
@@ -177,10 +181,10 @@ impl App {
     /// transport through the platform registry and opens the journal the config names.
     pub async fn from_config(config: &Config, env: &dyn Env) -> Result<App, AppError> {
         let mut builder = App::builder();
-        let http = http_client()?;
+        let mut factory = PlatformFactory::new(http_client()?);
         for shop in &config.shops {
             let credentials = shop.resolve_secrets(env)?;
-            builder = builder.shop(shop.id.clone(), build_platform(&http, shop, credentials)?);
+            builder = builder.shop(shop.id.clone(), factory.build(shop, &credentials)?);
         }
         let journal = open_journal(config.journal_url()).await?;
         builder.journal(journal).build()
@@ -250,13 +254,18 @@ impl App {
             amendment: line.set.clone(),
             plan: planned,
         };
-        let done = |disposition| Applied {
+        let mut resent = false;
+        let done = |disposition, resent| Applied {
             key: key.clone(),
             platform: platform.name().to_owned(),
             disposition,
+            resent,
         };
         match self.journal.begin(&intent, self.clock.now()).await? {
-            Begin::Finished(state) => return Ok(done(Disposition::AlreadyRecorded(state))),
+            Begin::Finished(state) => {
+                return Ok(done(Disposition::AlreadyRecorded(state), false));
+            }
+            Begin::Unfinished(AmendmentState::Sent) => resent = true,
             Begin::New | Begin::Unfinished(_) => {}
         }
         let plan = match intent.plan {
@@ -269,7 +278,7 @@ impl App {
                         self.clock.now(),
                     )
                     .await?;
-                return Ok(done(Disposition::Rejected(rejection)));
+                return Ok(done(Disposition::Rejected(rejection), false));
             }
         };
         self.journal.mark_sent(&key, self.clock.now()).await?;
@@ -278,13 +287,13 @@ impl App {
                 self.journal
                     .record_outcome(&key, &Outcome::Acknowledged(receipt), self.clock.now())
                     .await?;
-                Ok(done(Disposition::Applied(Box::new(plan))))
+                Ok(done(Disposition::Applied(Box::new(plan)), resent))
             }
             Err(error) => {
                 self.journal
                     .record_outcome(&key, &Outcome::Failed(error.clone()), self.clock.now())
                     .await?;
-                Ok(done(Disposition::Failed(error)))
+                Ok(done(Disposition::Failed(error), resent))
             }
         }
     }

@@ -94,6 +94,10 @@ pub struct LineReport {
     /// True when the outcome was recorded by an earlier run (nothing sent now).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub earlier: bool,
+    /// True when an interrupted earlier run had sent it without recording the outcome, so it
+    /// was sent again now.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resent: bool,
     /// The new order total, for applied amendments.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub new_total: Option<String>,
@@ -118,6 +122,7 @@ impl LineReport {
             order: e.order,
             key: None,
             earlier: false,
+            resent: false,
             new_total: None,
             violations: Vec::new(),
             error: None,
@@ -140,6 +145,9 @@ impl LineReport {
         s.push_str(&self.status.as_str().replace('_', " "));
         if self.earlier {
             s.push_str(" (recorded by an earlier run)");
+        }
+        if self.resent {
+            s.push_str(" (sent again after an interrupted run)");
         }
         if let Some(t) = &self.new_total {
             s.push_str(", new total ");
@@ -164,6 +172,11 @@ impl LineReport {
                 s.push_str(" (");
                 s.push_str(d);
                 s.push(')');
+            }
+            if self.resent && e.kind == "conflict" {
+                s.push_str(
+                    "; the interrupted run's send was probably applied: read the order again",
+                );
             }
         }
         if let Some(m) = &self.message {
@@ -275,6 +288,7 @@ fn report_of(
         order: Some(amendment.order.id().to_string()),
         key: None,
         earlier: false,
+        resent: false,
         new_total: None,
         violations: Vec::new(),
         error: None,
@@ -290,6 +304,7 @@ fn report_of(
     };
     rep.key = Some(applied.key.to_string());
     rep.platform = Some(applied.platform);
+    rep.resent = applied.resent;
     match applied.disposition {
         Disposition::Applied(plan) => {
             rep.status = LineStatus::Applied;

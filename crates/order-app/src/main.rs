@@ -397,7 +397,7 @@ async fn apply(a: ApplyArgs) -> Result<u8, Fatal> {
         let pb = total.map_or_else(ProgressBar::new_spinner, ProgressBar::new);
         pb.set_style(
             ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} {msg}",
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} eta {eta} {msg}",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );

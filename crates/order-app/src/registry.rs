@@ -4,6 +4,7 @@
 //! `match` below (name, policy, credential keys, sandbox prefix, constructor) plus its seed
 //! conversion in [`crate::sandbox`]; nothing else outside the new transport crate changes.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use order_domain::{OrderPlatform, Policy, ShopId};
 use transport_core::{HttpClient, SecretString};
 use transport_em::{EmClient, EmConfig, EmPlatform};
 use transport_icbu::{IcbuClient, IcbuConfig, IcbuPlatform, SignMethod};
+use transport_vvtool::{VvtoolClient, VvtoolConfig, VvtoolPlatform};
 use transport_wechat_shop::{WechatConfig, WechatShopClient, WechatShopPlatform};
 
 use crate::config::{ConfigError, ResolvedCredentials, ShopConfig};
@@ -124,92 +126,176 @@ impl fmt::Display for PlatformKind {
     }
 }
 
-/// Builds the transport of one configured shop: the one function that maps a platform to its
-/// constructor. `http` is the process's shared client; rate limits and retries live inside the
-/// transports (the shop's `rate_limit_per_second`, else the transport's documented default).
+/// Builds the transport of one configured shop with a fresh [`PlatformFactory`] (no client
+/// shared with other shops; prefer one factory for all shops of a process).
 pub fn build_platform(
     http: &HttpClient,
     shop: &ShopConfig,
     credentials: ResolvedCredentials,
 ) -> Result<Arc<dyn OrderPlatform>, ConfigError> {
-    let id = shop.id.to_string();
-    let plain = |key: &str| -> Result<String, ConfigError> {
-        credentials
-            .plain(key)
-            .map(str::to_owned)
-            .ok_or_else(|| ConfigError::MissingCredential {
-                shop: id.clone(),
-                platform: shop.platform.name(),
-                key: key.to_owned(),
+    PlatformFactory::new(http.clone()).build(shop, &credentials)
+}
+
+/// Builds transports for shops: the one place that maps a platform to its constructor.
+///
+/// Shops that share a credential share one client, so they share its rate limiter (limits are
+/// per credential) and, on WeChat, its access token (two clients refreshing the same app's
+/// token would knock each other's token out): WeChat and EM clients are shared per app id,
+/// vv-tool clients per token variable, ICBU clients per app key and session variable.
+/// Rate limits and retries live inside the transports: the shop's `rate_limit_per_second`, else
+/// the transport's documented default (the first shop of a shared client decides).
+pub struct PlatformFactory {
+    http: HttpClient,
+    wechat: HashMap<String, WechatShopClient>,
+    vvtool: HashMap<String, VvtoolClient>,
+    em: HashMap<String, EmClient>,
+    icbu: HashMap<(String, String), IcbuClient>,
+}
+
+impl fmt::Debug for PlatformFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlatformFactory").finish_non_exhaustive()
+    }
+}
+
+impl PlatformFactory {
+    /// A factory over the process's shared HTTP client.
+    pub fn new(http: HttpClient) -> Self {
+        PlatformFactory {
+            http,
+            wechat: HashMap::new(),
+            vvtool: HashMap::new(),
+            em: HashMap::new(),
+            icbu: HashMap::new(),
+        }
+    }
+
+    /// The transport of `shop`.
+    pub fn build(
+        &mut self,
+        shop: &ShopConfig,
+        credentials: &ResolvedCredentials,
+    ) -> Result<Arc<dyn OrderPlatform>, ConfigError> {
+        let id = shop.id.to_string();
+        let plain = |key: &str| -> Result<String, ConfigError> {
+            credentials.plain(key).map(str::to_owned).ok_or_else(|| {
+                ConfigError::MissingCredential {
+                    shop: id.clone(),
+                    platform: shop.platform.name(),
+                    key: key.to_owned(),
+                }
             })
-    };
-    let secret = |key: &str| -> Result<SecretString, ConfigError> {
-        credentials
-            .secret(key)
-            .cloned()
-            .ok_or_else(|| ConfigError::MissingCredential {
-                shop: id.clone(),
-                platform: shop.platform.name(),
-                key: format!("{key}_env"),
-            })
-    };
-    let rate = shop.rate_limit_per_second.map(NonZeroU32::get);
-    let platform: Arc<dyn OrderPlatform> = match shop.platform {
-        PlatformKind::WechatShop => {
-            let mut config = WechatConfig::new(plain("appid")?, secret("secret")?);
-            if let Some(url) = &shop.base_url {
-                config = config.with_base_url(url.clone());
+        };
+        let secret = |key: &str| -> Result<SecretString, ConfigError> {
+            credentials
+                .secret(key)
+                .cloned()
+                .ok_or_else(|| ConfigError::MissingCredential {
+                    shop: id.clone(),
+                    platform: shop.platform.name(),
+                    key: format!("{key}_env"),
+                })
+        };
+        let env_name = |key: &str| {
+            shop.credentials
+                .secret_env
+                .get(key)
+                .cloned()
+                .unwrap_or_default()
+        };
+        let rate = shop.rate_limit_per_second.map(NonZeroU32::get);
+        let http = &self.http;
+        let platform: Arc<dyn OrderPlatform> = match shop.platform {
+            PlatformKind::WechatShop => {
+                let appid = plain("appid")?;
+                let client = match self.wechat.get(&appid) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let mut config = WechatConfig::new(appid.clone(), secret("secret")?);
+                        if let Some(url) = &shop.base_url {
+                            config = config.with_base_url(url.clone());
+                        }
+                        if rate.is_some() {
+                            config = config.with_rate_limit(rate);
+                        }
+                        let c = WechatShopClient::new(http.clone(), config);
+                        self.wechat.insert(appid, c.clone());
+                        c
+                    }
+                };
+                Arc::new(WechatShopPlatform::new(client))
             }
-            if rate.is_some() {
-                config = config.with_rate_limit(rate);
+            PlatformKind::Vvtool1688 => {
+                let token_var = env_name("token");
+                let client = match self.vvtool.get(&token_var) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let mut config = VvtoolConfig::new(secret("token")?);
+                        if let Some(url) = &shop.base_url {
+                            config = config.with_base_url(url.clone());
+                        }
+                        if rate.is_some() {
+                            config = config.with_rate_limit(rate);
+                        }
+                        let c = VvtoolClient::new(http.clone(), config);
+                        self.vvtool.insert(token_var, c.clone());
+                        c
+                    }
+                };
+                Arc::new(VvtoolPlatform::new(client, plain("shop_id")?))
             }
-            Arc::new(WechatShopPlatform::new(WechatShopClient::new(
-                http.clone(),
-                config,
-            )))
-        }
-        PlatformKind::Vvtool1688 => {
-            return Err(ConfigError::Invalid {
-                shop: id,
-                problem: "the vvtool-1688 transport is not wired in yet".into(),
-            });
-        }
-        PlatformKind::EmFranchiser => {
-            let base = shop
-                .base_url
-                .clone()
-                .unwrap_or_else(|| transport_em::generated::params::DEFAULT_BASE_URL.to_owned());
-            let mut config = EmConfig::new(base, plain("appid")?, secret("secret")?);
-            if rate.is_some() {
-                config = config.with_rate_limit(rate);
+            PlatformKind::EmFranchiser => {
+                let appid = plain("appid")?;
+                let client = match self.em.get(&appid) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let base = shop.base_url.clone().unwrap_or_else(|| {
+                            transport_em::generated::params::DEFAULT_BASE_URL.to_owned()
+                        });
+                        let mut config = EmConfig::new(base, appid.clone(), secret("secret")?);
+                        if rate.is_some() {
+                            config = config.with_rate_limit(rate);
+                        }
+                        let c = EmClient::new(http.clone(), config);
+                        self.em.insert(appid, c.clone());
+                        c
+                    }
+                };
+                Arc::new(EmPlatform::new(client))
             }
-            Arc::new(EmPlatform::new(EmClient::new(http.clone(), config)))
-        }
-        PlatformKind::AlibabaIcbu => {
-            let mut config =
-                IcbuConfig::new(plain("app_key")?, secret("secret")?, secret("session")?);
-            if let Some(url) = &shop.base_url {
-                config = config.with_base_url(url.clone());
+            PlatformKind::AlibabaIcbu => {
+                let key = (plain("app_key")?, env_name("session"));
+                let client = match self.icbu.get(&key) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let mut config =
+                            IcbuConfig::new(key.0.clone(), secret("secret")?, secret("session")?);
+                        if let Some(url) = &shop.base_url {
+                            config = config.with_base_url(url.clone());
+                        }
+                        if let Some(m) = credentials.plain("sign_method") {
+                            let m: SignMethod = m.parse().map_err(
+                                |e: transport_icbu::sign::UnknownSignMethod| ConfigError::Invalid {
+                                    shop: id.clone(),
+                                    problem: format!("credentials.sign_method: {e}"),
+                                },
+                            )?;
+                            config = config.with_sign_method(m);
+                        }
+                        if let Some(p) = credentials.plain("partner_id") {
+                            config.partner_id = Some(p.to_owned());
+                        }
+                        if rate.is_some() {
+                            config = config.with_rate_limit(rate);
+                        }
+                        let c = IcbuClient::new(http.clone(), config);
+                        self.icbu.insert(key, c.clone());
+                        c
+                    }
+                };
+                Arc::new(IcbuPlatform::new(client))
             }
-            if let Some(m) = credentials.plain("sign_method") {
-                let m: SignMethod =
-                    m.parse()
-                        .map_err(|e: transport_icbu::sign::UnknownSignMethod| {
-                            ConfigError::Invalid {
-                                shop: id.clone(),
-                                problem: format!("credentials.sign_method: {e}"),
-                            }
-                        })?;
-                config = config.with_sign_method(m);
-            }
-            if let Some(p) = credentials.plain("partner_id") {
-                config.partner_id = Some(p.to_owned());
-            }
-            if rate.is_some() {
-                config = config.with_rate_limit(rate);
-            }
-            Arc::new(IcbuPlatform::new(IcbuClient::new(http.clone(), config)))
-        }
-    };
-    Ok(platform)
+        };
+        Ok(platform)
+    }
 }

@@ -274,6 +274,7 @@ mod tests {
             order: Some(format!("o{line}")),
             key: None,
             earlier: false,
+            resent: false,
             new_total: None,
             violations: Vec::new(),
             error: None,

@@ -29,7 +29,7 @@ use order_sandbox::{
 use crate::app::{App, AppError, http_client};
 use crate::config::Config;
 use crate::input::{InputItem, LineReader};
-use crate::registry::{PlatformKind, build_platform};
+use crate::registry::{PlatformFactory, PlatformKind};
 
 /// The platform serving `shop` in sandbox mode (see the module docs).
 pub fn platform_of(shop: &ShopId, platform: Option<&str>) -> Result<PlatformKind, String> {
@@ -492,18 +492,11 @@ impl SandboxRun {
     pub fn app(&self, journal: Arc<dyn Journal>) -> Result<App, AppError> {
         let config = Config::parse(&self.config_toml("sqlite::memory:"))?;
         let env = self.env();
-        let http = http_client()?;
+        let mut factory = PlatformFactory::new(http_client()?);
         let mut b = App::builder().journal(journal);
         for shop in &config.shops {
             let credentials = shop.resolve_secrets(&env)?;
-            let inner = match build_platform(&http, shop, credentials) {
-                Ok(p) => p,
-                // Until transport-vvtool lands: its policy, applied in memory.
-                Err(_) if shop.platform == PlatformKind::Vvtool1688 => {
-                    Arc::new(crate::memory::MemoryPlatform::new(shop.platform.policy()))
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let inner = factory.build(shop, &credentials)?;
             b = b.shop(
                 shop.id.clone(),
                 Arc::new(Seeding {

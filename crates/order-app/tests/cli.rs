@@ -287,9 +287,7 @@ fn changes(run: &SandboxRun) -> BTreeMap<String, u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resume_after_sigkill_applies_every_amendment_once_and_leaks_no_secret() {
     let d = dir("resume");
-    // vv-tool joins once its transport lands (its shops cannot be configured before).
-    let keep = ["wechat-", "em-", "icbu-"];
-    let lines = batch(40, &keep);
+    let lines = batch(30, &["wechat-", "vvtool-", "em-", "icbu-"]);
     let file = d.join("batch.jsonl");
     std::fs::write(&file, lines.join("\n")).unwrap();
     let parsed: Vec<AmendmentLine> = lines
@@ -377,14 +375,27 @@ async fn resume_after_sigkill_applies_every_amendment_once_and_leaks_no_secret()
     assert_eq!(second.status.code(), Some(1), "{stdout}\n{stderr}");
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let t = &r["summary"]["total"];
+    // A resend of an amendment the killed run had already delivered is harmless, except that a
+    // platform which versions orders (ICBU) refuses it as a conflict: its state already shows
+    // the amendment once. Those, and only those, may fail; flagged as resent.
+    let resent_conflicts: Vec<&serde_json::Value> = r["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["status"] == "failed")
+        .collect();
+    for l in &resent_conflicts {
+        assert_eq!(l["resent"], true, "{l}");
+        assert_eq!(l["error"]["kind"], "conflict", "{l}");
+        assert!(in_doubt.contains(l["order"].as_str().unwrap()), "{l}");
+    }
     let done_before = t["already_done"].as_u64().unwrap();
     assert_eq!(
-        t["applied"].as_u64().unwrap() + done_before,
+        t["applied"].as_u64().unwrap() + done_before + resent_conflicts.len() as u64,
         valid.len() as u64,
         "{stdout}"
     );
     assert!(done_before > 0, "the first run's work was kept");
-    assert_eq!(t["failed"], 0, "{stdout}");
     assert_eq!(
         t["rejected"].as_u64().unwrap(),
         (lines.len() - valid.len()) as u64
@@ -424,6 +435,7 @@ async fn resume_after_sigkill_applies_every_amendment_once_and_leaks_no_secret()
     assert_eq!(third.status.code(), Some(1));
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     assert_eq!(r["summary"]["total"]["applied"], 0);
+    assert_eq!(r["summary"]["total"]["failed"], resent_conflicts.len());
     assert_eq!(changes(&run).values().sum::<u64>(), before);
 
     // The journal view, and no secret anywhere.
