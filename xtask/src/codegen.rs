@@ -298,7 +298,18 @@ mod tests {
             (
                 "em-franchiser",
                 "TradeModifyError",
-                &[("1002", "InvalidRequest"), ("-10", "RejectedByRule")],
+                &[
+                    ("1002", "InvalidRequest"),
+                    ("-10", "RejectedByRule"),
+                    // Assumed codes (marked so on the page), shared with the sandbox.
+                    ("-1", "Transient"),
+                    ("1001", "Unauthorised"),
+                    ("1003", "Unauthorised"),
+                    ("1004", "InvalidRequest"),
+                    ("1005", "InvalidRequest"),
+                    ("1006", "NotFound"),
+                    ("1008", "RateLimited"),
+                ],
             ),
             (
                 "alibaba-icbu",
@@ -309,12 +320,27 @@ mod tests {
                     ("7", "RateLimited"),
                     ("15", "RejectedByRule"),
                     ("50", "InvalidRequest"),
+                    ("22", "InvalidRequest"),
+                    ("26", "Unauthorised"),
+                    ("29", "Unauthorised"),
+                    ("31", "InvalidRequest"),
+                    ("40", "InvalidRequest"),
+                    ("41", "InvalidRequest"),
                 ],
             ),
             (
                 "alibaba-icbu",
                 "OrderModifyResultError",
-                &[("400", "InvalidRequest")],
+                &[
+                    ("400", "InvalidRequest"),
+                    // Assumed codes (marked so on the page), shared with the sandbox.
+                    ("ORDER_VERSION_CONFLICT", "Conflict"),
+                    ("ORDER_NOT_EXIST", "NotFound"),
+                    ("ORDER_STATUS_NOT_MODIFIABLE", "WrongState"),
+                    ("TOTAL_AMOUNT_MISMATCH", "RejectedByRule"),
+                    ("PRODUCT_AMOUNT_MISMATCH", "RejectedByRule"),
+                    ("INITIAL_AMOUNT_EXCEEDS_TOTAL", "RejectedByRule"),
+                ],
             ),
             ("1688-push", "", &[]),
         ];

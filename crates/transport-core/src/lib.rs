@@ -40,6 +40,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod clock;
 pub mod error;
 pub mod http;
 pub mod json;
@@ -49,6 +50,7 @@ pub mod retry;
 pub mod secret;
 pub mod sign;
 
+pub use clock::SystemClock;
 pub use error::{decode_json, from_reqwest, from_status, protocol_error, snippet};
 pub use http::{HttpClient, HttpConfig, HttpReply};
 pub use limit::RateLimiter;

@@ -2,9 +2,8 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use order_domain::{Clock, PlatformError, Timestamp};
+use order_domain::{Clock, PlatformError};
 use transport_core::{
     ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, with_retries,
 };
@@ -13,18 +12,7 @@ use crate::generated::params;
 use crate::sign::{EmSignScheme, EmSigner};
 use crate::wire::{EmNumberStyle, TradeModified, TradeModifyRequest, decode_reply};
 
-/// The system clock (UTC, from `SystemTime`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        Timestamp::from_millis(ms)
-    }
-}
+pub use transport_core::SystemClock;
 
 /// Settings of one EM partner account.
 #[derive(Clone)]

@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use order_domain::{Clock, PlatformError, Timestamp};
 use transport_core::{
@@ -20,18 +19,7 @@ pub const DEFAULT_PATH: &str = "/router/rest";
 /// `format`.
 const FORMAT_JSON: &str = "json";
 
-/// The system clock (UTC, from `SystemTime`).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        Timestamp::from_millis(ms)
-    }
-}
+pub use transport_core::SystemClock;
 
 /// Settings of one TOP app acting for one seller.
 #[derive(Clone)]

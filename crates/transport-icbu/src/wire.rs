@@ -341,29 +341,7 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<OrderModified, Plat
 
 /// A business failure (`result.success = false`), classified by the generated table.
 pub fn result_error(code: &str, message: &str) -> PlatformError {
-    let e = OrderModifyResultError::from_reply(code, message);
-    if let OrderModifyResultError::Unknown { .. } = e
-        && let Some(kind) = interim_result_kind(code)
-    {
-        return PlatformError::new(kind, Some(code.to_owned()), message);
-    }
-    e.into_platform_error()
-}
-
-/// Business codes the reference page does not document yet but the order-sandbox emulator
-/// (and, by its account, the platform) uses. INTERIM: once `docs/platforms/alibaba-icbu.md`
-/// lists them in the `OrderModifyResultError` table the generated enum answers first and this
-/// function is dead code to delete.
-fn interim_result_kind(code: &str) -> Option<PlatformErrorKind> {
-    Some(match code.trim() {
-        "ORDER_VERSION_CONFLICT" => PlatformErrorKind::Conflict,
-        "ORDER_NOT_EXIST" => PlatformErrorKind::NotFound,
-        "ORDER_STATUS_NOT_MODIFIABLE" => PlatformErrorKind::WrongState,
-        "TOTAL_AMOUNT_MISMATCH" | "PRODUCT_AMOUNT_MISMATCH" | "INITIAL_AMOUNT_EXCEEDS_TOTAL" => {
-            PlatformErrorKind::RejectedByRule
-        }
-        _ => return None,
-    })
+    OrderModifyResultError::from_reply(code.trim(), message).into_platform_error()
 }
 
 /// A gateway `error_response`, classified by the generated table and refined by `sub_code`:

@@ -11,6 +11,20 @@ pub enum TradeModifyError {
     InvalidParameter { message: String },
     /// `-10`: EM refused the change by a business rule; the message says which (example: a product lacks stock).
     BusinessRefused { message: String },
+    /// `-1`: EM was busy or failed internally (assumed code: not published; the sandbox uses it).
+    SystemBusy { message: String },
+    /// `1001`: The signature did not match (assumed code: not published; the sandbox uses it).
+    InvalidSignature { message: String },
+    /// `1003`: EM does not know the appid (assumed code: not published; the sandbox uses it).
+    UnknownAppId { message: String },
+    /// `1004`: The timestamp is too far from EM's clock (assumed code: not published; the sandbox uses it).
+    StaleTimestamp { message: String },
+    /// `1005`: `request_data` is not valid JSON or misses `tradeno` (assumed code: not published; the sandbox uses it).
+    BadRequestData { message: String },
+    /// `1006`: No such trade number (assumed code: not published; the sandbox uses it).
+    TradeNotFound { message: String },
+    /// `1008`: Too many requests for this appid (assumed code: not published; the sandbox uses it).
+    RateLimited { message: String },
     /// A code the page does not document; code and message are kept verbatim.
     Unknown { code: String, message: String },
 }
@@ -22,6 +36,13 @@ impl TradeModifyError {
         match code.trim() {
             "1002" => Self::InvalidParameter { message },
             "-10" => Self::BusinessRefused { message },
+            "-1" => Self::SystemBusy { message },
+            "1001" => Self::InvalidSignature { message },
+            "1003" => Self::UnknownAppId { message },
+            "1004" => Self::StaleTimestamp { message },
+            "1005" => Self::BadRequestData { message },
+            "1006" => Self::TradeNotFound { message },
+            "1008" => Self::RateLimited { message },
             _ => Self::Unknown {
                 code: code.to_owned(),
                 message,
@@ -34,6 +55,13 @@ impl TradeModifyError {
         match self {
             Self::InvalidParameter { .. } => "1002",
             Self::BusinessRefused { .. } => "-10",
+            Self::SystemBusy { .. } => "-1",
+            Self::InvalidSignature { .. } => "1001",
+            Self::UnknownAppId { .. } => "1003",
+            Self::StaleTimestamp { .. } => "1004",
+            Self::BadRequestData { .. } => "1005",
+            Self::TradeNotFound { .. } => "1006",
+            Self::RateLimited { .. } => "1008",
             Self::Unknown { code, .. } => code,
         }
     }
@@ -43,6 +71,13 @@ impl TradeModifyError {
         match self {
             Self::InvalidParameter { message } => message,
             Self::BusinessRefused { message } => message,
+            Self::SystemBusy { message } => message,
+            Self::InvalidSignature { message } => message,
+            Self::UnknownAppId { message } => message,
+            Self::StaleTimestamp { message } => message,
+            Self::BadRequestData { message } => message,
+            Self::TradeNotFound { message } => message,
+            Self::RateLimited { message } => message,
             Self::Unknown { message, .. } => message,
         }
     }
@@ -52,13 +87,20 @@ impl TradeModifyError {
         match self {
             Self::InvalidParameter { .. } => PlatformErrorKind::InvalidRequest,
             Self::BusinessRefused { .. } => PlatformErrorKind::RejectedByRule,
+            Self::SystemBusy { .. } => PlatformErrorKind::Transient,
+            Self::InvalidSignature { .. } => PlatformErrorKind::Unauthorised,
+            Self::UnknownAppId { .. } => PlatformErrorKind::Unauthorised,
+            Self::StaleTimestamp { .. } => PlatformErrorKind::InvalidRequest,
+            Self::BadRequestData { .. } => PlatformErrorKind::InvalidRequest,
+            Self::TradeNotFound { .. } => PlatformErrorKind::NotFound,
+            Self::RateLimited { .. } => PlatformErrorKind::RateLimited,
             Self::Unknown { .. } => PlatformErrorKind::Protocol,
         }
     }
 
     /// Whether sending the same request again later may succeed.
     pub fn retryable(&self) -> bool {
-        false
+        matches!(self, Self::SystemBusy { .. } | Self::RateLimited { .. })
     }
 
     /// What the code means, from the page.
@@ -69,6 +111,27 @@ impl TradeModifyError {
             }
             Self::BusinessRefused { .. } => {
                 "EM refused the change by a business rule; the message says which (example: a product lacks stock)."
+            }
+            Self::SystemBusy { .. } => {
+                "EM was busy or failed internally (assumed code: not published; the sandbox uses it)."
+            }
+            Self::InvalidSignature { .. } => {
+                "The signature did not match (assumed code: not published; the sandbox uses it)."
+            }
+            Self::UnknownAppId { .. } => {
+                "EM does not know the appid (assumed code: not published; the sandbox uses it)."
+            }
+            Self::StaleTimestamp { .. } => {
+                "The timestamp is too far from EM's clock (assumed code: not published; the sandbox uses it)."
+            }
+            Self::BadRequestData { .. } => {
+                "request_data is not valid JSON or misses tradeno (assumed code: not published; the sandbox uses it)."
+            }
+            Self::TradeNotFound { .. } => {
+                "No such trade number (assumed code: not published; the sandbox uses it)."
+            }
+            Self::RateLimited { .. } => {
+                "Too many requests for this appid (assumed code: not published; the sandbox uses it)."
             }
             Self::Unknown { .. } => {
                 "The platform returned a code that the reference page does not document."
@@ -85,6 +148,17 @@ impl TradeModifyError {
             Self::BusinessRefused { .. } => {
                 "Read the message; e.g. lower the quantity or restock the product in EM first."
             }
+            Self::SystemBusy { .. } => "Nothing; the change is retried automatically.",
+            Self::InvalidSignature { .. } => "Check the app secret and the configured sign recipe.",
+            Self::UnknownAppId { .. } => "Check the appid configured for the shop.",
+            Self::StaleTimestamp { .. } => "Check the machine's clock.",
+            Self::BadRequestData { .. } => {
+                "Report it: the transport always sends valid request data."
+            }
+            Self::TradeNotFound { .. } => "Check the trade number.",
+            Self::RateLimited { .. } => {
+                "Nothing; calls are slowed and retried. Lower the configured rate if it keeps happening."
+            }
             Self::Unknown { .. } => {
                 "Read the platform's message; if the code keeps coming back, report it so the page can document it."
             }
@@ -98,6 +172,13 @@ impl TradeModifyError {
         let message = match self {
             Self::InvalidParameter { message }
             | Self::BusinessRefused { message }
+            | Self::SystemBusy { message }
+            | Self::InvalidSignature { message }
+            | Self::UnknownAppId { message }
+            | Self::StaleTimestamp { message }
+            | Self::BadRequestData { message }
+            | Self::TradeNotFound { message }
+            | Self::RateLimited { message }
             | Self::Unknown { message, .. } => message,
         };
         PlatformError::new(kind, Some(code), message)

@@ -17,6 +17,18 @@ pub enum OrderModifyGatewayError {
     RemoteServiceError { message: String },
     /// `50`: The service found a parameter invalid (`sub_code` `isv.invalid-parameter`).
     InvalidParameter { message: String },
+    /// `22`: The `method` system parameter names no API the app may call.
+    InvalidMethod { message: String },
+    /// `26`: No `session` was sent.
+    MissingSession { message: String },
+    /// `29`: The gateway does not know the `app_key`.
+    InvalidAppKey { message: String },
+    /// `31`: The `timestamp` is malformed or too far from the gateway's clock (about 10 minutes, GMT+8).
+    InvalidTimestamp { message: String },
+    /// `40`: A required system parameter is missing.
+    MissingArgument { message: String },
+    /// `41`: A system parameter has a value the gateway refuses (`format`, `v`, `sign_method`).
+    InvalidArgument { message: String },
     /// A code the page does not document; code and message are kept verbatim.
     Unknown { code: String, message: String },
 }
@@ -31,6 +43,12 @@ impl OrderModifyGatewayError {
             "7" => Self::AppCallLimited { message },
             "15" => Self::RemoteServiceError { message },
             "50" => Self::InvalidParameter { message },
+            "22" => Self::InvalidMethod { message },
+            "26" => Self::MissingSession { message },
+            "29" => Self::InvalidAppKey { message },
+            "31" => Self::InvalidTimestamp { message },
+            "40" => Self::MissingArgument { message },
+            "41" => Self::InvalidArgument { message },
             _ => Self::Unknown {
                 code: code.to_owned(),
                 message,
@@ -46,6 +64,12 @@ impl OrderModifyGatewayError {
             Self::AppCallLimited { .. } => "7",
             Self::RemoteServiceError { .. } => "15",
             Self::InvalidParameter { .. } => "50",
+            Self::InvalidMethod { .. } => "22",
+            Self::MissingSession { .. } => "26",
+            Self::InvalidAppKey { .. } => "29",
+            Self::InvalidTimestamp { .. } => "31",
+            Self::MissingArgument { .. } => "40",
+            Self::InvalidArgument { .. } => "41",
             Self::Unknown { code, .. } => code,
         }
     }
@@ -58,6 +82,12 @@ impl OrderModifyGatewayError {
             Self::AppCallLimited { message } => message,
             Self::RemoteServiceError { message } => message,
             Self::InvalidParameter { message } => message,
+            Self::InvalidMethod { message } => message,
+            Self::MissingSession { message } => message,
+            Self::InvalidAppKey { message } => message,
+            Self::InvalidTimestamp { message } => message,
+            Self::MissingArgument { message } => message,
+            Self::InvalidArgument { message } => message,
             Self::Unknown { message, .. } => message,
         }
     }
@@ -70,6 +100,12 @@ impl OrderModifyGatewayError {
             Self::AppCallLimited { .. } => PlatformErrorKind::RateLimited,
             Self::RemoteServiceError { .. } => PlatformErrorKind::RejectedByRule,
             Self::InvalidParameter { .. } => PlatformErrorKind::InvalidRequest,
+            Self::InvalidMethod { .. } => PlatformErrorKind::InvalidRequest,
+            Self::MissingSession { .. } => PlatformErrorKind::Unauthorised,
+            Self::InvalidAppKey { .. } => PlatformErrorKind::Unauthorised,
+            Self::InvalidTimestamp { .. } => PlatformErrorKind::InvalidRequest,
+            Self::MissingArgument { .. } => PlatformErrorKind::InvalidRequest,
+            Self::InvalidArgument { .. } => PlatformErrorKind::InvalidRequest,
             Self::Unknown { .. } => PlatformErrorKind::Protocol,
         }
     }
@@ -93,6 +129,18 @@ impl OrderModifyGatewayError {
             Self::InvalidParameter { .. } => {
                 "The service found a parameter invalid (sub_code isv.invalid-parameter)."
             }
+            Self::InvalidMethod { .. } => {
+                "The method system parameter names no API the app may call."
+            }
+            Self::MissingSession { .. } => "No session was sent.",
+            Self::InvalidAppKey { .. } => "The gateway does not know the app_key.",
+            Self::InvalidTimestamp { .. } => {
+                "The timestamp is malformed or too far from the gateway's clock (about 10 minutes, GMT+8)."
+            }
+            Self::MissingArgument { .. } => "A required system parameter is missing.",
+            Self::InvalidArgument { .. } => {
+                "A system parameter has a value the gateway refuses (format, v, sign_method)."
+            }
             Self::Unknown { .. } => {
                 "The platform returned a code that the reference page does not document."
             }
@@ -115,6 +163,18 @@ impl OrderModifyGatewayError {
                 "Read the detailed message and correct the change accordingly."
             }
             Self::InvalidParameter { .. } => "Check the fields named in the detailed message.",
+            Self::InvalidMethod { .. } => {
+                "Check the configured gateway and that the app has this API."
+            }
+            Self::MissingSession { .. } => "Configure the seller's session for the shop.",
+            Self::InvalidAppKey { .. } => "Check the app key configured for the shop.",
+            Self::InvalidTimestamp { .. } => {
+                "Check the machine's clock; the timestamp is always written in GMT+8."
+            }
+            Self::MissingArgument { .. } => {
+                "Report it: the transport always sends every system parameter."
+            }
+            Self::InvalidArgument { .. } => "Check the configured signing method.",
             Self::Unknown { .. } => {
                 "Read the platform's message; if the code keeps coming back, report it so the page can document it."
             }
@@ -131,6 +191,12 @@ impl OrderModifyGatewayError {
             | Self::AppCallLimited { message }
             | Self::RemoteServiceError { message }
             | Self::InvalidParameter { message }
+            | Self::InvalidMethod { message }
+            | Self::MissingSession { message }
+            | Self::InvalidAppKey { message }
+            | Self::InvalidTimestamp { message }
+            | Self::MissingArgument { message }
+            | Self::InvalidArgument { message }
             | Self::Unknown { message, .. } => message,
         };
         PlatformError::new(kind, Some(code), message)
@@ -143,6 +209,18 @@ impl OrderModifyGatewayError {
 pub enum OrderModifyResultError {
     /// `400`: The service judged the request invalid.
     BadRequest { message: String },
+    /// `ORDER_VERSION_CONFLICT`: The order changed since the version sent (assumed code: not published; the sandbox uses it).
+    VersionConflict { message: String },
+    /// `ORDER_NOT_EXIST`: No such trade (assumed code: not published; the sandbox uses it).
+    OrderNotFound { message: String },
+    /// `ORDER_STATUS_NOT_MODIFIABLE`: The trade's status no longer allows changes (assumed code: not published; the sandbox uses it).
+    OrderNotModifiable { message: String },
+    /// `TOTAL_AMOUNT_MISMATCH`: `total_amount` is not the sum of its parts (assumed code: not published; the sandbox uses it).
+    TotalAmountMismatch { message: String },
+    /// `PRODUCT_AMOUNT_MISMATCH`: `product_amount` is not the sum of quantity times unit price (assumed code: not published; the sandbox uses it).
+    ProductAmountMismatch { message: String },
+    /// `INITIAL_AMOUNT_EXCEEDS_TOTAL`: The initial payment is above the total (assumed code: not published; the sandbox uses it).
+    InitialAmountExceedsTotal { message: String },
     /// A code the page does not document; code and message are kept verbatim.
     Unknown { code: String, message: String },
 }
@@ -153,6 +231,12 @@ impl OrderModifyResultError {
         let message = message.to_owned();
         match code.trim() {
             "400" => Self::BadRequest { message },
+            "ORDER_VERSION_CONFLICT" => Self::VersionConflict { message },
+            "ORDER_NOT_EXIST" => Self::OrderNotFound { message },
+            "ORDER_STATUS_NOT_MODIFIABLE" => Self::OrderNotModifiable { message },
+            "TOTAL_AMOUNT_MISMATCH" => Self::TotalAmountMismatch { message },
+            "PRODUCT_AMOUNT_MISMATCH" => Self::ProductAmountMismatch { message },
+            "INITIAL_AMOUNT_EXCEEDS_TOTAL" => Self::InitialAmountExceedsTotal { message },
             _ => Self::Unknown {
                 code: code.to_owned(),
                 message,
@@ -164,6 +248,12 @@ impl OrderModifyResultError {
     pub fn code(&self) -> &str {
         match self {
             Self::BadRequest { .. } => "400",
+            Self::VersionConflict { .. } => "ORDER_VERSION_CONFLICT",
+            Self::OrderNotFound { .. } => "ORDER_NOT_EXIST",
+            Self::OrderNotModifiable { .. } => "ORDER_STATUS_NOT_MODIFIABLE",
+            Self::TotalAmountMismatch { .. } => "TOTAL_AMOUNT_MISMATCH",
+            Self::ProductAmountMismatch { .. } => "PRODUCT_AMOUNT_MISMATCH",
+            Self::InitialAmountExceedsTotal { .. } => "INITIAL_AMOUNT_EXCEEDS_TOTAL",
             Self::Unknown { code, .. } => code,
         }
     }
@@ -172,6 +262,12 @@ impl OrderModifyResultError {
     pub fn message(&self) -> &str {
         match self {
             Self::BadRequest { message } => message,
+            Self::VersionConflict { message } => message,
+            Self::OrderNotFound { message } => message,
+            Self::OrderNotModifiable { message } => message,
+            Self::TotalAmountMismatch { message } => message,
+            Self::ProductAmountMismatch { message } => message,
+            Self::InitialAmountExceedsTotal { message } => message,
             Self::Unknown { message, .. } => message,
         }
     }
@@ -180,6 +276,12 @@ impl OrderModifyResultError {
     pub fn kind(&self) -> PlatformErrorKind {
         match self {
             Self::BadRequest { .. } => PlatformErrorKind::InvalidRequest,
+            Self::VersionConflict { .. } => PlatformErrorKind::Conflict,
+            Self::OrderNotFound { .. } => PlatformErrorKind::NotFound,
+            Self::OrderNotModifiable { .. } => PlatformErrorKind::WrongState,
+            Self::TotalAmountMismatch { .. } => PlatformErrorKind::RejectedByRule,
+            Self::ProductAmountMismatch { .. } => PlatformErrorKind::RejectedByRule,
+            Self::InitialAmountExceedsTotal { .. } => PlatformErrorKind::RejectedByRule,
             Self::Unknown { .. } => PlatformErrorKind::Protocol,
         }
     }
@@ -193,6 +295,24 @@ impl OrderModifyResultError {
     pub fn description(&self) -> &'static str {
         match self {
             Self::BadRequest { .. } => "The service judged the request invalid.",
+            Self::VersionConflict { .. } => {
+                "The order changed since the version sent (assumed code: not published; the sandbox uses it)."
+            }
+            Self::OrderNotFound { .. } => {
+                "No such trade (assumed code: not published; the sandbox uses it)."
+            }
+            Self::OrderNotModifiable { .. } => {
+                "The trade's status no longer allows changes (assumed code: not published; the sandbox uses it)."
+            }
+            Self::TotalAmountMismatch { .. } => {
+                "total_amount is not the sum of its parts (assumed code: not published; the sandbox uses it)."
+            }
+            Self::ProductAmountMismatch { .. } => {
+                "product_amount is not the sum of quantity times unit price (assumed code: not published; the sandbox uses it)."
+            }
+            Self::InitialAmountExceedsTotal { .. } => {
+                "The initial payment is above the total (assumed code: not published; the sandbox uses it)."
+            }
             Self::Unknown { .. } => {
                 "The platform returned a code that the reference page does not document."
             }
@@ -205,6 +325,16 @@ impl OrderModifyResultError {
             Self::BadRequest { .. } => {
                 "Check the order id, version and payment breakdown against this page."
             }
+            Self::VersionConflict { .. } => {
+                "Read the order again and plan the change against its new version."
+            }
+            Self::OrderNotFound { .. } => "Check the trade id.",
+            Self::OrderNotModifiable { .. } => "Leave the order as it is.",
+            Self::TotalAmountMismatch { .. } => "Restate the payment breakdown so that it adds up.",
+            Self::ProductAmountMismatch { .. } => {
+                "Restate the product amount from the product list."
+            }
+            Self::InitialAmountExceedsTotal { .. } => "Lower the initial payment.",
             Self::Unknown { .. } => {
                 "Read the platform's message; if the code keeps coming back, report it so the page can document it."
             }
@@ -216,7 +346,14 @@ impl OrderModifyResultError {
         let kind = self.kind();
         let code = self.code().to_owned();
         let message = match self {
-            Self::BadRequest { message } | Self::Unknown { message, .. } => message,
+            Self::BadRequest { message }
+            | Self::VersionConflict { message }
+            | Self::OrderNotFound { message }
+            | Self::OrderNotModifiable { message }
+            | Self::TotalAmountMismatch { message }
+            | Self::ProductAmountMismatch { message }
+            | Self::InitialAmountExceedsTotal { message }
+            | Self::Unknown { message, .. } => message,
         };
         PlatformError::new(kind, Some(code), message)
     }
