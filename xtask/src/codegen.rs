@@ -279,6 +279,7 @@ mod tests {
                     ("202", "Transient"),
                     ("203", "Protocol"),
                     ("204", "Unauthorised"),
+                    ("204", "Unauthorised"),
                     ("204", "QuotaExhausted"),
                     ("302", "Unauthorised"),
                 ],

@@ -23,6 +23,8 @@ pub enum ModifyOrderPriceError {
     NoInterfacePermission { message: String },
     /// `204` (message contains `次数不足`): The vv-tool account has no calls left for this interface.
     CallQuotaExhausted { message: String },
+    /// `204` (message contains `access_token`): The bearer token is missing or unknown (assumed wording: not published; the sandbox uses it).
+    InvalidToken { message: String },
     /// `302`: The shop has not authorised vv-tool; the reply carries an authorisation link.
     ShopNotAuthorised { message: String },
     /// A code the page does not document; code and message are kept verbatim.
@@ -44,6 +46,7 @@ impl ModifyOrderPriceError {
                 Self::NoInterfacePermission { message }
             }
             "204" if message.contains("次数不足") => Self::CallQuotaExhausted { message },
+            "204" if message.contains("access_token") => Self::InvalidToken { message },
             "302" => Self::ShopNotAuthorised { message },
             _ => Self::Unknown {
                 code: code.to_owned(),
@@ -63,6 +66,7 @@ impl ModifyOrderPriceError {
             Self::InterfaceNotSupported { .. } => "203",
             Self::NoInterfacePermission { .. } => "204",
             Self::CallQuotaExhausted { .. } => "204",
+            Self::InvalidToken { .. } => "204",
             Self::ShopNotAuthorised { .. } => "302",
             Self::Unknown { code, .. } => code,
         }
@@ -79,6 +83,7 @@ impl ModifyOrderPriceError {
             Self::InterfaceNotSupported { message } => message,
             Self::NoInterfacePermission { message } => message,
             Self::CallQuotaExhausted { message } => message,
+            Self::InvalidToken { message } => message,
             Self::ShopNotAuthorised { message } => message,
             Self::Unknown { message, .. } => message,
         }
@@ -95,6 +100,7 @@ impl ModifyOrderPriceError {
             Self::InterfaceNotSupported { .. } => PlatformErrorKind::Protocol,
             Self::NoInterfacePermission { .. } => PlatformErrorKind::Unauthorised,
             Self::CallQuotaExhausted { .. } => PlatformErrorKind::QuotaExhausted,
+            Self::InvalidToken { .. } => PlatformErrorKind::Unauthorised,
             Self::ShopNotAuthorised { .. } => PlatformErrorKind::Unauthorised,
             Self::Unknown { .. } => PlatformErrorKind::Protocol,
         }
@@ -128,6 +134,9 @@ impl ModifyOrderPriceError {
             }
             Self::CallQuotaExhausted { .. } => {
                 "The vv-tool account has no calls left for this interface."
+            }
+            Self::InvalidToken { .. } => {
+                "The bearer token is missing or unknown (assumed wording: not published; the sandbox uses it)."
             }
             Self::ShopNotAuthorised { .. } => {
                 "The shop has not authorised vv-tool; the reply carries an authorisation link."
@@ -165,6 +174,7 @@ impl ModifyOrderPriceError {
             Self::CallQuotaExhausted { .. } => {
                 "Top up the interface's call allowance on the vv-tool website."
             }
+            Self::InvalidToken { .. } => "Check the vv-tool access token configured for the shop.",
             Self::ShopNotAuthorised { .. } => {
                 "Open the link from the error detail and scan it with the shop's account to authorise."
             }
@@ -187,6 +197,7 @@ impl ModifyOrderPriceError {
             | Self::InterfaceNotSupported { message }
             | Self::NoInterfacePermission { message }
             | Self::CallQuotaExhausted { message }
+            | Self::InvalidToken { message }
             | Self::ShopNotAuthorised { message }
             | Self::Unknown { message, .. } => message,
         };
