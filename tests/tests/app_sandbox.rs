@@ -48,7 +48,14 @@ async fn app_from_config_applies_a_batch_on_the_emulators_and_a_rerun_sends_noth
     let app = App::from_config(&config, &run.env()).await.unwrap();
 
     let summary = app
-        .run_batch(text.as_bytes(), BatchOptions { concurrency: 4 }, |_| {})
+        .run_batch(
+            text.as_bytes(),
+            BatchOptions {
+                concurrency: 4,
+                ..BatchOptions::default()
+            },
+            |_| {},
+        )
         .await
         .unwrap();
     let (valid, refused) = order_app::generate::expected_counts(12);

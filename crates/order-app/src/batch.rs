@@ -2,6 +2,8 @@
 //! result as it arrives and count them.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use order_domain::{AmendmentState, JournalError, Violation};
 use serde::Serialize;
@@ -15,17 +17,22 @@ use crate::input::{InputError, InputItem, LineReader};
 pub const DEFAULT_CONCURRENCY: usize = 8;
 
 /// How a batch runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BatchOptions {
     /// Amendments in flight at once (at least 1). Per-shop rate limits are enforced inside the
     /// transports, so this bounds memory and connections, not the request rate.
     pub concurrency: usize,
+    /// When set to true (e.g. on Ctrl-C), no more lines are read; the amendments in flight
+    /// finish and are recorded, and the batch returns its counts with
+    /// [`Summary::interrupted`] set. Running the same input again resumes.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for BatchOptions {
     fn default() -> Self {
         BatchOptions {
             concurrency: DEFAULT_CONCURRENCY,
+            stop: None,
         }
     }
 }
@@ -230,6 +237,9 @@ pub struct Summary {
     pub violations_by_code: BTreeMap<String, u64>,
     /// How often each platform error kind appeared among this run's failures.
     pub failures_by_kind: BTreeMap<String, u64>,
+    /// True when the batch was stopped before the end of its input.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
 }
 
 impl Summary {
@@ -384,6 +394,14 @@ impl App {
             if failure.is_some() {
                 break;
             }
+            if options
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::SeqCst))
+            {
+                summary.interrupted = true;
+                break;
+            }
             let item = match reader.next().await {
                 Ok(Some(item)) => item,
                 Ok(None) => break,
@@ -451,9 +469,16 @@ mod tests {
     async fn run(app: &App, text: &str) -> (Summary, Vec<LineReport>) {
         let mut lines = Vec::new();
         let s = app
-            .run_batch(text.as_bytes(), BatchOptions { concurrency: 3 }, |r| {
-                lines.push(r.clone());
-            })
+            .run_batch(
+                text.as_bytes(),
+                BatchOptions {
+                    concurrency: 3,
+                    ..BatchOptions::default()
+                },
+                |r| {
+                    lines.push(r.clone());
+                },
+            )
             .await
             .unwrap();
         lines.sort_by_key(|r| r.line);

@@ -3,11 +3,14 @@
 //! Exit codes: 0 everything applied (now or by an earlier run); 1 some amendments were rejected,
 //! failed at the platform, or their lines could not be read (every other line still ran);
 //! 2 the run could not start or continue (usage, configuration, unreadable input file, journal
-//! failure).
+//! failure); 130 `apply` was interrupted by Ctrl-C (the amendments in flight were finished and
+//! recorded; running it again resumes).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -122,6 +125,10 @@ struct SandboxArgs {
     /// Seed of the emulators' fault generators.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Listen on fixed ports: WeChat Shop on PORT, vv-tool PORT+1, EM PORT+2, ICBU PORT+3
+    /// (any free ports otherwise).
+    #[arg(long)]
+    port: Option<u16>,
 }
 
 #[derive(Debug, Args)]
@@ -373,11 +380,34 @@ impl Resolver {
     }
 }
 
-async fn apply(a: ApplyArgs) -> Result<u8, Fatal> {
+/// A temporary copy of standard input, removed when dropped.
+struct Spool(PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
+    // --sandbox reads the input twice (its shops first), so standard input is copied to a
+    // temporary file, streamed, never held in memory.
+    let mut _spool: Option<Spool> = None;
+    if a.source.sandbox && a.file == Path::new("-") {
+        let path =
+            std::env::temp_dir().join(format!("ordermod-stdin-{}.jsonl", std::process::id()));
+        let mut f = tokio::fs::File::create(&path).await?;
+        _spool = Some(Spool(path.clone()));
+        tokio::io::copy(&mut tokio::io::stdin(), &mut f).await?;
+        tokio::io::AsyncWriteExt::flush(&mut f).await?;
+        a.file = path;
+    }
     let total = count_lines(&a.file);
     let mut _sandbox: Option<SandboxRun> = None;
     let app = if a.source.sandbox {
-        let shops = sandbox::scan_shops(&a.file).await?;
+        let shops = sandbox::scan_shops(&a.file)
+            .await
+            .map_err(|e| Fatal(format!("cannot read {}: {e}", a.file.display())))?;
         let run = SandboxRun::start(&shops, 0).await?;
         let journal = open_journal(a.journal.as_deref().unwrap_or("sqlite::memory:")).await?;
         let app = run.app(journal)?;
@@ -413,6 +443,23 @@ async fn apply(a: ApplyArgs) -> Result<u8, Fatal> {
         }
         None => None,
     };
+    // Ctrl-C: stop reading, let the amendments in flight finish and be recorded, print the
+    // summary. A second Ctrl-C exits at once (safe too: the journal makes the rerun resume).
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!(
+                    "interrupted: finishing the amendments in flight (Ctrl-C again to quit now)"
+                );
+                stop.store(true, Ordering::SeqCst);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+    }
     let mut report_error: Option<std::io::Error> = None;
     let mut done: u64 = 0;
     let step = total.map_or(1000, |t| (t / 10).max(1));
@@ -421,6 +468,7 @@ async fn apply(a: ApplyArgs) -> Result<u8, Fatal> {
             input,
             BatchOptions {
                 concurrency: a.concurrency,
+                stop: Some(stop),
             },
             |r| {
                 done += 1;
@@ -459,8 +507,15 @@ async fn apply(a: ApplyArgs) -> Result<u8, Fatal> {
     if let Some(e) = report_error {
         return Err(Fatal(format!("cannot write the report: {e}")));
     }
-    let code = summary.exit_code();
+    let code = if summary.interrupted {
+        130
+    } else {
+        summary.exit_code()
+    };
     print!("{}", summary_table(&summary));
+    if summary.interrupted {
+        println!("interrupted before the end of the input: run the same command again to resume");
+    }
     if let Some(w) = report {
         w.finish(&summary, code)?;
     }
@@ -494,9 +549,12 @@ async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
 async fn run_sandbox(a: SandboxArgs) -> Result<u8, Fatal> {
     let mut shops = sandbox::default_shops();
     if let Some(path) = &a.orders {
-        shops.extend(sandbox::scan_shops(path).await?);
+        let found = sandbox::scan_shops(path)
+            .await
+            .map_err(|e| Fatal(format!("cannot read {}: {e}", path.display())))?;
+        shops.extend(found);
     }
-    let run = SandboxRun::start(&shops, a.seed).await?;
+    let run = SandboxRun::start_on(&shops, a.seed, a.port).await?;
     if let Some(path) = &a.orders {
         let n = run.seed_from_file(path).await?;
         println!("seeded {n} orders from {}", path.display());

@@ -362,10 +362,34 @@ impl SandboxRun {
         shops: &BTreeMap<ShopId, PlatformKind>,
         seed: u64,
     ) -> std::io::Result<SandboxRun> {
+        SandboxRun::start_on(shops, seed, None).await
+    }
+
+    /// Like [`start`](Self::start), on fixed ports when `base_port` is given: WeChat Shop on
+    /// `base_port`, vv-tool on `+1`, EM on `+2`, ICBU on `+3`.
+    pub async fn start_on(
+        shops: &BTreeMap<ShopId, PlatformKind>,
+        seed: u64,
+        base_port: Option<u16>,
+    ) -> std::io::Result<SandboxRun> {
         let mut wechat = WechatSettings::default();
         let mut vvtool = VvtoolSettings::default();
         let mut em = EmSettings::default();
         let mut icbu = IcbuSettings::default();
+        if let Some(p) = base_port {
+            let port = |n: u16| {
+                p.checked_add(n).ok_or_else(|| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("base port {p} leaves no room for four emulators"),
+                    )
+                })
+            };
+            wechat.port = port(0)?;
+            vvtool.port = port(1)?;
+            em.port = port(2)?;
+            icbu.port = port(3)?;
+        }
         for (shop, kind) in shops {
             let (plain, secrets) = sandbox_credentials(*kind, shop);
             let p = |k: &str| {

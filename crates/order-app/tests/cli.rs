@@ -513,3 +513,75 @@ fn a_wrong_secret_fails_at_the_platform_without_printing_any_secret() {
     }
     drop(run);
 }
+
+#[test]
+fn ctrl_c_finishes_the_amendments_in_flight_prints_the_summary_and_a_rerun_resumes() {
+    use std::io::{BufRead, BufReader};
+    let d = dir("ctrlc");
+    let lines = batch(30, &["vvtool-"]);
+    let file = d.join("batch.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let journal = format!("sqlite://{}", d.join("journal.db").display());
+    let args = [
+        "apply",
+        "--sandbox",
+        file.to_str().unwrap(),
+        "--journal",
+        journal.as_str(),
+        "--concurrency",
+        "2",
+    ];
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first progress line (10% done), then interrupt.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut l = String::new();
+        assert!(out.read_line(&mut l).unwrap() > 0, "ended early: {seen}");
+        seen.push_str(&l);
+        if l.starts_with("progress:") {
+            break;
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(130), "{seen}{rest}");
+    assert!(
+        rest.contains("run the same command again to resume"),
+        "{rest}"
+    );
+    let row = |text: &str| -> Vec<u64> {
+        text.lines()
+            .find(|l| l.starts_with("total"))
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .map(|n| n.parse().unwrap())
+            .collect()
+    };
+    let first = row(&rest);
+    assert!(
+        first[0] > 0 && first[0] + first[2] < lines.len() as u64,
+        "{rest}"
+    );
+
+    let again = ordermod(&args, &BTreeMap::new());
+    let (stdout, _) = text(&again);
+    let second = row(&stdout);
+    let (valid, refused) = expected_counts(30);
+    // Applied now + applied before = every valid one; rejections are all counted again.
+    assert_eq!(second[0] + second[1], valid as u64, "{stdout}");
+    assert_eq!(second[1], first[0], "{stdout}");
+    assert_eq!(second[2], refused as u64, "{stdout}");
+}
