@@ -115,6 +115,9 @@ struct JournalArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Show at most this many amendments, newest first (0 = all; counts always cover all).
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
 }
 
 #[derive(Debug, Args)]
@@ -542,7 +545,10 @@ async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
-    print!("{}", order_app::report::journal_text(&records, &dead));
+    print!(
+        "{}",
+        order_app::report::journal_text(&records, &dead, a.limit)
+    );
     Ok(0)
 }
 

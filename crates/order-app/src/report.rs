@@ -131,16 +131,33 @@ pub fn utc(ts: order_domain::Timestamp) -> String {
 /// The text of `ordermod journal`: per amendment what was asked, what was sent, what the
 /// platform said (verbatim) and whether a message confirmed it; then the acknowledged
 /// amendments no message confirmed yet, and the dead letters.
+///
+/// At most `limit` amendments are shown in full (0 = all); the counts by state, the list of
+/// acknowledged-but-unconfirmed ones and the dead letters always cover everything.
 pub fn journal_text(
     records: &[order_domain::AmendmentRecord],
     dead_letters: &[order_domain::MessageRecord],
+    limit: usize,
 ) -> String {
     use order_domain::{AmendmentState, Outcome};
     let mut out = String::new();
     if records.is_empty() {
         out.push_str("no amendments recorded\n");
+    } else {
+        let mut by_state: std::collections::BTreeMap<&str, usize> =
+            std::collections::BTreeMap::new();
+        for r in records {
+            *by_state.entry(r.state.as_str()).or_default() += 1;
+        }
+        let counts: Vec<String> = by_state.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        let _ = writeln!(out, "{} amendments: {}\n", records.len(), counts.join(", "));
     }
-    for r in records {
+    let shown = if limit == 0 {
+        records.len()
+    } else {
+        limit.min(records.len())
+    };
+    for r in &records[..shown] {
         let i = &r.intent;
         let _ = writeln!(
             out,
@@ -226,6 +243,13 @@ pub fn journal_text(
             }
             _ => {}
         }
+    }
+    if shown < records.len() {
+        let _ = writeln!(
+            out,
+            "... {} older amendments not shown (--limit 0 shows all)",
+            records.len() - shown
+        );
     }
     let unconfirmed: Vec<_> = records
         .iter()
