@@ -530,6 +530,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_line_naming_another_platform_than_its_shops_is_an_input_error() {
+        let (app, _, journal) = setup();
+        let wrong = line("5", "8.00").replacen('{', r#"{"platform":"vvtool-1688","#, 1);
+        let unknown = line("6", "8.00").replacen('{', r#"{"platform":"shopify","#, 1);
+        let right = line("7", "8.00").replacen('{', r#"{"platform":"wechat-shop","#, 1);
+        let (s, lines) = run(&app, &[wrong, unknown, right].join("\n")).await;
+        assert_eq!((s.total.input_errors, s.total.applied), (2, 1));
+        assert!(
+            lines[0].message.as_deref().unwrap().contains(
+                "the line says platform `vvtool-1688` but shop `wechat-a` is on wechat-shop"
+            ),
+            "{:?}",
+            lines[0]
+        );
+        assert!(
+            lines[1]
+                .message
+                .as_deref()
+                .unwrap()
+                .contains("unknown platform `shopify`")
+        );
+        // Nothing about the refused lines reached the journal.
+        assert_eq!(journal.amendments(None).await.unwrap().len(), 1);
+        // plan() agrees and records nothing.
+        let a = parse_line(1, &line("8", "12.00")).unwrap();
+        let r = app.plan(&a).unwrap().unwrap_err();
+        assert!(r.has(order_domain::ViolationCode::PriceRaiseForbidden));
+        assert_eq!(journal.amendments(None).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
     async fn an_unfinished_amendment_is_sent_again_and_a_platform_failure_is_recorded() {
         let (app, platform, journal) = setup();
         let a = parse_line(1, &line("9", "5.00")).unwrap();
