@@ -3,30 +3,17 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use order_domain::{
     AmendmentRecord, AmendmentState, Begin, Clock, IdempotencyKey, Intent, Journal, JournalError,
     MessageRecord, OrderId, OrderPlatform, Outcome, Plan, PlatformError, Rejection, ShopId,
-    Timestamp,
 };
 
 use crate::config::{Config, ConfigError, Env};
 use crate::input::AmendmentLine;
 use crate::registry::{PlatformFactory, PlatformKind};
 
-/// The system clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        let ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-        Timestamp::from_millis(ms)
-    }
-}
+pub use transport_core::SystemClock;
 
 /// Why an [`App`] could not be assembled.
 #[derive(Debug, thiserror::Error)]
