@@ -6,6 +6,20 @@
 //! - `amend`: `cargo bench -p order-bench` (criterion) and the medians it writes to
 //!   `target/criterion/amend_<platform>/{full,floor}/new/estimates.json`, giving
 //!   `amend_cpu_ratio/<platform>` = full path ÷ floor (see `crates/order-bench`).
+//! - `rate`: `ordermod apply` (release) on a batch for six shops (WeChat, EM and ICBU, two
+//!   shops each, each its own credential) against `ordermod sandbox`, whose emulators enforce
+//!   per-credential quotas equal to the config's `rate_limit_per_second`: `rate_use` = accepted
+//!   requests per second ÷ the sum of the quotas, `rate_rejections` = the emulators'
+//!   `rate_limited` count.
+//! - `intake`: `intake-load` (a bounded loopback load generator in `crates/order-bench`) posts
+//!   signed 1688 price-modified messages to `ordermod serve --sandbox` (journal on disk) and,
+//!   in the same run, to a bare axum handler that only reads the body: `intake_per_s`,
+//!   `intake_vs_bare` (= serve ÷ bare throughput) and p50/p99 latencies.
+//! - `batch`: deterministic batches of 10k and 100k amendments (all four platforms, 200 shops
+//!   each, so the per-credential quotas of 10–20/s never bind: together 14,000/s) through
+//!   `ordermod apply` against `ordermod sandbox`: `batch_100k_rss_mib` (peak RSS of the apply
+//!   process, `/usr/bin/time -v` or `/proc/<pid>/status` VmHWM) and `batch_scaling` = wall time
+//!   per amendment at 100k ÷ at 10k.
 //!
 //! See `docs/performance.md` for what bounds each figure.
 
@@ -52,14 +66,20 @@ impl Figure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Part {
     Amend,
+    Rate,
+    Intake,
+    Batch,
 }
 
 impl Part {
-    const ALL: [Part; 1] = [Part::Amend];
+    const ALL: [Part; 4] = [Part::Amend, Part::Rate, Part::Intake, Part::Batch];
 
     fn name(self) -> &'static str {
         match self {
             Part::Amend => "amend",
+            Part::Rate => "rate",
+            Part::Intake => "intake",
+            Part::Batch => "batch",
         }
     }
 
@@ -85,7 +105,9 @@ impl Options {
         while let Some(a) = it.next() {
             match *a {
                 "--only" => {
-                    let list = it.next().ok_or("--only needs a list, e.g. --only amend")?;
+                    let list = it
+                        .next()
+                        .ok_or("--only needs a list, e.g. --only amend,rate")?;
                     parts = list
                         .split(',')
                         .map(|s| Part::parse(s.trim()).ok_or(format!("unknown part `{s}`")))
@@ -106,6 +128,9 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
     for part in &opts.parts {
         let result = match part {
             Part::Amend => amend(root, opts),
+            Part::Rate => rate(root),
+            Part::Intake => intake(root),
+            Part::Batch => batch(root),
         };
         match result {
             Ok(fs) => {
@@ -193,10 +218,307 @@ pub fn run_quietly(cmd: &mut Command, what: &str) -> Result<(), String> {
     }
 }
 
+// -------------------------------------------------------------------------------------- rate
+
+fn rate(root: &Path) -> Result<Vec<Figure>, String> {
+    use crate::chaos::{BatchShape, Sandbox, build_ordermod, scratch, wait_deadline, write_batch};
+    let ordermod = build_ordermod(root)?;
+    let dir = scratch(root, "bench-rate")?;
+    let batch = write_batch(
+        &ordermod,
+        &dir,
+        BatchShape {
+            per_platform: 1250,
+            shops_per_platform: 2,
+            with_vvtool: false,
+            only_plannable: true,
+        },
+    )?;
+    let sb = Sandbox::start(&ordermod, &batch, 1, &dir)?;
+    let report = dir.join("report.json");
+    let started = std::time::Instant::now();
+    let mut child = sb
+        .apply(&ordermod, &batch, &dir.join("journal.db"))
+        .arg("--report")
+        .arg(&report)
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start ordermod apply: {e}"))?;
+    let status = wait_deadline(&mut child, Duration::from_secs(240))?;
+    let secs = started.elapsed().as_secs_f64();
+    if status.code() == Some(2) {
+        return Err(format!("ordermod apply failed: {status}"));
+    }
+    let total = sb.stat_sum("total_requests")?;
+    let limited = sb.stat_sum("rate_limited")?;
+    let accepted = total - limited;
+    let per_s = accepted as f64 / secs;
+    let quota = sb.quota_sum.max(1);
+    Ok(vec![
+        Figure::new("rate_use", format!("{:.3}", per_s / quota as f64))
+            .target(">= 0.97")
+            .note(format!(
+                "{accepted} requests in {secs:.1} s = {per_s:.1}/s vs quotas {quota}/s over {} shops",
+                sb.shops
+            )),
+        Figure::new("rate_rejections", limited.to_string())
+            .target("0")
+            .note("emulators' rate_limited replies"),
+    ])
+}
+
+// ------------------------------------------------------------------------------------ intake
+
+/// Requests and time bounds of each intake load run.
+const INTAKE_REQUESTS: u64 = 20_000;
+const INTAKE_SECONDS: u64 = 20;
+const INTAKE_CONCURRENCY: u64 = 16;
+
+/// `name: value` lines of `intake-load`'s output.
+fn load_figures(out: &str) -> std::collections::BTreeMap<String, f64> {
+    out.lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
+        .collect()
+}
+
+fn run_load(
+    loader: &Path,
+    target: &[&str],
+) -> Result<std::collections::BTreeMap<String, f64>, String> {
+    let out = Command::new(loader)
+        .args(target)
+        .args([
+            "--requests",
+            &INTAKE_REQUESTS.to_string(),
+            "--seconds",
+            &INTAKE_SECONDS.to_string(),
+            "--concurrency",
+            &INTAKE_CONCURRENCY.to_string(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run intake-load: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "intake-load failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(load_figures(&String::from_utf8_lossy(&out.stdout)))
+}
+
+fn intake(root: &Path) -> Result<Vec<Figure>, String> {
+    use std::io::BufRead as _;
+    let ordermod = crate::chaos::build_ordermod(root)?;
+    run_quietly(
+        cargo().current_dir(root).args([
+            "build",
+            "--release",
+            "-p",
+            "order-bench",
+            "--bin",
+            "intake-load",
+        ]),
+        "cargo build --release -p order-bench --bin intake-load",
+    )?;
+    let loader = target_dir(root).join("release").join("intake-load");
+    let dir = crate::chaos::scratch(root, "bench-intake")?;
+    let mut serve = Command::new(&ordermod)
+        .args(["serve", "--sandbox", "--listen", "127.0.0.1:0", "--journal"])
+        .arg(format!("sqlite://{}", dir.join("serve.db").display()))
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start ordermod serve: {e}"))?;
+    let stdout = serve.stdout.take().ok_or("no stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let url = loop {
+        match lines.next() {
+            Some(Ok(l)) => {
+                if let Some(u) = l.strip_prefix("receiving on ") {
+                    break u.trim().to_owned();
+                }
+            }
+            _ => {
+                let _ = serve.kill();
+                let _ = serve.wait();
+                return Err("ordermod serve ended before it listened".into());
+            }
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let served = run_load(&loader, &["--url", &url]);
+    let _ = serve.kill();
+    let _ = serve.wait();
+    let served = served?;
+    let bare = run_load(&loader, &["--bare"])?;
+    let rate = |m: &std::collections::BTreeMap<String, f64>| {
+        let n = m.get("requests").copied().unwrap_or(0.0) - m.get("errors").copied().unwrap_or(0.0);
+        n / (m.get("elapsed_us").copied().unwrap_or(1.0) / 1e6)
+    };
+    let (s, b) = (rate(&served), rate(&bare));
+    let ms = |m: &std::collections::BTreeMap<String, f64>, k: &str| {
+        format!("{:.2}", m.get(k).copied().unwrap_or(0.0) / 1000.0)
+    };
+    let note = |m: &std::collections::BTreeMap<String, f64>| {
+        format!(
+            "{} requests ({} errors) in {:.1} s, {INTAKE_CONCURRENCY} connections",
+            m.get("requests").copied().unwrap_or(0.0),
+            m.get("errors").copied().unwrap_or(0.0),
+            m.get("elapsed_us").copied().unwrap_or(0.0) / 1e6
+        )
+    };
+    Ok(vec![
+        Figure::new("intake_per_s", format!("{s:.0}")).note(note(&served)),
+        Figure::new("intake_p50_ms", ms(&served, "p50_us")),
+        Figure::new("intake_p99_ms", ms(&served, "p99_us")),
+        Figure::new("intake_bare_per_s", format!("{b:.0}")).note(note(&bare)),
+        Figure::new("intake_bare_p50_ms", ms(&bare, "p50_us")),
+        Figure::new("intake_bare_p99_ms", ms(&bare, "p99_us")),
+        Figure::new("intake_vs_bare", format!("{:.3}", s / b.max(1.0)))
+            .note("serve ÷ bare throughput, same run"),
+    ])
+}
+
+// ------------------------------------------------------------------------------------- batch
+
+/// One measured `ordermod apply` run of `per_platform × 4` lines.
+struct BatchRun {
+    lines: usize,
+    secs: f64,
+    rss_kib: u64,
+    requests: u64,
+}
+
+fn batch_run(ordermod: &Path, root: &Path, per_platform: usize) -> Result<BatchRun, String> {
+    use crate::chaos::{BatchShape, Sandbox, scratch, wait_deadline, write_batch};
+    let dir = scratch(root, &format!("bench-batch-{per_platform}"))?;
+    let batch = write_batch(
+        ordermod,
+        &dir,
+        BatchShape {
+            per_platform,
+            shops_per_platform: 200,
+            with_vvtool: true,
+            only_plannable: false,
+        },
+    )?;
+    let lines = std::fs::read_to_string(&batch)
+        .map_err(|e| e.to_string())?
+        .lines()
+        .count();
+    let sb = Sandbox::start(ordermod, &batch, 1, &dir)?;
+    let time = Path::new("/usr/bin/time");
+    let time_out = dir.join("time.txt");
+    let mut cmd = if time.is_file() {
+        let mut c = Command::new(time);
+        c.arg("-v").arg("-o").arg(&time_out).arg(ordermod);
+        let inner = sb.apply(ordermod, &batch, &dir.join("journal.db"));
+        c.args(inner.get_args());
+        c.envs(sb.env.iter().map(|(k, v)| (k, v)));
+        c
+    } else {
+        sb.apply(ordermod, &batch, &dir.join("journal.db"))
+    };
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start ordermod apply: {e}"))?;
+    // VmHWM of the child, polled, for machines without /usr/bin/time.
+    let mut hwm = 0u64;
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            break st;
+        }
+        if let Ok(text) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+            hwm = hwm.max(proc_kib(&text, "VmHWM:").unwrap_or(0));
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            let _ = wait_deadline(&mut child, Duration::ZERO);
+            return Err("ordermod apply took over 600 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let secs = started.elapsed().as_secs_f64();
+    if status.code() == Some(2) {
+        return Err(format!("ordermod apply failed: {status}"));
+    }
+    if let Ok(text) = std::fs::read_to_string(&time_out) {
+        hwm = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Maximum resident set size (kbytes):"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(hwm);
+    }
+    Ok(BatchRun {
+        lines,
+        secs,
+        rss_kib: hwm,
+        requests: sb.stat_sum("total_requests")?,
+    })
+}
+
+/// `VmHWM:   1234 kB` → 1234.
+fn proc_kib(status: &str, key: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn batch(root: &Path) -> Result<Vec<Figure>, String> {
+    let ordermod = crate::chaos::build_ordermod(root)?;
+    let small = batch_run(&ordermod, root, 2_500)?;
+    let large = batch_run(&ordermod, root, 25_000)?;
+    let per = |r: &BatchRun| r.secs / r.lines as f64;
+    let note = |r: &BatchRun| {
+        format!(
+            "{} lines, {} requests, {:.1} s, {:.0} µs/line, peak RSS {:.1} MiB",
+            r.lines,
+            r.requests,
+            r.secs,
+            per(r) * 1e6,
+            r.rss_kib as f64 / 1024.0
+        )
+    };
+    Ok(vec![
+        Figure::new(
+            "batch_10k_rss_mib",
+            format!("{:.1}", small.rss_kib as f64 / 1024.0),
+        )
+        .note(note(&small)),
+        Figure::new(
+            "batch_100k_rss_mib",
+            format!("{:.1}", large.rss_kib as f64 / 1024.0),
+        )
+        .target("< 150, flat")
+        .note(note(&large)),
+        Figure::new("batch_scaling", format!("{:.2}", per(&large) / per(&small)))
+            .target("<= 1.1")
+            .note("wall time per amendment, 100k ÷ 10k"),
+        Figure::new(
+            "batch_100k_per_s",
+            format!("{:.0}", large.lines as f64 / large.secs),
+        )
+        .note("amendment lines per second, journal on local disk"),
+    ])
+}
+
 // ------------------------------------------------------------------------------------- amend
 
 /// Platforms of `crates/order-bench` (its `PLATFORMS`).
-const AMEND_PLATFORMS: [&str; 3] = ["wechat_shop", "em_franchiser", "alibaba_icbu"];
+const AMEND_PLATFORMS: [&str; 4] = [
+    "wechat_shop",
+    "vvtool_1688",
+    "em_franchiser",
+    "alibaba_icbu",
+];
 
 fn amend(root: &Path, opts: &Options) -> Result<Vec<Figure>, String> {
     let secs = opts.measurement.as_secs().max(1).to_string();
@@ -276,6 +598,13 @@ mod tests {
             Some(4184.72)
         );
         assert_eq!(json_number_after(text, &["\"nope\""]), None);
+    }
+
+    #[test]
+    fn reads_proc_status() {
+        let text = "Name:\tordermod\nVmPeak:\t  200 kB\nVmHWM:\t   81234 kB\n";
+        assert_eq!(proc_kib(text, "VmHWM:"), Some(81_234));
+        assert_eq!(proc_kib(text, "VmRSS:"), None);
     }
 
     #[test]

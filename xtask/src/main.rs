@@ -5,11 +5,13 @@
 //!   `docs/platforms/*.md`;
 //! - `codegen --check`: regenerate in memory and fail when a file on disk is stale or missing;
 //! - `bench`: release-mode measurements, one `name: value` line per figure and a table
-//!   (`docs/performance.md`).
+//!   (`docs/performance.md`);
+//! - `chaos`: SIGKILL-and-resume and transient-fault runs with an exactly-once check.
 // The benchmark runner computes ratios and rates of timings (never money) in `f64`.
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
 
 mod bench;
+mod chaos;
 mod codegen;
 mod render;
 mod table;
@@ -25,7 +27,10 @@ commands:
   codegen --check    fail if any generated file is stale or missing (writes nothing)
   bench [--only PARTS] [--quick]
                      release-mode benchmarks; prints `name: value` per figure and a table
-                     (parts: amend)
+                     (parts: amend, rate, intake, batch)
+  chaos [--seed N] [--kills N]
+                     SIGKILL `ordermod apply` at seeded moments and resume, check exactly-once
+                     on the emulators; then a run with 10% transient faults
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +41,13 @@ fn main() -> ExitCode {
         ["codegen", "--check"] => finish(codegen::run(&workspace_root(), codegen::Mode::Check)),
         ["bench", rest @ ..] => match bench::Options::parse(rest) {
             Ok(opts) => finish(bench::run(&workspace_root(), &opts)),
+            Err(e) => {
+                eprint!("error: {e}\n\n{USAGE}");
+                ExitCode::from(2)
+            }
+        },
+        ["chaos", rest @ ..] => match chaos::Options::parse(rest) {
+            Ok(opts) => finish(chaos::run(&workspace_root(), &opts)),
             Err(e) => {
                 eprint!("error: {e}\n\n{USAGE}");
                 ExitCode::from(2)

@@ -19,15 +19,20 @@
 //!   the decoding lives inside the async `send_once`); [`wechat_decode`] mirrors it (lenient
 //!   `errcode`, `errmsg`, the raw body redacted) with `transport_core::decode_json`. WeChat
 //!   signs nothing: the access token travels in the query, so its "sign" step is empty.
-//! - `transport-vvtool` (1688 via vv-tool) exposes no encoder or signer yet and is not
-//!   measured.
+//! - `transport-vvtool` likewise keeps its reply decoding private (`Envelope`, `Data`);
+//!   [`vvtool_decode`] mirrors it. vv-tool signs nothing either (a bearer token in a header).
 
 use order_domain::{Amendment, Order, Policy, Timestamp, plan};
 use serde::Deserialize;
 use transport_core::{HttpClient, HttpConfig, PlatformError, SecretString};
 
 /// The platforms measured, in print order.
-pub const PLATFORMS: [&str; 3] = ["wechat_shop", "em_franchiser", "alibaba_icbu"];
+pub const PLATFORMS: [&str; 4] = [
+    "wechat_shop",
+    "vvtool_1688",
+    "em_franchiser",
+    "alibaba_icbu",
+];
 
 /// Key of the floor's HMAC (any 32 bytes; the cost of HMAC does not depend on the key).
 const FLOOR_KEY: &[u8] = b"bench-floor-key-0123456789abcdef";
@@ -45,6 +50,7 @@ pub struct Case {
 
 enum Signer {
     Wechat,
+    Vvtool,
     Em(Box<transport_em::EmClient>),
     Icbu(Box<transport_icbu::IcbuClient>),
 }
@@ -84,6 +90,24 @@ impl Case {
                 policy: Policy::wechat_shop(),
                 reply: br#"{"errcode":0,"errmsg":"ok"}"#,
                 signer: Signer::Wechat,
+            },
+            Case {
+                name: "vvtool_1688",
+                order: parse(
+                    "order",
+                    r#"{"id": "2198111437768747370", "status": "awaiting_payment", "currency": "CNY", "trade_type": "6",
+                        "lines": [{"id": "2198111437768747371", "original_total": "100.00"},
+                                  {"id": "2198111437768747372", "original_total": "30.00", "current_total": "28.00"},
+                                  {"id": "2198111437768747373", "original_total": "5.00", "closed": true}],
+                        "freight": {"original": "12.00"}}"#,
+                ),
+                amendment: parse(
+                    "amendment",
+                    r#"{"lines": {"2198111437768747371": "90.00"}, "freight": "10.00"}"#,
+                ),
+                policy: Policy::vvtool_1688(),
+                reply: br#"{"code":0,"msg":"ok","msec":12,"time":1700000000,"data":{"success":true,"withholding_money":"0.5"}}"#,
+                signer: Signer::Vvtool,
             },
             Case {
                 name: "em_franchiser",
@@ -157,6 +181,12 @@ impl Case {
                 let reply = wechat_decode(self.reply, &["token-secret", "app-secret"])?;
                 Ok(body.len() + reply.raw.len())
             }
+            Signer::Vvtool => {
+                let req = transport_vvtool::encode(&self.order, &p, "vv-shop-1")?;
+                let body = serde_json::to_vec(&req).map_err(encode_error)?;
+                let reply = vvtool_decode(self.reply, &["vv-token"])?;
+                Ok(body.len() + reply.raw.len())
+            }
             Signer::Em(client) => {
                 let req = transport_em::request_from_plan(&self.order, &p)?;
                 let data = req.to_request_data_as(client.config().number_style)?;
@@ -186,6 +216,9 @@ impl Case {
         })?;
         Ok(match &self.signer {
             Signer::Wechat => FloorInput::Wechat(transport_wechat_shop::encode(&self.order, &p)?),
+            Signer::Vvtool => {
+                FloorInput::Vvtool(transport_vvtool::encode(&self.order, &p, "vv-shop-1")?)
+            }
             Signer::Em(_) => {
                 FloorInput::Em(Box::new(transport_em::request_from_plan(&self.order, &p)?))
             }
@@ -202,6 +235,8 @@ impl Case {
 pub enum FloorInput {
     /// WeChat Shop `change_order_price`.
     Wechat(transport_wechat_shop::ChangeOrderPriceRequest),
+    /// vv-tool `1688modify-order-price`.
+    Vvtool(transport_vvtool::ModifyOrderPriceRequest),
     /// EM `trade/modify` `request_data`.
     Em(Box<transport_em::TradeModifyRequest>),
     /// ICBU `param_order_modify`.
@@ -213,6 +248,7 @@ impl FloorInput {
     pub fn floor(&self) -> usize {
         let bytes = match self {
             FloorInput::Wechat(r) => serde_json::to_vec(r),
+            FloorInput::Vvtool(r) => serde_json::to_vec(r),
             FloorInput::Em(r) => serde_json::to_vec(r),
             FloorInput::Icbu(r) => serde_json::to_vec(r),
         }
@@ -270,6 +306,73 @@ pub fn wechat_decode(
             transport_wechat_shop::ChangeOrderPriceError::from_reply(&code.to_string(), &errmsg)
                 .into_platform_error(),
         )
+    }
+}
+
+/// vv-tool's envelope `{code, msg, msec, data}`, as `transport-vvtool` reads it.
+#[derive(Debug, Deserialize)]
+struct VvEnvelope {
+    #[serde(default, deserialize_with = "transport_core::json::opt_i64_lenient")]
+    code: Option<i64>,
+    #[serde(default)]
+    msg: Option<String>,
+    #[serde(default, deserialize_with = "transport_core::json::opt_i64_lenient")]
+    msec: Option<i64>,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+}
+
+/// Mirrors the reply decoding of `VvtoolClient::attempt` (not public in the crate): envelope
+/// code 0 and `data.success` true is a [`transport_vvtool::ModifyOrderPriceReply`]; an envelope
+/// or result code is the generated error.
+pub fn vvtool_decode(
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<transport_vvtool::ModifyOrderPriceReply, PlatformError> {
+    use serde_json::Value;
+    let env: VvEnvelope = transport_core::decode_json(body, secrets)?;
+    let Some(code) = env.code else {
+        return Err(transport_core::protocol_error(
+            "reply has no code",
+            body,
+            secrets,
+        ));
+    };
+    let msg = transport_core::redact_text(env.msg.as_deref().unwrap_or_default(), secrets);
+    if code != 0 {
+        return Err(
+            transport_vvtool::ModifyOrderPriceError::from_reply(&code.to_string(), &msg)
+                .into_platform_error(),
+        );
+    }
+    let Some(Value::Object(data)) = env.data else {
+        return Err(transport_core::protocol_error(
+            "reply has code 0 but no data object",
+            body,
+            secrets,
+        ));
+    };
+    let text = |k: &str| match data.get(k) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    match data.get("success") {
+        Some(Value::Bool(true)) => Ok(transport_vvtool::ModifyOrderPriceReply {
+            withholding_money: text("withholding_money"),
+            msec: env.msec,
+            raw: transport_core::redact_text(&String::from_utf8_lossy(body), secrets),
+        }),
+        Some(Value::Bool(false)) => Err(transport_vvtool::ModifyOrderPriceResultError::from_reply(
+            &text("result_code").unwrap_or_default(),
+            &text("result_msg").unwrap_or_default(),
+        )
+        .into_platform_error()),
+        _ => Err(transport_core::protocol_error(
+            "reply data has no boolean success",
+            body,
+            secrets,
+        )),
     }
 }
 

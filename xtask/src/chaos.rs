@@ -1,0 +1,707 @@
+//! `cargo xtask chaos`: crash-and-resume and fault runs of `ordermod apply` against a
+//! standalone sandbox, checked through the emulators' own counters and call logs.
+//!
+//! 1. **SIGKILL and resume.** `ordermod sandbox --orders BATCH` serves the emulators (seeded
+//!    with the batch's orders, each shop with its own credential and quota) in its own
+//!    process. `ordermod apply BATCH -c CONFIG --journal sqlite://FILE` is started, killed
+//!    with SIGKILL at 20 seeded moments (after a seeded number of further requests reached
+//!    the emulators, plus a seeded delay of 0–30 ms, so kills land between a send and its
+//!    journal record too) and started again each time; a last run finishes the batch. Then
+//!    every line the final report calls applied (now or earlier) must have changed its order
+//!    on the emulator exactly once (`lost`: zero changes, `doubled`: more than one), and no
+//!    order may have changed more than once.
+//! 2. **Transient faults.** A fresh sandbox with 10% random transient faults (5% HTTP 500,
+//!    5% platform busy) and one run: the `completed` share of sent amendments, and
+//!    `retried_non_retryable`: orders that got another call after a non-retryable reply
+//!    (from `GET /__admin/calls`).
+//!
+//! The harness pieces (`Sandbox`, batch generation, a tiny HTTP client) are shared with
+//! `cargo xtask bench`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::bench::{cargo, run_quietly, target_dir};
+
+// ---------------------------------------------------------------------------------- pieces
+
+/// Builds the release `ordermod` binary and returns its path.
+pub fn build_ordermod(root: &Path) -> Result<PathBuf, String> {
+    run_quietly(
+        cargo().current_dir(root).args([
+            "build",
+            "--release",
+            "-p",
+            "order-app",
+            "--bin",
+            "ordermod",
+        ]),
+        "cargo build --release -p order-app",
+    )?;
+    let bin = target_dir(root).join("release").join("ordermod");
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(format!("{} was not built", bin.display()))
+    }
+}
+
+/// A scratch directory under the target directory, emptied first.
+pub fn scratch(root: &Path, name: &str) -> Result<PathBuf, String> {
+    let dir = target_dir(root).join("xtask").join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Splitmix64: the seeded generator of the harness.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+}
+
+/// Which platforms a generated batch keeps and how many shops each gets.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchShape {
+    pub per_platform: usize,
+    pub shops_per_platform: usize,
+    pub with_vvtool: bool,
+    /// Keep only the lines `ordermod plan` accepts, so every line is sent and each shop gets
+    /// the same number of requests.
+    pub only_plannable: bool,
+}
+
+/// 1-based numbers of the lines of `batch` that `ordermod plan --sandbox` plans (not refused).
+fn plannable_lines(ordermod: &Path, batch: &Path) -> Result<BTreeSet<usize>, String> {
+    let out = Command::new(ordermod)
+        .args(["plan", "--sandbox"])
+        .arg(batch)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ordermod plan: {e}"))?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("line ") && l.contains(": plan, key "))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect())
+}
+
+/// Writes a deterministic batch: `ordermod gen-examples` (the example generator: a quarter
+/// of the lines break a rule and are refused before sending), with each platform's lines dealt
+/// round-robin to `shops_per_platform` shops (`wechat-s0`, `wechat-s1`, …), each of which the
+/// sandbox gives its own credential and quota. Returns the number of lines.
+pub fn write_batch(ordermod: &Path, dir: &Path, shape: BatchShape) -> Result<PathBuf, String> {
+    let raw = dir.join("generated.jsonl");
+    let status = Command::new(ordermod)
+        .args([
+            "gen-examples",
+            "--per-platform",
+            &shape.per_platform.to_string(),
+            "-o",
+        ])
+        .arg(&raw)
+        .stdout(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run ordermod gen-examples: {e}"))?;
+    if !status.success() {
+        return Err(format!("ordermod gen-examples failed: {status}"));
+    }
+    let text = std::fs::read_to_string(&raw).map_err(|e| format!("cannot read batch: {e}"))?;
+    let keep = if shape.only_plannable {
+        Some(plannable_lines(ordermod, &raw)?)
+    } else {
+        None
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if keep.as_ref().is_some_and(|k| !k.contains(&(i + 1))) {
+            continue;
+        }
+        let Some(prefix) = ["wechat", "vvtool", "em", "icbu"]
+            .into_iter()
+            .find(|p| line.contains(&format!("\"shop\":\"{p}-main\"")))
+        else {
+            continue;
+        };
+        if prefix == "vvtool" && !shape.with_vvtool {
+            continue;
+        }
+        let n = seen.entry(prefix).or_default();
+        let shop = format!("{prefix}-s{}", *n % shape.shops_per_platform.max(1));
+        *n += 1;
+        out.push_str(&line.replace(
+            &format!("\"shop\":\"{prefix}-main\""),
+            &format!("\"shop\":\"{shop}\""),
+        ));
+        out.push('\n');
+    }
+    let path = dir.join("batch.jsonl");
+    std::fs::write(&path, out).map_err(|e| format!("cannot write batch: {e}"))?;
+    Ok(path)
+}
+
+/// The shops a batch names.
+fn batch_shops(batch: &Path) -> Result<BTreeSet<String>, String> {
+    let text = std::fs::read_to_string(batch).map_err(|e| format!("cannot read batch: {e}"))?;
+    Ok(text
+        .lines()
+        .filter_map(|l| l.split("\"shop\":\"").nth(1))
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// A running `ordermod sandbox` process: emulators on loopback, seeded with a batch's orders.
+pub struct Sandbox {
+    child: Child,
+    /// `(platform name, base URL)` of each emulator.
+    pub emulators: Vec<(String, String)>,
+    /// The config it printed, for `ordermod apply -c`.
+    pub config: PathBuf,
+    /// The environment carrying the sandbox secrets the config names.
+    pub env: Vec<(String, String)>,
+    /// Sum of the shops' `rate_limit_per_second` (= the emulators' quotas).
+    pub quota_sum: u64,
+    /// Number of the batch's shops.
+    pub shops: usize,
+}
+
+impl Sandbox {
+    /// Starts `ordermod sandbox --orders batch --seed seed` and reads what it prints.
+    pub fn start(ordermod: &Path, batch: &Path, seed: u64, dir: &Path) -> Result<Sandbox, String> {
+        let mut child = Command::new(ordermod)
+            .args(["sandbox", "--seed", &seed.to_string(), "--orders"])
+            .arg(batch)
+            .stdout(Stdio::piped())
+            .stdin(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start ordermod sandbox: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let (mut emulators, mut config, mut env) = (Vec::new(), String::new(), Vec::new());
+        let mut section = "";
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let Some(Ok(line)) = lines.next() else {
+                let _ = child.kill();
+                return Err("ordermod sandbox ended before it was ready".into());
+            };
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err("ordermod sandbox did not get ready in 120 s".into());
+            }
+            if line.starts_with("running;") {
+                break;
+            }
+            if line.starts_with("emulators") {
+                section = "emulators";
+                continue;
+            }
+            if line.starts_with("credentials") {
+                section = "";
+                continue;
+            }
+            if line.starts_with("# ordermod.toml") {
+                section = "config";
+                continue;
+            }
+            if line.starts_with("# environment") {
+                section = "env";
+                continue;
+            }
+            match section {
+                "emulators" => {
+                    let mut parts = line.split_whitespace();
+                    if let (Some(name), Some(url)) = (parts.next(), parts.next()) {
+                        emulators.push((name.to_owned(), url.to_owned()));
+                    }
+                }
+                "config" => {
+                    config.push_str(&line);
+                    config.push('\n');
+                }
+                "env" => {
+                    if let Some((k, v)) =
+                        line.strip_prefix("export ").and_then(|l| l.split_once('='))
+                    {
+                        env.push((k.to_owned(), v.to_owned()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Keep draining its output so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        // The sandbox always adds one default shop per platform; count the batch's shops only.
+        let used = batch_shops(batch)?;
+        let (mut quota_sum, mut shops, mut current) = (0u64, 0usize, String::new());
+        for l in config.lines() {
+            if let Some(id) = l.strip_prefix("id = ") {
+                current = id.trim_matches('"').to_owned();
+            } else if let Some(r) = l.strip_prefix("rate_limit_per_second = ")
+                && used.contains(&current)
+            {
+                quota_sum += r.trim().parse::<u64>().unwrap_or(0);
+                shops += 1;
+            }
+        }
+        let path = dir.join("ordermod.toml");
+        std::fs::write(&path, &config).map_err(|e| format!("cannot write config: {e}"))?;
+        Ok(Sandbox {
+            child,
+            emulators,
+            config: path,
+            env,
+            quota_sum,
+            shops,
+        })
+    }
+
+    /// `ordermod apply batch -c config --journal sqlite://journal --quiet [--report report]`.
+    pub fn apply(&self, ordermod: &Path, batch: &Path, journal: &Path) -> Command {
+        let mut cmd = Command::new(ordermod);
+        cmd.arg("apply")
+            .arg(batch)
+            .arg("-c")
+            .arg(&self.config)
+            .arg("--journal")
+            .arg(format!("sqlite://{}", journal.display()))
+            .arg("--quiet")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// `GET path` of every emulator, parsed.
+    pub fn get_all(&self, path: &str) -> Result<Vec<(String, Value)>, String> {
+        self.emulators
+            .iter()
+            .map(|(name, url)| {
+                let body = http(url, "GET", path, None)?;
+                let v = serde_json::from_slice(&body)
+                    .map_err(|e| format!("{name} {path}: not JSON: {e}"))?;
+                Ok((name.clone(), v))
+            })
+            .collect()
+    }
+
+    /// Sum of a numeric field of every emulator's `/__admin/stats`.
+    pub fn stat_sum(&self, field: &str) -> Result<u64, String> {
+        Ok(self
+            .get_all("/__admin/stats")?
+            .iter()
+            .filter_map(|(_, v)| v.get(field).and_then(Value::as_u64))
+            .sum())
+    }
+
+    /// Changes per order over every emulator.
+    pub fn changes_per_order(&self) -> Result<BTreeMap<String, u64>, String> {
+        let mut out = BTreeMap::new();
+        for (_, v) in self.get_all("/__admin/stats")? {
+            if let Some(m) = v.get("changes_per_order").and_then(Value::as_object) {
+                for (k, n) in m {
+                    *out.entry(k.clone()).or_default() += n.as_u64().unwrap_or(0);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets a random fault profile on every emulator.
+    pub fn set_faults(&self, profile: &str) -> Result<(), String> {
+        for (_, url) in &self.emulators {
+            http(
+                url,
+                "POST",
+                "/__admin/faults",
+                Some(&format!(r#"{{"profile":{profile}}}"#)),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 request over loopback (`Connection: close`); the body of a 2xx reply.
+pub fn http(
+    base_url: &str,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Result<Vec<u8>, String> {
+    let host = base_url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("not an http URL: {base_url}"))?
+        .trim_end_matches('/');
+    let mut s = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("{method} {path}: no HTTP header"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut content = raw[split + 4..].to_vec();
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    if !status.starts_with('2') {
+        return Err(format!("{method} {base_url}{path}: status {status}"));
+    }
+    if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        content = dechunk(&content);
+    }
+    Ok(content)
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
+        let size = usize::from_str_radix(
+            String::from_utf8_lossy(&data[..eol])
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim(),
+            16,
+        )
+        .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        let end = (start + size).min(data.len());
+        out.extend_from_slice(&data[start..end]);
+        data = &data[(end + 2).min(data.len())..];
+    }
+    out
+}
+
+/// Statuses of the lines of an `ordermod apply --report` file: order id → status.
+pub fn report_statuses(path: &Path) -> Result<Vec<(String, String)>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read report: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("report is not JSON: {e}"))?;
+    let results = v
+        .get("results")
+        .and_then(Value::as_array)
+        .ok_or("report has no results")?;
+    Ok(results
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+            (s("order"), s("status"))
+        })
+        .collect())
+}
+
+/// Waits for `child` with a deadline; kills it when the deadline passes.
+pub fn wait_deadline(child: &mut Child, limit: Duration) -> Result<ExitStatus, String> {
+    let end = Instant::now() + limit;
+    loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(st);
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("gave up after {} s", limit.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+// ----------------------------------------------------------------------------------- chaos
+
+/// Options of `cargo xtask chaos`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub seed: u64,
+    pub kills: u32,
+}
+
+impl Options {
+    pub fn parse(args: &[&str]) -> Result<Options, String> {
+        let mut o = Options { seed: 7, kills: 20 };
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            let mut val = |name: &str| -> Result<u64, String> {
+                it.next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(format!("{name} needs a number"))
+            };
+            match *a {
+                "--seed" => o.seed = val("--seed")?,
+                "--kills" => o.kills = u32::try_from(val("--kills")?).map_err(|e| e.to_string())?,
+                other => return Err(format!("unknown chaos option `{other}`")),
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// WeChat errcodes the client answers by refreshing its token and sending again.
+const RETRIED_REJECTIONS: [&str; 3] = ["rejected:40001", "rejected:42001", "rejected:40014"];
+
+pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
+    let ordermod = build_ordermod(root)?;
+    let say = |line: String| println!("{line}");
+
+    // ---- 1. SIGKILL and resume
+    let dir = scratch(root, "chaos")?;
+    let shape = BatchShape {
+        per_platform: 200,
+        shops_per_platform: 2,
+        with_vvtool: true,
+        only_plannable: false,
+    };
+    let batch = write_batch(&ordermod, &dir, shape)?;
+    let sb = Sandbox::start(&ordermod, &batch, opts.seed, &dir)?;
+    let journal = dir.join("journal.db");
+    let mut rng = Rng(opts.seed);
+    // Expected sends ≈ 3/4 of the lines; aim the kills across the first ~80% of them.
+    let lines = std::fs::read_to_string(&batch)
+        .map_err(|e| e.to_string())?
+        .lines()
+        .count() as u64;
+    let gap = (lines * 3 / 4 * 8 / 10 / u64::from(opts.kills.max(1))).max(2);
+    let mut kills = 0u32;
+    let mut finished_early = 0u32;
+    let started = Instant::now();
+    while kills < opts.kills {
+        let before = sb.stat_sum("total_requests")?;
+        let target = before + rng.range(1, 2 * gap - 1);
+        let mut child = sb
+            .apply(&ordermod, &batch, &journal)
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start ordermod apply: {e}"))?;
+        let mut exited = None;
+        loop {
+            if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+                exited = Some(st);
+                break;
+            }
+            if sb.stat_sum("total_requests")? >= target {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(300) {
+                let _ = child.kill();
+                return Err("chaos: apply runs took over 300 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if let Some(st) = exited {
+            // The batch finished before this kill's moment: nothing left to interrupt.
+            finished_early += 1;
+            eprintln!(
+                "chaos: run ended by itself ({st}) before kill {}",
+                kills + 1
+            );
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(rng.range(0, 30)));
+        child
+            .kill()
+            .map_err(|e| format!("cannot kill ordermod: {e}"))?; // SIGKILL
+        let _ = child.wait();
+        kills += 1;
+    }
+    let report = dir.join("report.json");
+    let mut last = sb
+        .apply(&ordermod, &batch, &journal)
+        .arg("--report")
+        .arg(&report)
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start ordermod apply: {e}"))?;
+    let status = wait_deadline(&mut last, Duration::from_secs(300))?;
+    if status.code() == Some(2) {
+        return Err(format!("the final resume failed: {status}"));
+    }
+    let statuses = report_statuses(&report)?;
+    let changes = sb.changes_per_order()?;
+    let mut expected_once = BTreeSet::new();
+    let (mut lost, mut failed) = (0u64, 0u64);
+    for (order, status) in &statuses {
+        match status.as_str() {
+            "applied" | "already_done" => {
+                expected_once.insert(order.clone());
+                if changes.get(order).copied().unwrap_or(0) == 0 {
+                    lost += 1;
+                }
+            }
+            "failed" => failed += 1,
+            _ => {}
+        }
+    }
+    let doubled: Vec<&String> = changes
+        .iter()
+        .filter(|&(_, &n)| n > 1)
+        .map(|(o, _)| o)
+        .collect();
+    let unexpected: Vec<&String> = changes
+        .iter()
+        .filter(|(o, n)| **n > 0 && !expected_once.contains(*o))
+        .map(|(o, _)| o)
+        .collect();
+    let status_of = |o: &str| {
+        statuses
+            .iter()
+            .find(|(id, _)| id == o)
+            .map_or("absent", |(_, s)| s.as_str())
+            .to_owned()
+    };
+    for o in doubled.iter().chain(unexpected.iter()).take(20) {
+        eprintln!(
+            "chaos: order {o}: {} changes on the emulator, final report: {}",
+            changes[*o],
+            status_of(o)
+        );
+    }
+    say(format!("chaos_kills: {kills}"));
+    say(format!("chaos_lines: {}", statuses.len()));
+    say(format!("chaos_applied: {}", expected_once.len()));
+    say(format!("chaos_failed: {failed}"));
+    say(format!("lost: {lost}"));
+    say(format!("doubled: {}", doubled.len()));
+    say(format!(
+        "changed_but_not_reported_applied: {}",
+        unexpected.len()
+    ));
+    eprintln!(
+        "chaos: details in {} (report.json, journal.db: `ordermod journal --journal sqlite://...`)",
+        dir.display()
+    );
+    if finished_early > 0 {
+        say(format!(
+            "note: the batch finished after {kills} kills, before {} were made",
+            opts.kills
+        ));
+    }
+    drop(sb);
+
+    // ---- 2. 10% transient faults
+    let dir = scratch(root, "chaos-faults")?;
+    let batch = write_batch(&ordermod, &dir, shape)?;
+    let sb = Sandbox::start(&ordermod, &batch, opts.seed, &dir)?;
+    sb.set_faults(r#"{"http500":50,"busy":50}"#)?;
+    let report = dir.join("report.json");
+    let mut child = sb
+        .apply(&ordermod, &batch, &dir.join("journal.db"))
+        .arg("--report")
+        .arg(&report)
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start ordermod apply: {e}"))?;
+    let status = wait_deadline(&mut child, Duration::from_secs(300))?;
+    if status.code() == Some(2) {
+        return Err(format!("the fault run failed: {status}"));
+    }
+    let statuses = report_statuses(&report)?;
+    let sent: Vec<&(String, String)> = statuses
+        .iter()
+        .filter(|(_, s)| matches!(s.as_str(), "applied" | "already_done" | "failed"))
+        .collect();
+    let completed = sent.iter().filter(|(_, s)| s != "failed").count();
+    let faults = sb.stat_sum("faults_injected")?;
+    let mut retried_non_retryable = 0u64;
+    for (_, calls) in sb.get_all("/__admin/calls")? {
+        let mut per_order: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+        for c in calls.as_array().map(Vec::as_slice).unwrap_or(&[]) {
+            let (Some(order), Some(seq), Some(outcome)) = (
+                c.get("order_id").and_then(Value::as_str),
+                c.get("seq").and_then(Value::as_u64),
+                c.get("outcome").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            per_order
+                .entry(order.to_owned())
+                .or_default()
+                .push((seq, outcome.to_owned()));
+        }
+        for calls in per_order.values_mut() {
+            calls.sort();
+            let first_final = calls.iter().position(|(_, o)| {
+                o.starts_with("rejected:") && !RETRIED_REJECTIONS.contains(&o.as_str())
+            });
+            if first_final.is_some_and(|i| i + 1 < calls.len()) {
+                retried_non_retryable += 1;
+            }
+        }
+    }
+    let share = if sent.is_empty() {
+        0.0
+    } else {
+        completed as f64 / sent.len() as f64
+    };
+    say(format!("faults_injected: {faults}"));
+    say(format!(
+        "completed: {share:.3} ({completed}/{})",
+        sent.len()
+    ));
+    say(format!("retried_non_retryable: {retried_non_retryable}"));
+    Ok(String::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dechunks() {
+        assert_eq!(dechunk(b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"), b"abcde");
+    }
+
+    #[test]
+    fn seeded_rng_is_deterministic() {
+        let (mut a, mut b) = (Rng(1), Rng(1));
+        for _ in 0..100 {
+            let x = a.range(5, 9);
+            assert_eq!(x, b.range(5, 9));
+            assert!((5..=9).contains(&x));
+        }
+    }
+
+    #[test]
+    fn options() {
+        let o = Options::parse(&["--seed", "3", "--kills", "5"]).unwrap();
+        assert_eq!((o.seed, o.kills), (3, 5));
+        assert!(Options::parse(&["--kills"]).is_err());
+    }
+}
