@@ -14,16 +14,11 @@
 //! `cargo xtask bench` runs the benchmark and prints `amend_cpu_ratio` (full ÷ floor medians)
 //! per platform.
 //!
-//! Gaps in the transports' public surface, worked around here:
-//! - `transport-wechat-shop` has no public reply decoder (its `Envelope` is `pub(crate)` and
-//!   the decoding lives inside the async `send_once`); [`wechat_decode`] mirrors it (lenient
-//!   `errcode`, `errmsg`, the raw body redacted) with `transport_core::decode_json`. WeChat
-//!   signs nothing: the access token travels in the query, so its "sign" step is empty.
-//! - `transport-vvtool` likewise keeps its reply decoding private (`Envelope`, `Data`);
-//!   [`vvtool_decode`] mirrors it. vv-tool signs nothing either (a bearer token in a header).
+//! WeChat and vv-tool sign nothing (an access token in the query, a bearer token in a header),
+//! so their "sign" step is empty; their replies are read with the transports' own public
+//! `decode_reply`.
 
 use order_domain::{Amendment, Order, Policy, Timestamp, plan};
-use serde::Deserialize;
 use transport_core::{HttpClient, HttpConfig, PlatformError, SecretString};
 
 /// The platforms measured, in print order.
@@ -178,13 +173,16 @@ impl Case {
             Signer::Wechat => {
                 let req = transport_wechat_shop::encode(&self.order, &p)?;
                 let body = serde_json::to_vec(&req).map_err(encode_error)?;
-                let reply = wechat_decode(self.reply, &["token-secret", "app-secret"])?;
+                let secrets = ["token-secret", "app-secret"];
+                let reply = transport_wechat_shop::decode_reply(self.reply, &secrets)?.map_err(
+                    |(code, msg)| transport_wechat_shop::reply_error(code, &msg, &secrets),
+                )?;
                 Ok(body.len() + reply.raw.len())
             }
             Signer::Vvtool => {
                 let req = transport_vvtool::encode(&self.order, &p, "vv-shop-1")?;
                 let body = serde_json::to_vec(&req).map_err(encode_error)?;
-                let reply = vvtool_decode(self.reply, &["vv-token"])?;
+                let reply = transport_vvtool::decode_reply(self.reply, &["vv-token"])?;
                 Ok(body.len() + reply.raw.len())
             }
             Signer::Em(client) => {
@@ -270,112 +268,6 @@ fn encode_error(e: serde_json::Error) -> PlatformError {
     )
 }
 
-/// WeChat's `{errcode, errmsg}` envelope, as `transport-wechat-shop` reads it.
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    #[serde(default, deserialize_with = "transport_core::json::opt_i64_lenient")]
-    errcode: Option<i64>,
-    #[serde(default)]
-    errmsg: Option<String>,
-}
-
-/// Mirrors the reply decoding of `WechatShopClient::send_once` (not public in the crate):
-/// errcode 0 is a [`transport_wechat_shop::Reply`] with the body redacted, any other code the
-/// generated error.
-pub fn wechat_decode(
-    body: &[u8],
-    secrets: &[&str],
-) -> Result<transport_wechat_shop::Reply, PlatformError> {
-    let env: Envelope = transport_core::decode_json(body, secrets)?;
-    let Some(code) = env.errcode else {
-        return Err(transport_core::protocol_error(
-            "reply has no errcode",
-            body,
-            secrets,
-        ));
-    };
-    let errmsg = env.errmsg.unwrap_or_default();
-    if code == 0 {
-        Ok(transport_wechat_shop::Reply {
-            errcode: code,
-            errmsg,
-            raw: transport_core::redact_text(&String::from_utf8_lossy(body), secrets),
-        })
-    } else {
-        Err(
-            transport_wechat_shop::ChangeOrderPriceError::from_reply(&code.to_string(), &errmsg)
-                .into_platform_error(),
-        )
-    }
-}
-
-/// vv-tool's envelope `{code, msg, msec, data}`, as `transport-vvtool` reads it.
-#[derive(Debug, Deserialize)]
-struct VvEnvelope {
-    #[serde(default, deserialize_with = "transport_core::json::opt_i64_lenient")]
-    code: Option<i64>,
-    #[serde(default)]
-    msg: Option<String>,
-    #[serde(default, deserialize_with = "transport_core::json::opt_i64_lenient")]
-    msec: Option<i64>,
-    #[serde(default)]
-    data: Option<serde_json::Value>,
-}
-
-/// Mirrors the reply decoding of `VvtoolClient::attempt` (not public in the crate): envelope
-/// code 0 and `data.success` true is a [`transport_vvtool::ModifyOrderPriceReply`]; an envelope
-/// or result code is the generated error.
-pub fn vvtool_decode(
-    body: &[u8],
-    secrets: &[&str],
-) -> Result<transport_vvtool::ModifyOrderPriceReply, PlatformError> {
-    use serde_json::Value;
-    let env: VvEnvelope = transport_core::decode_json(body, secrets)?;
-    let Some(code) = env.code else {
-        return Err(transport_core::protocol_error(
-            "reply has no code",
-            body,
-            secrets,
-        ));
-    };
-    let msg = transport_core::redact_text(env.msg.as_deref().unwrap_or_default(), secrets);
-    if code != 0 {
-        return Err(
-            transport_vvtool::ModifyOrderPriceError::from_reply(&code.to_string(), &msg)
-                .into_platform_error(),
-        );
-    }
-    let Some(Value::Object(data)) = env.data else {
-        return Err(transport_core::protocol_error(
-            "reply has code 0 but no data object",
-            body,
-            secrets,
-        ));
-    };
-    let text = |k: &str| match data.get(k) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        _ => None,
-    };
-    match data.get("success") {
-        Some(Value::Bool(true)) => Ok(transport_vvtool::ModifyOrderPriceReply {
-            withholding_money: text("withholding_money"),
-            msec: env.msec,
-            raw: transport_core::redact_text(&String::from_utf8_lossy(body), secrets),
-        }),
-        Some(Value::Bool(false)) => Err(transport_vvtool::ModifyOrderPriceResultError::from_reply(
-            &text("result_code").unwrap_or_default(),
-            &text("result_msg").unwrap_or_default(),
-        )
-        .into_platform_error()),
-        _ => Err(transport_core::protocol_error(
-            "reply data has no boolean success",
-            body,
-            secrets,
-        )),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -395,12 +287,5 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}", c.name));
             assert!(floor.floor() > 0, "{}", c.name);
         }
-    }
-
-    #[test]
-    fn wechat_decode_classifies_errors() {
-        let e = wechat_decode(br#"{"errcode":"108022","errmsg":"x"}"#, &[]).unwrap_err();
-        assert_eq!(e.code(), Some("108022"));
-        assert!(wechat_decode(b"{}", &[]).is_err());
     }
 }

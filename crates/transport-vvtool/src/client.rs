@@ -163,66 +163,73 @@ impl VvtoolClient {
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_vec());
         let reply = self.http.send(req, &secrets).await?;
-        let env: Envelope = match decode_json(reply.body(), &secrets) {
-            Ok(env) => env,
-            Err(e) if reply.status().is_success() => return Err(e),
-            Err(_) => {
-                return Err(reply
-                    .error_for_status(&secrets)
-                    .err()
-                    .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets)));
-            }
-        };
-        let Some(code) = env.code else {
-            return Err(protocol_error("reply has no code", reply.body(), &secrets));
-        };
-        let msg = redact_text(env.msg.as_deref().unwrap_or_default(), &secrets);
-        if code != params::SUCCESS_CODE {
-            let e = ModifyOrderPriceError::from_reply(&code.to_string(), &msg);
-            let is_302 = matches!(e, ModifyOrderPriceError::ShopNotAuthorised { .. });
-            let mut err = e.into_platform_error();
-            if is_302 && let Some(link) = auth_link(env.data.as_ref(), &msg) {
-                err = err.with_detail(redact_text(&link, &secrets));
-            }
-            return Err(err);
+        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(reply.body()).is_ok();
+        if !reply.status().is_success() && !is_json {
+            return Err(reply
+                .error_for_status(&secrets)
+                .err()
+                .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets)));
         }
-        let data: Data = match env.data {
-            Some(v) if v.is_object() => serde_json::from_value(v).map_err(|e| {
-                protocol_error(
-                    &format!("reply data has the wrong shape ({e})"),
-                    reply.body(),
-                    &secrets,
-                )
-            })?,
-            _ => {
-                return Err(protocol_error(
-                    "reply has code 0 but no data object",
-                    reply.body(),
-                    &secrets,
-                ));
-            }
-        };
-        match data.success() {
-            Some(true) => Ok(ModifyOrderPriceReply {
-                withholding_money: data.cost(),
-                msec: env.msec,
-                raw: redact_text(&reply.text(), &secrets),
-            }),
-            Some(false) => {
-                let code = data.result_code.as_deref().unwrap_or_default();
-                let msg = redact_text(data.result_msg.as_deref().unwrap_or_default(), &secrets);
-                let mut err =
-                    ModifyOrderPriceResultError::from_reply(code, &msg).into_platform_error();
-                if let Some(cost) = data.cost() {
-                    err = err.with_detail(format!("withholding_money {cost}"));
-                }
-                Err(err)
-            }
-            None => Err(protocol_error(
-                "reply data has no boolean success",
-                reply.body(),
-                &secrets,
-            )),
+        decode_reply(reply.body(), &secrets)
+    }
+}
+
+/// Reads a `1688modify-order-price` reply body: the envelope code, then the business result.
+///
+/// Every failure is classified through the generated tables (envelope and business); a 302
+/// keeps the authorisation link, a business failure keeps the call's cost. A body that is not
+/// a vv-tool reply is a `Protocol` error with a redacted snippet. `secrets` are redacted from
+/// everything kept.
+pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<ModifyOrderPriceReply, PlatformError> {
+    let env: Envelope = decode_json(body, secrets)?;
+    let Some(code) = env.code else {
+        return Err(protocol_error("reply has no code", body, secrets));
+    };
+    let msg = redact_text(env.msg.as_deref().unwrap_or_default(), secrets);
+    if code != params::SUCCESS_CODE {
+        let e = ModifyOrderPriceError::from_reply(&code.to_string(), &msg);
+        let is_302 = matches!(e, ModifyOrderPriceError::ShopNotAuthorised { .. });
+        let mut err = e.into_platform_error();
+        if is_302 && let Some(link) = auth_link(env.data.as_ref(), &msg) {
+            err = err.with_detail(redact_text(&link, secrets));
         }
+        return Err(err);
+    }
+    let data: Data = match env.data {
+        Some(v) if v.is_object() => serde_json::from_value(v).map_err(|e| {
+            protocol_error(
+                &format!("reply data has the wrong shape ({e})"),
+                body,
+                secrets,
+            )
+        })?,
+        _ => {
+            return Err(protocol_error(
+                "reply has code 0 but no data object",
+                body,
+                secrets,
+            ));
+        }
+    };
+    match data.success() {
+        Some(true) => Ok(ModifyOrderPriceReply {
+            withholding_money: data.cost(),
+            msec: env.msec,
+            raw: redact_text(&String::from_utf8_lossy(body), secrets),
+        }),
+        Some(false) => {
+            let code = data.result_code.as_deref().unwrap_or_default();
+            let msg = redact_text(data.result_msg.as_deref().unwrap_or_default(), secrets);
+            let mut err = ModifyOrderPriceResultError::from_reply(code, &msg).into_platform_error();
+            if let Some(cost) = data.cost() {
+                err = err.with_detail(format!("withholding_money {cost}"));
+            }
+            Err(err)
+        }
+        None => Err(protocol_error(
+            "reply data has no boolean success",
+            body,
+            secrets,
+        )),
     }
 }

@@ -59,7 +59,7 @@ pub mod generated;
 mod platform;
 mod wire;
 
-pub use client::{VvtoolClient, VvtoolConfig};
+pub use client::{VvtoolClient, VvtoolConfig, decode_reply};
 pub use generated::errors::{ModifyOrderPriceError, ModifyOrderPriceResultError};
 pub use platform::{VvtoolPlatform, encode};
 pub use wire::{EntryDiscount, ModifyOrderPriceReply, ModifyOrderPriceRequest};

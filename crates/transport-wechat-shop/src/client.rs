@@ -187,9 +187,11 @@ impl WechatShopClient {
     }
 
     fn error(&self, code: i64, msg: &str, token: &SecretString) -> PlatformError {
-        let msg =
-            transport_core::redact_text(msg, &[token.expose_secret(), self.secret.expose_secret()]);
-        ChangeOrderPriceError::from_reply(&code.to_string(), &msg).into_platform_error()
+        reply_error(
+            code,
+            msg,
+            &[token.expose_secret(), self.secret.expose_secret()],
+        )
     }
 
     /// Sends once. Outer `Err`: transport or protocol failure; inner `Err`: a non-zero errcode.
@@ -209,33 +211,70 @@ impl WechatShopClient {
             .body(body.to_vec());
         let reply = self.http.send(req, &secrets).await?;
         let status = reply.status();
-        let env: Envelope = match decode_json(reply.body(), &secrets) {
-            Ok(env) => env,
+        match decode_reply(reply.body(), &secrets) {
             // A non-2xx status without a WeChat envelope is judged by its status.
-            Err(_) if !status.is_success() => {
-                return Err(reply
-                    .error_for_status(&secrets)
-                    .err()
-                    .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets)));
-            }
-            Err(e) => return Err(e),
-        };
-        let Some(code) = env.errcode else {
-            return Err(protocol_error(
-                "reply has no errcode",
-                reply.body(),
-                &secrets,
-            ));
-        };
-        let errmsg = env.errmsg.unwrap_or_default();
-        if code == params::SUCCESS_ERRCODE {
-            Ok(Ok(Reply {
-                errcode: code,
-                errmsg,
-                raw: transport_core::redact_text(&reply.text(), &secrets),
-            }))
-        } else {
-            Ok(Err((code, errmsg)))
+            Err(_) if !status.is_success() => Err(reply
+                .error_for_status(&secrets)
+                .err()
+                .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets))),
+            decoded => decoded,
         }
+    }
+}
+
+/// Reads a `change_order_price` reply body.
+///
+/// Outer `Err`: the body is not a WeChat reply (a `Protocol` error with a redacted snippet).
+/// Inner `Err`: a non-zero errcode with its message, for the caller to classify (token errcodes
+/// mean "refresh and resend"; [`reply_error`] classifies the rest). `secrets` are redacted from
+/// everything kept.
+pub fn decode_reply(
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<Result<Reply, (i64, String)>, PlatformError> {
+    let env: Envelope = decode_json(body, secrets)?;
+    let Some(code) = env.errcode else {
+        return Err(protocol_error("reply has no errcode", body, secrets));
+    };
+    let errmsg = env.errmsg.unwrap_or_default();
+    if code == params::SUCCESS_ERRCODE {
+        Ok(Ok(Reply {
+            errcode: code,
+            errmsg,
+            raw: transport_core::redact_text(&String::from_utf8_lossy(body), secrets),
+        }))
+    } else {
+        Ok(Err((code, errmsg)))
+    }
+}
+
+/// Classifies a non-zero errcode through the generated table, redacting `secrets` from the
+/// platform's message.
+pub fn reply_error(code: i64, message: &str, secrets: &[&str]) -> PlatformError {
+    let msg = transport_core::redact_text(message, secrets);
+    ChangeOrderPriceError::from_reply(&code.to_string(), &msg).into_platform_error()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_reply_reads_errcodes_as_numbers_or_text_and_keeps_the_message() {
+        let ok = decode_reply(br#"{"errcode":0,"errmsg":"ok"}"#, &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!((ok.errcode, ok.errmsg.as_str()), (0, "ok"));
+        let refused = decode_reply(
+            r#"{"errcode":"108022","errmsg":"改价次数超限"}"#.as_bytes(),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(refused.unwrap_err(), (108_022, "改价次数超限".to_owned()));
+        let e = reply_error(108_022, "改价次数超限 token=sbx_secret", &["sbx_secret"]);
+        assert_eq!(e.code(), Some("108022"));
+        assert!(!e.to_string().contains("sbx_secret"), "{e}");
+        let e = decode_reply(b"{}", &[]).unwrap_err();
+        assert_eq!(e.kind(), order_domain::PlatformErrorKind::Protocol);
     }
 }

@@ -60,7 +60,7 @@ mod platform;
 mod token;
 mod wire;
 
-pub use client::{WechatConfig, WechatShopClient};
+pub use client::{WechatConfig, WechatShopClient, decode_reply, reply_error};
 pub use generated::errors::ChangeOrderPriceError;
 pub use platform::{WechatShopPlatform, encode};
 pub use token::{AppSecretTokenSource, StaticToken, TOKEN_PATH, TokenSource};
