@@ -24,6 +24,22 @@ type Bytes = Vec<u8>;
 /// Loopback hosts that are never sent through a proxy.
 pub const LOOPBACK: &str = "localhost,127.0.0.1,::1";
 
+/// Joins a configured base URL and an operation path with exactly one `/` between them,
+/// whether or not the base ends with one or the path starts with one.
+///
+/// ```
+/// use transport_core::endpoint;
+/// assert_eq!(endpoint("http://127.0.0.1:8/", "/router/rest"), "http://127.0.0.1:8/router/rest");
+/// assert_eq!(endpoint("http://127.0.0.1:8", "router/rest"), "http://127.0.0.1:8/router/rest");
+/// ```
+pub fn endpoint(base_url: &str, path: &str) -> String {
+    format!(
+        "{}/{}",
+        base_url.trim_end_matches('/'),
+        path.trim_start_matches('/')
+    )
+}
+
 /// Settings of the shared client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -52,7 +52,7 @@ pub mod sign;
 
 pub use clock::SystemClock;
 pub use error::{decode_json, from_reqwest, from_status, protocol_error, snippet};
-pub use http::{HttpClient, HttpConfig, HttpReply};
+pub use http::{HttpClient, HttpConfig, HttpReply, endpoint};
 pub use limit::RateLimiter;
 pub use order_domain::{PlatformError, PlatformErrorKind};
 pub use redact::{redact_text, redact_url};

@@ -133,11 +133,7 @@ impl fmt::Debug for EmClient {
 impl EmClient {
     /// A client on the shared `http` client.
     pub fn new(http: HttpClient, config: EmConfig) -> Self {
-        let url = format!(
-            "{}/{}",
-            config.base_url.trim_end_matches('/'),
-            config.path.trim_start_matches('/')
-        );
+        let url = transport_core::endpoint(&config.base_url, &config.path);
         let limiter = Arc::new(RateLimiter::per_second(config.rate_limit_per_second));
         EmClient {
             http,

@@ -137,11 +137,7 @@ impl fmt::Debug for IcbuClient {
 impl IcbuClient {
     /// A client on the shared `http` client.
     pub fn new(http: HttpClient, config: IcbuConfig) -> Self {
-        let url = format!(
-            "{}/{}",
-            config.base_url.trim_end_matches('/'),
-            config.path.trim_start_matches('/')
-        );
+        let url = transport_core::endpoint(&config.base_url, &config.path);
         let limiter = Arc::new(RateLimiter::per_second(config.rate_limit_per_second));
         IcbuClient {
             http,

@@ -111,7 +111,7 @@ impl VvtoolClient {
         // The limiter's key identifies the token without holding it.
         let digest = md5(config.token.expose_secret().as_bytes());
         VvtoolClient {
-            url: format!("{}{}", config.base_url.trim_end_matches('/'), config.path),
+            url: transport_core::endpoint(&config.base_url, &config.path),
             key: format!("vvtool:{}", hex_lower(&digest[..8])),
             token: config.token,
             retry: config.retry,

@@ -130,7 +130,7 @@ impl WechatShopClient {
         tokens: Arc<dyn TokenSource>,
     ) -> Self {
         WechatShopClient {
-            url: format!("{}{}", config.base_url.trim_end_matches('/'), config.path),
+            url: transport_core::endpoint(&config.base_url, &config.path),
             appid: config.appid,
             secret: config.secret,
             retry: config.retry,

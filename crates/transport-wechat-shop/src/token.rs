@@ -88,7 +88,7 @@ impl AppSecretTokenSource {
     pub fn new(http: HttpClient, base_url: &str, appid: &str, secret: SecretString) -> Self {
         AppSecretTokenSource {
             http,
-            url: format!("{}{TOKEN_PATH}", base_url.trim_end_matches('/')),
+            url: transport_core::endpoint(base_url, TOKEN_PATH),
             appid: appid.to_owned(),
             secret,
             margin: Duration::from_secs(300),
