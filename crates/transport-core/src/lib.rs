@@ -41,6 +41,7 @@
 )]
 
 pub mod clock;
+pub mod convert;
 pub mod error;
 pub mod http;
 pub mod json;
@@ -51,6 +52,7 @@ pub mod secret;
 pub mod sign;
 
 pub use clock::SystemClock;
+pub use convert::{invalid_request, minor_units, numeric_id};
 pub use error::{decode_json, from_reqwest, from_status, protocol_error, snippet};
 pub use http::{HttpClient, HttpConfig, HttpReply, endpoint};
 pub use limit::RateLimiter;

@@ -2,9 +2,10 @@
 
 use async_trait::async_trait;
 use order_domain::{
-    Address, Item, Logistics, Order, OrderPlatform, Plan, PlatformError, PlatformErrorKind, Policy,
-    Receipt, Remarks,
+    Address, Item, Logistics, Order, OrderPlatform, Plan, PlatformError, Policy, Receipt, Remarks,
 };
+
+use transport_core::invalid_request;
 
 use crate::client::EmClient;
 use crate::generated::params;
@@ -60,10 +61,6 @@ impl OrderPlatform for EmPlatform {
     }
 }
 
-fn invalid(message: String) -> PlatformError {
-    PlatformError::new(PlatformErrorKind::InvalidRequest, None, message)
-}
-
 fn text(v: &Option<String>) -> Option<String> {
     v.as_ref().filter(|s| !s.is_empty()).cloned()
 }
@@ -98,7 +95,7 @@ fn put_address(req: &mut TradeModifyRequest, a: &Address) -> Result<(), Platform
     let region = [text(&a.province), text(&a.city), text(&a.district)];
     let given = region.iter().filter(|r| r.is_some()).count();
     if given != 0 && given != 3 {
-        return Err(invalid(
+        return Err(invalid_request(
             "EM needs province, city and district together or none of them".to_owned(),
         ));
     }
@@ -119,7 +116,7 @@ fn put_logistics(
 ) -> Result<(), PlatformError> {
     if let Some(w) = &l.warehouse {
         let id = w.trim().parse::<u64>().map_err(|_| {
-            invalid(format!(
+            invalid_request(format!(
                 "warehouse `{w}` is not an EM warehouse id (a whole number)"
             ))
         })?;
@@ -128,7 +125,7 @@ fn put_logistics(
     if let Some(way) = l.transport_way
         && !params::TRANSPORT_WAYS.contains(&way)
     {
-        return Err(invalid(format!(
+        return Err(invalid_request(format!(
             "transport way {way} is not one of {:?}",
             params::TRANSPORT_WAYS
         )));
@@ -146,12 +143,12 @@ fn put_logistics(
             match company {
                 Some(c) if allowed.contains(&c) => req.logisticscompanyid = Some(c),
                 Some(c) => {
-                    return Err(invalid(format!(
+                    return Err(invalid_request(format!(
                         "logistics company {c} is not one of {allowed:?} for transport way {w}"
                     )));
                 }
                 None => {
-                    return Err(invalid(format!(
+                    return Err(invalid_request(format!(
                         "transport way {w} needs a logistics company"
                     )));
                 }
@@ -159,14 +156,14 @@ fn put_logistics(
         }
         Some(w) => {
             if let Some(c) = company {
-                return Err(invalid(format!(
+                return Err(invalid_request(format!(
                     "transport way {w} takes no logistics company, but {c} is given"
                 )));
             }
         }
         None => {
             if let Some(c) = company {
-                return Err(invalid(format!(
+                return Err(invalid_request(format!(
                     "logistics company {c} needs a transport way"
                 )));
             }
@@ -194,7 +191,7 @@ fn items_to_wire(items: &[Item]) -> Result<Vec<TradeModifyItem>, PlatformError> 
                 None
             };
             let qty = whole.ok_or_else(|| {
-                invalid(format!(
+                invalid_request(format!(
                     "quantity {q} of {} is not a whole number EM can take",
                     i.product
                 ))

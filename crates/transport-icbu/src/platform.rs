@@ -3,8 +3,10 @@
 use async_trait::async_trait;
 use order_domain::{
     Address, Amount, Currency, Item, Logistics, Money, Order, OrderPlatform, PaymentBreakdown,
-    Plan, PlatformError, PlatformErrorKind, Policy, Receipt, ShipmentDate as DomainShipmentDate,
+    Plan, PlatformError, Policy, Receipt, ShipmentDate as DomainShipmentDate,
 };
+
+use transport_core::invalid_request;
 
 use crate::client::IcbuClient;
 use crate::wire::{
@@ -65,16 +67,12 @@ impl OrderPlatform for IcbuPlatform {
     }
 }
 
-fn invalid(message: impl Into<String>) -> PlatformError {
-    PlatformError::new(PlatformErrorKind::InvalidRequest, None, message)
-}
-
 fn some_text(v: &Option<String>) -> Option<String> {
     v.as_ref().filter(|s| !s.trim().is_empty()).cloned()
 }
 
 fn required(v: &Option<String>, what: &str) -> Result<String, PlatformError> {
-    some_text(v).ok_or_else(|| invalid(format!("ICBU needs the {what}")))
+    some_text(v).ok_or_else(|| invalid_request(format!("ICBU needs the {what}")))
 }
 
 /// The money text of `a` in `cur`: major units with the currency's decimals (`20.00`).
@@ -96,18 +94,18 @@ pub fn request_from_plan(order: &Order, plan: &Plan) -> Result<OrderModifyReques
     let cur = order.currency();
     let address = plan
         .address()
-        .ok_or_else(|| invalid("ICBU needs the full shipment address in every change"))?;
+        .ok_or_else(|| invalid_request("ICBU needs the full shipment address in every change"))?;
     let logistics = plan
         .logistics()
-        .ok_or_else(|| invalid("ICBU needs the full logistics in every change"))?;
+        .ok_or_else(|| invalid_request("ICBU needs the full logistics in every change"))?;
     let items = plan
         .items()
-        .ok_or_else(|| invalid("ICBU needs the full product list in every change"))?;
+        .ok_or_else(|| invalid_request("ICBU needs the full product list in every change"))?;
     let payment = plan
         .payment()
-        .ok_or_else(|| invalid("ICBU needs the payment breakdown in every change"))?;
+        .ok_or_else(|| invalid_request("ICBU needs the payment breakdown in every change"))?;
     if items.is_empty() {
-        return Err(invalid("ICBU needs at least one product"));
+        return Err(invalid_request("ICBU needs at least one product"));
     }
 
     let logistics_detail = LogisticsDetail {
@@ -136,7 +134,7 @@ pub fn request_from_plan(order: &Order, plan: &Plan) -> Result<OrderModifyReques
     match plan.remarks() {
         Some(r) => {
             if some_text(&r.logistics).is_some() {
-                return Err(invalid(
+                return Err(invalid_request(
                     "ICBU has no logistics remark; put it in the order remark",
                 ));
             }
@@ -162,7 +160,7 @@ fn shipment_address(a: &Address) -> Result<ShipmentAddress, PlatformError> {
     let telephone = match (&a.telephone, some_text(&a.mobile)) {
         (Some(t), _) if some_text(&t.number).is_some() => phone(t),
         (_, Some(mobile)) => Phone::new(None, None, Some(mobile)),
-        _ => return Err(invalid("ICBU needs the consignee's telephone")),
+        _ => return Err(invalid_request("ICBU needs the consignee's telephone")),
     };
     Ok(ShipmentAddress {
         zip: required(&a.zip, "address's zip")?,
@@ -182,7 +180,7 @@ fn shipment_date(l: &Logistics) -> Result<ShipmentDate, PlatformError> {
     match &l.shipment_date {
         Some(DomainShipmentDate::DaysAfterPayment(d)) => Ok(ShipmentDate::after_days(*d)),
         Some(DomainShipmentDate::On(date)) => Ok(ShipmentDate::on(date.to_string())),
-        None => Err(invalid("ICBU needs the shipment date")),
+        None => Err(invalid_request("ICBU needs the shipment date")),
     }
 }
 
@@ -197,15 +195,15 @@ fn payment_detail(p: &PaymentBreakdown, cur: Currency) -> Result<PaymentDetail, 
         m(p.tax.unwrap_or(zero)),
     ];
     let sum = Money::sum(cur, parts)
-        .map_err(|e| invalid(format!("payment breakdown cannot be added up: {e}")))?;
+        .map_err(|e| invalid_request(format!("payment breakdown cannot be added up: {e}")))?;
     if sum != m(p.total) {
-        return Err(invalid(format!(
+        return Err(invalid_request(format!(
             "payment total {} is not the sum of its parts, {sum}",
             m(p.total)
         )));
     }
     if p.initial.value() > p.total.value() {
-        return Err(invalid(format!(
+        return Err(invalid_request(format!(
             "initial payment {} is above the total {}",
             m(p.initial),
             m(p.total)
@@ -231,7 +229,7 @@ fn product(i: &Item, cur: Currency) -> Result<Product, PlatformError> {
     };
     let unit_price = i
         .unit_price
-        .ok_or_else(|| invalid(format!("ICBU needs the unit price of {reference}")))?;
+        .ok_or_else(|| invalid_request(format!("ICBU needs the unit price of {reference}")))?;
     Ok(Product {
         product_id,
         name: required(&i.name, &format!("name of {reference}"))?,

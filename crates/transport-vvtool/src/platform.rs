@@ -5,8 +5,13 @@ use order_domain::{
     Money, Order, OrderPlatform, Plan, PlatformError, PlatformErrorKind, Policy, Receipt,
 };
 
+use transport_core::{invalid_request, minor_units, numeric_id};
+
 use crate::client::VvtoolClient;
 use crate::wire::{EntryDiscount, ModifyOrderPriceRequest};
+
+/// The platform named in id errors.
+const PLATFORM: &str = "1688";
 
 /// 1688 through vv-tool as an [`OrderPlatform`] with [`Policy::vvtool_1688`], for one shop.
 #[derive(Debug, Clone)]
@@ -37,23 +42,6 @@ impl VvtoolPlatform {
     }
 }
 
-fn invalid(message: String) -> PlatformError {
-    PlatformError::new(PlatformErrorKind::InvalidRequest, None, message)
-}
-
-fn fen(m: Money, what: &str, order: &str) -> Result<i64, PlatformError> {
-    m.to_minor()
-        .map_err(|e| invalid(format!("order {order}: {what}: {e}")))
-}
-
-fn id_u64(text: &str, what: &str, order: &str) -> Result<u64, PlatformError> {
-    text.trim().parse::<u64>().map_err(|_| {
-        invalid(format!(
-            "order {order}: {what} `{text}` is not a 1688 numeric id"
-        ))
-    })
-}
-
 /// Encodes `plan` for `order` as a vv-tool request for `shop_id`, without sending it.
 ///
 /// - `order_id`: the order id as `u64`;
@@ -71,10 +59,10 @@ pub fn encode(
     shop_id: &str,
 ) -> Result<ModifyOrderPriceRequest, PlatformError> {
     let oid = plan.order().as_str();
-    let order_id = id_u64(oid, "order id", oid)?;
+    let order_id = numeric_id(oid, "order id", oid, PLATFORM)?;
     let carriage = match plan.freight() {
-        Some(f) => fen(f.target(), "freight", oid)?,
-        None => fen(order.freight_current(), "freight", oid)?,
+        Some(f) => minor_units(f.target(), "freight", oid)?,
+        None => minor_units(order.freight_current(), "freight", oid)?,
     };
     let mut entries: Vec<(String, Money)> = plan
         .lines()
@@ -86,13 +74,13 @@ pub fn encode(
             let delta = l
                 .current_total()
                 .checked_sub(l.original_total())
-                .map_err(|e| invalid(format!("order {oid}: line {}: {e}", l.id())))?;
+                .map_err(|e| invalid_request(format!("order {oid}: line {}: {e}", l.id())))?;
             entries.push((l.id().as_str().to_owned(), delta));
         }
     }
     let mut entry_discounts = Vec::with_capacity(entries.len());
     for (lid, delta) in entries {
-        let discount = fen(delta, &format!("line {lid} discount"), oid)?;
+        let discount = minor_units(delta, &format!("line {lid} discount"), oid)?;
         if discount > 0 {
             return Err(PlatformError::new(
                 PlatformErrorKind::RejectedByRule,
@@ -101,7 +89,7 @@ pub fn encode(
             ));
         }
         entry_discounts.push(EntryDiscount {
-            id: id_u64(&lid, &format!("line {lid} entry id"), oid)?,
+            id: numeric_id(&lid, &format!("line {lid} entry id"), oid, PLATFORM)?,
             discount,
         });
     }

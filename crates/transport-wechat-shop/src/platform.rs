@@ -5,9 +5,14 @@ use order_domain::{
     Money, Order, OrderPlatform, Plan, PlatformError, PlatformErrorKind, Policy, Receipt,
 };
 
+use transport_core::{invalid_request, minor_units, numeric_id};
+
 use crate::client::WechatShopClient;
 use crate::generated::params;
 use crate::wire::{ChangeOrderInfo, ChangeOrderPriceRequest};
+
+/// The platform named in id errors.
+const PLATFORM: &str = "WeChat";
 
 /// WeChat Shop as an [`OrderPlatform`] with [`Policy::wechat_shop`].
 #[derive(Debug, Clone)]
@@ -38,23 +43,6 @@ fn raises(target: Money, original: Money) -> bool {
     )
 }
 
-fn invalid(message: String) -> PlatformError {
-    PlatformError::new(PlatformErrorKind::InvalidRequest, None, message)
-}
-
-fn fen(m: Money, what: &str, order: &str) -> Result<i64, PlatformError> {
-    m.to_minor()
-        .map_err(|e| invalid(format!("order {order}: {what}: {e}")))
-}
-
-fn id_u64(text: &str, what: &str, order: &str) -> Result<u64, PlatformError> {
-    text.trim().parse::<u64>().map_err(|_| {
-        invalid(format!(
-            "order {order}: {what} `{text}` is not a WeChat numeric id"
-        ))
-    })
-}
-
 /// Encodes `plan` for `order` as a `change_order_price` request, without sending it.
 ///
 /// - `order_id`: the order id as `u64`;
@@ -68,7 +56,7 @@ fn id_u64(text: &str, what: &str, order: &str) -> Result<u64, PlatformError> {
 /// and (`InvalidRequest`) when an id is not numeric or an amount has sub-fen precision.
 pub fn encode(order: &Order, plan: &Plan) -> Result<ChangeOrderPriceRequest, PlatformError> {
     let oid = plan.order().as_str();
-    let order_id = id_u64(oid, "order id", oid)?;
+    let order_id = numeric_id(oid, "order id", oid, PLATFORM)?;
     if plan.next_revision() > params::REVISION_LIMIT
         || order.revision().count >= params::REVISION_LIMIT
     {
@@ -94,14 +82,19 @@ pub fn encode(order: &Order, plan: &Plan) -> Result<ChangeOrderPriceRequest, Pla
         }
         let product = line
             .product()
-            .ok_or_else(|| invalid(format!("order {oid}: line {lid} has no product id")))?;
+            .ok_or_else(|| invalid_request(format!("order {oid}: line {lid} has no product id")))?;
         let sku = line
             .sku()
-            .ok_or_else(|| invalid(format!("order {oid}: line {lid} has no SKU id")))?;
+            .ok_or_else(|| invalid_request(format!("order {oid}: line {lid} has no SKU id")))?;
         infos.push(ChangeOrderInfo {
-            product_id: id_u64(product.as_str(), &format!("line {lid} product id"), oid)?,
-            sku_id: id_u64(sku.as_str(), &format!("line {lid} SKU id"), oid)?,
-            change_price: fen(line.target(), &format!("line {lid} total"), oid)?,
+            product_id: numeric_id(
+                product.as_str(),
+                &format!("line {lid} product id"),
+                oid,
+                PLATFORM,
+            )?,
+            sku_id: numeric_id(sku.as_str(), &format!("line {lid} SKU id"), oid, PLATFORM)?,
+            change_price: minor_units(line.target(), &format!("line {lid} total"), oid)?,
         });
     }
     let express_fee = match plan.freight() {
@@ -113,7 +106,7 @@ pub fn encode(order: &Order, plan: &Plan) -> Result<ChangeOrderPriceRequest, Pla
                     format!("order {oid}: freight: WeChat only lowers prices"),
                 ));
             }
-            Some(fen(f.target(), "freight", oid)?)
+            Some(minor_units(f.target(), "freight", oid)?)
         }
         None => None,
     };
