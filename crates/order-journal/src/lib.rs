@@ -34,12 +34,26 @@
 //! timeout ([`BUSY_TIMEOUT`]) makes concurrent writers (several processes on one file) wait
 //! instead of failing, and foreign keys are enforced.
 //!
-//! The price is one sync per call: `begin`, `mark_sent` and `record_outcome` each commit on
-//! their own, so a batch pays about three syncs per amendment. [`SqliteJournal::settings`]
-//! reads the settings back from SQLite.
+//! ## Group commit
+//! Writes (`begin`, `mark_sent`, `record_outcome`, `reconcile`, `record_message`,
+//! `message_decoded`, `dead_letter`) go to one writer task with a connection of its own. It takes
+//! every write that is waiting (up to [`MAX_GROUP`]), runs them in order in one transaction that
+//! takes the write lock first (`BEGIN IMMEDIATE`), commits it with one sync of the log, and only
+//! then answers each caller: no call returns before its own write is durable, but concurrent
+//! callers (a batch's amendments in flight, a receiver's connections) share one sync instead of
+//! queueing for one each. A write that refuses the change (`Missing`, `Conflict`) writes nothing
+//! and leaves its group alone; a write that fails in the database (or a failed commit) rolls the
+//! group back, and each of its writes is then run alone in its own transaction, so the failure
+//! stays with the write that caused it. [`SqliteJournal::write_stats`] counts writes and the
+//! transactions they took.
 //!
-//! Every multi-statement change runs in one transaction whose first statement writes, so it
-//! holds SQLite's write lock from the start and never fails on a stale read snapshot.
+//! Reads use a pool of [`MAX_CONNECTIONS`] other connections and see committed data only, so a
+//! read after a write returned sees that write. The write connection keeps a page cache of
+//! [`WRITE_CACHE_KIB`] so that the idempotency-key indexes stay in memory as the journal grows.
+//! [`SqliteJournal::settings`] reads the settings back from SQLite.
+//!
+//! Every write runs inside a transaction whose first statement takes the write lock, so it never
+//! fails on a stale read snapshot.
 //!
 //! ## Semantics
 //! - `begin` is one `INSERT .. ON CONFLICT DO NOTHING`: among concurrent callers with one key,
@@ -85,6 +99,11 @@
 
 mod redact;
 mod sqlite;
+mod writer;
 
 pub use redact::{redact, redact_url};
-pub use sqlite::{BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings};
+pub use sqlite::{
+    BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings, WRITE_CACHE_KIB,
+    WriteStats,
+};
+pub use writer::MAX_GROUP;

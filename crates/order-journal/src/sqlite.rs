@@ -11,13 +11,14 @@ use order_domain::{
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
+use sqlx::{ConnectOptions as _, Row};
 
 use crate::redact::redact;
+use crate::writer::{Answer, Op, WriteConnection, Writer};
 
 /// The embedded schema migrations (`crates/order-journal/migrations/`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -25,13 +26,16 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// How long a statement waits for another connection's write lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Connections in the pool of a file-backed journal (WAL lets readers run beside the writer;
-/// writes are serialised by SQLite). An in-memory journal always uses exactly one.
+/// Connections in the read pool of a file-backed journal (WAL lets readers run beside the
+/// writer). Writes go through one more connection of their own, owned by the group-commit
+/// writer. An in-memory journal uses exactly one connection for both.
 pub const MAX_CONNECTIONS: u32 = 4;
 
-/// SQLite's statement to start a transaction that takes the write lock at once, so a
-/// read-then-write transaction never fails on a stale snapshot. (PostgreSQL: plain `BEGIN`.)
-const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// The page cache of the write connection, in KiB (SQLite's default is 2,000 KiB). The
+/// writer's inserts land on pages spread over the idempotency-key indexes; once those outgrow
+/// the cache, every insert reads pages back from the file. 32 MiB holds the indexes of about
+/// 100,000 amendments; SQLite fills the cache only as the journal grows.
+pub const WRITE_CACHE_KIB: i64 = 32 * 1024;
 
 /// Every state, in the order of the port's enum.
 const ALL_STATES: [AmendmentState; 7] = [
@@ -85,10 +89,27 @@ pub struct StorageSettings {
 /// See the crate documentation for durability and portability notes.
 #[derive(Debug, Clone)]
 pub struct SqliteJournal {
+    /// Reads.
     pool: SqlitePool,
+    /// Writes, committed in groups (see the crate documentation).
+    writer: Writer,
 }
 
-fn storage(context: &str, err: impl Display) -> JournalError {
+/// What the group-commit writer has done so far, from [`SqliteJournal::write_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct WriteStats {
+    /// Write calls handed to the writer.
+    pub submitted: u64,
+    /// Write calls answered after their transaction committed (or failed on their own).
+    pub writes: u64,
+    /// Transactions those writes took: fewer than `writes` when concurrent writes shared one
+    /// commit.
+    pub transactions: u64,
+    /// Groups in which a write failed, so that each of its writes was run again alone.
+    pub regrouped: u64,
+}
+
+pub(crate) fn storage(context: &str, err: impl Display) -> JournalError {
     JournalError::Storage(redact(&format!("{context}: {err}")))
 }
 
@@ -103,7 +124,7 @@ fn from_json<T: DeserializeOwned>(key: &str, what: &str, text: &str) -> Result<T
     })
 }
 
-fn parse_state(key: &str, text: &str) -> Result<AmendmentState, JournalError> {
+pub(crate) fn parse_state(key: &str, text: &str) -> Result<AmendmentState, JournalError> {
     ALL_STATES
         .into_iter()
         .find(|s| s.as_str() == text)
@@ -206,7 +227,9 @@ impl SqliteJournal {
     /// `sqlite://ordermod.db`, `sqlite:///var/lib/ordermod/journal.db`, or `sqlite::memory:`
     /// for a private in-memory journal (one connection, kept open for the pool's life).
     ///
-    /// Sets WAL journal mode, `synchronous = FULL`, a [`BUSY_TIMEOUT`] and foreign keys.
+    /// Sets WAL journal mode, `synchronous = FULL`, a [`BUSY_TIMEOUT`] and foreign keys, and
+    /// starts the group-commit writer on the current tokio runtime (on its own connection,
+    /// with a page cache of [`WRITE_CACHE_KIB`], for a file).
     pub async fn open(url: &str) -> Result<Self, JournalError> {
         if !url.starts_with("sqlite:") {
             return Err(storage(
@@ -221,7 +244,8 @@ impl SqliteJournal {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool_options = if is_in_memory(url) {
+        let in_memory = is_in_memory(url);
+        let pool_options = if in_memory {
             // An in-memory database lives as long as a connection to it: keep exactly one,
             // forever (a second connection would see a different, empty database or contend
             // on shared-cache table locks that ignore the busy timeout).
@@ -234,15 +258,43 @@ impl SqliteJournal {
             SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
         };
         let pool = pool_options
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(|e| storage(&format!("cannot open the journal at `{url}`"), e))?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| storage("cannot migrate the journal", e))?;
+        let write_connection = if in_memory {
+            WriteConnection::Shared(pool.clone())
+        } else {
+            let conn = options
+                .pragma("cache_size", format!("-{WRITE_CACHE_KIB}"))
+                .connect()
+                .await
+                .map_err(|e| storage(&format!("cannot open the journal at `{url}`"), e))?;
+            WriteConnection::Own(conn)
+        };
+        let writer = Writer::spawn(write_connection);
         tracing::debug!(url = %redact(url), "journal opened");
-        Ok(SqliteJournal { pool })
+        Ok(SqliteJournal { pool, writer })
+    }
+
+    /// What the group-commit writer has done since the journal was opened (for diagnostics
+    /// and tests: `transactions` below `writes` means writes shared commits).
+    pub fn write_stats(&self) -> WriteStats {
+        let c = self.writer.counters();
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        WriteStats {
+            submitted: get(&c.submitted),
+            writes: get(&c.writes),
+            transactions: get(&c.transactions),
+            regrouped: get(&c.regrouped),
+        }
+    }
+
+    async fn write(&self, op: Op) -> Result<Answer, JournalError> {
+        self.writer.write(op).await
     }
 
     /// The connection settings in force, read back from SQLite (for diagnostics and to
@@ -285,25 +337,12 @@ impl SqliteJournal {
         SqliteJournal::open("sqlite::memory:").await
     }
 
-    /// Closes every connection, waiting for them to be returned (checkpoints the WAL when the
-    /// last one closes). Later calls fail with a storage error.
+    /// Lets the writes already handed over commit, then closes every connection, waiting for
+    /// them to be returned (checkpoints the WAL when the last one closes). Later calls fail
+    /// with a storage error.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
-    }
-
-    async fn state_of(&self, key: &str) -> Result<Option<AmendmentState>, JournalError> {
-        let row = sqlx::query("SELECT state FROM amendments WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| storage("cannot read an amendment's state", e))?;
-        row.map(|r| {
-            let text: String = r
-                .try_get("state")
-                .map_err(|e| storage("cannot read an amendment's state", e))?;
-            parse_state(key, &text)
-        })
-        .transpose()
     }
 
     async fn amendments_where(
@@ -444,12 +483,15 @@ impl SqliteJournal {
     }
 }
 
+fn unexpected(answer: &Answer) -> JournalError {
+    JournalError::Storage(format!(
+        "the journal writer gave an unexpected answer: {answer:?}"
+    ))
+}
+
 #[async_trait]
 impl Journal for SqliteJournal {
     async fn begin(&self, intent: &Intent, now: Timestamp) -> Result<Begin, JournalError> {
-        let key = intent.key.as_str();
-        let amendment = to_json("the amendment", &intent.amendment)?;
-        let order = to_json("the order snapshot", &intent.order)?;
         let (plan, rejection, next_revision) = match &intent.plan {
             Ok(plan) => (
                 Some(to_json("the plan", plan)?),
@@ -458,69 +500,31 @@ impl Journal for SqliteJournal {
             ),
             Err(rejection) => (None, Some(to_json("the rejection", rejection)?), None),
         };
-        // The insert decides atomically which caller is first; the others read the state.
-        let inserted = sqlx::query(
-            "INSERT INTO amendments (idempotency_key, shop, order_id, amendment, order_snapshot, \
-             plan, rejection, next_revision, state, recorded_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'planned', $9, $9) \
-             ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(intent.shop.as_str())
-        .bind(intent.order.id().as_str())
-        .bind(&amendment)
-        .bind(&order)
-        .bind(&plan)
-        .bind(&rejection)
-        .bind(next_revision)
-        .bind(now.as_millis())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| storage("cannot record an intent", e))?;
-        if inserted.rows_affected() == 1 {
-            return Ok(Begin::New);
+        let op = Op::Begin {
+            key: intent.key.as_str().to_owned(),
+            shop: intent.shop.as_str().to_owned(),
+            order_id: intent.order.id().as_str().to_owned(),
+            amendment: to_json("the amendment", &intent.amendment)?,
+            order_snapshot: to_json("the order snapshot", &intent.order)?,
+            plan,
+            rejection,
+            next_revision,
+            now: now.as_millis(),
+        };
+        match self.write(op).await? {
+            Answer::Begin(b) => Ok(b),
+            other => Err(unexpected(&other)),
         }
-        let row = sqlx::query("SELECT state, amendment FROM amendments WHERE idempotency_key = $1")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| storage("cannot read an amendment's state", e))?
-            .ok_or_else(|| JournalError::Missing(key.to_owned()))?;
-        let read = |e: sqlx::Error| storage("cannot read an amendment's state", e);
-        let state = parse_state(key, &row.try_get::<String, _>("state").map_err(read)?)?;
-        if row.try_get::<String, _>("amendment").map_err(read)? != amendment {
-            tracing::warn!(
-                key,
-                %state,
-                "idempotency key reused with a different amendment; the recorded one stands"
-            );
-        }
-        Ok(if state.is_final() {
-            Begin::Finished(state)
-        } else {
-            Begin::Unfinished(state)
-        })
     }
 
     async fn mark_sent(&self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
-        let updated = sqlx::query(
-            "UPDATE amendments SET state = 'sent', updated_at = $1 \
-             WHERE idempotency_key = $2 AND state IN ('planned', 'sent')",
-        )
-        .bind(now.as_millis())
-        .bind(key.as_str())
-        .execute(&self.pool)
-        .await
-        .map_err(|e| storage("cannot mark an amendment sent", e))?;
-        if updated.rows_affected() == 1 {
-            return Ok(());
-        }
-        match self.state_of(key.as_str()).await? {
-            None => Err(JournalError::Missing(key.to_string())),
-            Some(state) => Err(JournalError::Conflict {
-                key: key.to_string(),
-                reason: format!("it is already {state}; a finished amendment is not sent again"),
-            }),
+        let op = Op::MarkSent {
+            key: key.as_str().to_owned(),
+            now: now.as_millis(),
+        };
+        match self.write(op).await? {
+            Answer::Done => Ok(()),
+            other => Err(unexpected(&other)),
         }
     }
 
@@ -530,85 +534,17 @@ impl Journal for SqliteJournal {
         outcome: &Outcome,
         now: Timestamp,
     ) -> Result<(), JournalError> {
-        let k = key.as_str();
-        let outcome_json = to_json("the outcome", outcome)?;
-        let reply = platform_reply(outcome);
-        let state = outcome.state();
-        let fail = |e: sqlx::Error| storage("cannot record an outcome", e);
-
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(fail)?;
-        let updated = sqlx::query(
-            "UPDATE amendments SET state = $1, outcome = $2, platform_reply = $3, updated_at = $4 \
-             WHERE idempotency_key = $5 AND state IN ('planned', 'sent')",
-        )
-        .bind(state.as_str())
-        .bind(&outcome_json)
-        .bind(&reply)
-        .bind(now.as_millis())
-        .bind(k)
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-
-        if updated.rows_affected() == 1 {
-            if state == AmendmentState::Acknowledged {
-                // The revision the platform now holds: the one planned, or the one after the
-                // last recorded if another amendment of the same snapshot got there first.
-                let row = sqlx::query(
-                    "SELECT a.shop, a.order_id, a.next_revision, \
-                     (SELECT COALESCE(MAX(r.revision), 0) FROM revisions r \
-                      WHERE r.shop = a.shop AND r.order_id = a.order_id) AS last_revision \
-                     FROM amendments a WHERE a.idempotency_key = $1",
-                )
-                .bind(k)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(fail)?;
-                let shop: String = row.try_get("shop").map_err(fail)?;
-                let order: String = row.try_get("order_id").map_err(fail)?;
-                let planned: Option<i64> = row.try_get("next_revision").map_err(fail)?;
-                let last: i64 = row.try_get("last_revision").map_err(fail)?;
-                let revision = planned.unwrap_or(0).max(last + 1);
-                sqlx::query(
-                    "INSERT INTO revisions (shop, order_id, revision, idempotency_key, applied_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
-                )
-                .bind(&shop)
-                .bind(&order)
-                .bind(revision)
-                .bind(k)
-                .bind(now.as_millis())
-                .execute(&mut *tx)
-                .await
-                .map_err(fail)?;
-            }
-            tx.commit().await.map_err(fail)?;
-            return Ok(());
-        }
-
-        // Nothing changed: find out why, inside the same transaction.
-        let row = sqlx::query("SELECT state, outcome FROM amendments WHERE idempotency_key = $1")
-            .bind(k)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(fail)?;
-        tx.rollback().await.map_err(fail)?;
-        let Some(row) = row else {
-            return Err(JournalError::Missing(k.to_owned()));
+        let op = Op::RecordOutcome {
+            key: key.as_str().to_owned(),
+            state: outcome.state(),
+            outcome: to_json("the outcome", outcome)?,
+            reply: platform_reply(outcome),
+            now: now.as_millis(),
         };
-        let recorded_state = parse_state(k, &row.try_get::<String, _>("state").map_err(fail)?)?;
-        let recorded: Option<String> = row.try_get("outcome").map_err(fail)?;
-        if recorded.as_deref() == Some(outcome_json.as_str()) {
-            // The same outcome again (a resume after a crash between the platform's reply
-            // and the caller's next step): already durable, nothing to do.
-            return Ok(());
+        match self.write(op).await? {
+            Answer::Done => Ok(()),
+            other => Err(unexpected(&other)),
         }
-        Err(JournalError::Conflict {
-            key: k.to_owned(),
-            reason: format!(
-                "it is already {recorded_state} with a different outcome; refusing to record {state}"
-            ),
-        })
     }
 
     async fn reconcile(
@@ -619,59 +555,23 @@ impl Journal for SqliteJournal {
         note: Option<&str>,
         now: Timestamp,
     ) -> Result<(), JournalError> {
-        let k = key.as_str();
         if !matches!(state, AmendmentState::Confirmed | AmendmentState::Flagged) {
             return Err(JournalError::Conflict {
-                key: k.to_owned(),
+                key: key.to_string(),
                 reason: format!("reconciliation confirms or flags; it cannot set {state}"),
             });
         }
-        let fail = |e: sqlx::Error| storage("cannot record a reconciliation", e);
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await.map_err(fail)?;
-        let updated = sqlx::query(
-            "UPDATE amendments SET state = $1, note = $2, updated_at = $3 \
-             WHERE idempotency_key = $4 AND state IN ('acknowledged', 'confirmed', 'flagged')",
-        )
-        .bind(state.as_str())
-        .bind(note)
-        .bind(now.as_millis())
-        .bind(k)
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
-        if updated.rows_affected() != 1 {
-            tx.rollback().await.map_err(fail)?;
-            return match self.state_of(k).await? {
-                None => Err(JournalError::Missing(k.to_owned())),
-                Some(recorded) => Err(JournalError::Conflict {
-                    key: k.to_owned(),
-                    reason: format!(
-                        "it is {recorded}; only an acknowledged amendment can be reconciled"
-                    ),
-                }),
-            };
+        let op = Op::Reconcile {
+            key: key.as_str().to_owned(),
+            state,
+            message_id,
+            note: note.map(str::to_owned),
+            now: now.as_millis(),
+        };
+        match self.write(op).await? {
+            Answer::Done => Ok(()),
+            other => Err(unexpected(&other)),
         }
-        let inserted = sqlx::query(
-            "INSERT INTO reconciliations (idempotency_key, message_id, state, note, at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(k)
-        .bind(message_id)
-        .bind(state.as_str())
-        .bind(note)
-        .bind(now.as_millis())
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(sqlx::Error::Database(db)) if db.is_foreign_key_violation() => {
-                tx.rollback().await.map_err(fail)?;
-                return Err(JournalError::Missing(format!("message {message_id}")));
-            }
-            Err(e) => return Err(fail(e)),
-        }
-        tx.commit().await.map_err(fail)?;
-        Ok(())
     }
 
     async fn amendments(
@@ -707,56 +607,38 @@ impl Journal for SqliteJournal {
     }
 
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
-        let fail = |e: sqlx::Error| storage("cannot record a message", e);
-        let inserted = sqlx::query(
-            "INSERT INTO messages (dedup_key, source, raw, received_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
-        )
-        .bind(&message.dedup_key)
-        .bind(&message.source)
-        .bind(&message.raw)
-        .bind(message.received_at.as_millis())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(fail)?;
-        if let Some(row) = inserted {
-            return Ok(MessageInsert::New(row.try_get("id").map_err(fail)?));
+        let op = Op::RecordMessage {
+            dedup_key: message.dedup_key.clone(),
+            source: message.source.clone(),
+            raw: message.raw.clone(),
+            received_at: message.received_at.as_millis(),
+        };
+        match self.write(op).await? {
+            Answer::Message(m) => Ok(m),
+            other => Err(unexpected(&other)),
         }
-        let existing = sqlx::query("SELECT id FROM messages WHERE dedup_key = $1")
-            .bind(&message.dedup_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(fail)?
-            .ok_or_else(|| JournalError::Missing(format!("message {}", message.dedup_key)))?;
-        Ok(MessageInsert::Duplicate(
-            existing.try_get("id").map_err(fail)?,
-        ))
     }
 
     async fn message_decoded(&self, id: i64, order: &OrderId) -> Result<(), JournalError> {
-        let updated = sqlx::query("UPDATE messages SET order_id = $1 WHERE id = $2")
-            .bind(order.as_str())
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| storage("cannot note a decoded message", e))?;
-        if updated.rows_affected() == 0 {
-            return Err(JournalError::Missing(format!("message {id}")));
+        let op = Op::MessageDecoded {
+            id,
+            order: order.as_str().to_owned(),
+        };
+        match self.write(op).await? {
+            Answer::Done => Ok(()),
+            other => Err(unexpected(&other)),
         }
-        Ok(())
     }
 
     async fn dead_letter(&self, id: i64, reason: &str) -> Result<(), JournalError> {
-        let updated = sqlx::query("UPDATE messages SET dead_letter_reason = $1 WHERE id = $2")
-            .bind(reason)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| storage("cannot dead-letter a message", e))?;
-        if updated.rows_affected() == 0 {
-            return Err(JournalError::Missing(format!("message {id}")));
+        let op = Op::DeadLetter {
+            id,
+            reason: reason.to_owned(),
+        };
+        match self.write(op).await? {
+            Answer::Done => Ok(()),
+            other => Err(unexpected(&other)),
         }
-        Ok(())
     }
 
     async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError> {
