@@ -9,7 +9,9 @@
 //!    journal record too) and started again each time; a last run finishes the batch. Then
 //!    every line the final report calls applied (now or earlier) must have changed its order
 //!    on the emulator exactly once (`lost`: zero changes, `doubled`: more than one), and no
-//!    order may have changed more than once.
+//!    order may have changed more than once. `doubled_state_moved_twice` counts the orders
+//!    whose state the emulator saw move more than once: a doubled order whose state moved
+//!    once received the same absolute amendment again (decision D8's in-flight resend).
 //! 2. **Transient faults.** A fresh sandbox with 10% random transient faults (5% HTTP 500,
 //!    5% platform busy) and one run: the `completed` share of sent amendments, and
 //!    `retried_non_retryable`: orders that got another call after a non-retryable reply
@@ -316,9 +318,19 @@ impl Sandbox {
 
     /// Changes per order over every emulator.
     pub fn changes_per_order(&self) -> Result<BTreeMap<String, u64>, String> {
+        self.per_order("changes_per_order")
+    }
+
+    /// Successful changes per order that moved its state, over every emulator (a change that
+    /// re-stated the state it found is not counted).
+    pub fn moves_per_order(&self) -> Result<BTreeMap<String, u64>, String> {
+        self.per_order("moves_per_order")
+    }
+
+    fn per_order(&self, stat: &str) -> Result<BTreeMap<String, u64>, String> {
         let mut out = BTreeMap::new();
         for (_, v) in self.get_all("/__admin/stats")? {
-            if let Some(m) = v.get("changes_per_order").and_then(Value::as_object) {
+            if let Some(m) = v.get(stat).and_then(Value::as_object) {
                 for (k, n) in m {
                     *out.entry(k.clone()).or_default() += n.as_u64().unwrap_or(0);
                 }
@@ -555,6 +567,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
     }
     let statuses = report_statuses(&report)?;
     let changes = sb.changes_per_order()?;
+    let moves = sb.moves_per_order()?;
     let mut expected_once = BTreeSet::new();
     let (mut lost, mut failed) = (0u64, 0u64);
     for (order, status) in &statuses {
@@ -574,6 +587,9 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
         .filter(|&(_, &n)| n > 1)
         .map(|(o, _)| o)
         .collect();
+    // A doubled order whose state moved only once got the same absolute amendment twice (a
+    // resend of an in-flight amendment, decision D8); one that moved twice would be a bug.
+    let moved_twice = moves.values().filter(|&&n| n > 1).count();
     let unexpected: Vec<&String> = changes
         .iter()
         .filter(|(o, n)| **n > 0 && !expected_once.contains(*o))
@@ -588,8 +604,9 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
     };
     for o in doubled.iter().chain(unexpected.iter()).take(20) {
         eprintln!(
-            "chaos: order {o}: {} changes on the emulator, final report: {}",
+            "chaos: order {o}: {} changes on the emulator ({} moved its state), final report: {}",
             changes[*o],
+            moves.get(*o).copied().unwrap_or(0),
             status_of(o)
         );
     }
@@ -599,6 +616,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
     say(format!("chaos_failed: {failed}"));
     say(format!("lost: {lost}"));
     say(format!("doubled: {}", doubled.len()));
+    say(format!("doubled_state_moved_twice: {moved_twice}"));
     say(format!(
         "changed_but_not_reported_applied: {}",
         unexpected.len()

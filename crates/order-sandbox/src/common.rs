@@ -129,6 +129,11 @@ pub struct Stats {
     pub requests_per_order: BTreeMap<String, u64>,
     /// Successful changes per order id (the revision count the sandbox applied).
     pub changes_per_order: BTreeMap<String, u64>,
+    /// Successful changes per order id that moved the order's state (prices, freight,
+    /// address, items, version); a change that re-states the current state counts in
+    /// `changes_per_order` only.
+    #[serde(default)]
+    pub moves_per_order: BTreeMap<String, u64>,
     /// Rate-limit replies sent.
     pub rate_limited: u64,
     /// Faults injected (scripted and random, latency included).
@@ -283,6 +288,16 @@ impl Core {
             outcome: outcome.into(),
             applied,
         });
+    }
+
+    /// Notes that a successful change of `order_id` moved its state.
+    pub(crate) fn moved(&self, order_id: &str) {
+        *self
+            .lock()
+            .stats
+            .moves_per_order
+            .entry(order_id.to_owned())
+            .or_default() += 1;
     }
 
     pub(crate) fn stats(&self) -> Stats {

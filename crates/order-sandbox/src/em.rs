@@ -454,8 +454,12 @@ impl EmEmulator {
             let free = st.stock.entry(code).or_default();
             *free = *free + held - want;
         }
+        let moved = st.trades.get(&tradeno) != Some(&next);
         next.revisions += 1;
         st.trades.insert(tradeno.clone(), next);
+        if moved {
+            self.inner.core.moved(&tradeno);
+        }
         Ok(tradeno)
     }
 }

@@ -626,6 +626,8 @@ impl IcbuEmulator {
         order.version = next_version;
         order.revisions += 1;
         order.last_modify = Some(raw.clone());
+        // Every accepted change moves the order's version.
+        self.inner.core.moved(&trade_id);
         Ok(Outcome::Ok(trade_id))
     }
 }

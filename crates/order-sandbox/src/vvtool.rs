@@ -412,8 +412,12 @@ impl VvtoolEmulator {
             entry.discount = discount;
         }
         next.carriage = carriage;
+        let moved = next != *order;
         next.changes += 1;
         *order = next;
+        if moved {
+            self.inner.core.moved(&order_id.to_string());
+        }
         Ok(())
     }
 }

@@ -445,8 +445,12 @@ impl WechatEmulator {
         if next.total() == 0 {
             return Err(err(108023, "order price after change is 0"));
         }
+        let moved = next != *order;
         next.revisions += 1;
         *order = next;
+        if moved {
+            self.inner.core.moved(&order_id.to_string());
+        }
         Ok(())
     }
 }

@@ -83,6 +83,10 @@ async fn wechat_change_price_succeeds_and_is_absolute() {
     let stats = wx.stats();
     assert_eq!(stats.total_requests, 3);
     assert_eq!(stats.changes_per_order[&key], 3);
+    assert_eq!(
+        stats.moves_per_order[&key], 2,
+        "the identical second request re-stated the state without moving it"
+    );
     assert_eq!(wx.calls_for(&key).len(), 3);
     assert!(wx.calls_for("999").is_empty());
 }
@@ -557,7 +561,13 @@ async fn vvtool_modify_price_replaces_discounts() {
         (o.entries[0].discount, o.entries[1].discount, o.carriage),
         (-2000, -500, 300)
     );
-    assert_eq!(vv.stats().changes_per_order[&VV_ORDER.to_string()], 3);
+    let stats = vv.stats();
+    assert_eq!(stats.changes_per_order[&VV_ORDER.to_string()], 3);
+    assert_eq!(
+        stats.moves_per_order[&VV_ORDER.to_string()],
+        2,
+        "the identical second request moved nothing"
+    );
 }
 
 #[tokio::test]
@@ -864,6 +874,16 @@ async fn em_modify_succeeds_with_chinese_values_form_and_json() {
     assert_eq!((em.stock("ERP_1113005"), em.stock("ERP_1113004")), (4, 1));
     assert_eq!(em.order("DD1").unwrap().remark, "物流备注");
     assert_eq!(em.stats().changes_per_order["DD1"], 2);
+    assert_eq!(em.stats().moves_per_order["DD1"], 2);
+    // The same request once more re-states the trade: a revision, but no move.
+    let how = EmCall {
+        json_body: true,
+        ..EmCall::default()
+    };
+    assert_eq!(em_call(&base, &data, how).await["statusCode"], 0);
+    assert_eq!(em.order("DD1").unwrap().revisions, 3);
+    assert_eq!(em.stats().changes_per_order["DD1"], 3);
+    assert_eq!(em.stats().moves_per_order["DD1"], 2);
 }
 
 #[tokio::test]
