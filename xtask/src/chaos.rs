@@ -12,6 +12,10 @@
 //!    order may have changed more than once. `doubled_state_moved_twice` counts the orders
 //!    whose state the emulator saw move more than once: a doubled order whose state moved
 //!    once received the same absolute amendment again (decision D8's in-flight resend).
+//!    The same kills are then made on a fresh sandbox with every run passing
+//!    `--in-doubt hold` (figures prefixed `hold_`): amendments a kill left in doubt are
+//!    reported `in_doubt` instead of being resent, so nothing may be doubled;
+//!    `hold_in_doubt_landed` says how many of them the emulators had in fact applied.
 //! 2. **Transient faults.** A fresh sandbox with 10% random transient faults (5% HTTP 500,
 //!    5% platform busy) and one run: the `completed` share of sent amendments, and
 //!    `retried_non_retryable`: orders that got another call after a non-retryable reply
@@ -489,20 +493,22 @@ impl Options {
 /// WeChat errcodes the client answers by refreshing its token and sending again.
 const RETRIED_REJECTIONS: [&str; 3] = ["rejected:40001", "rejected:42001", "rejected:40014"];
 
-pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
-    let ordermod = build_ordermod(root)?;
-    let say = |line: String| println!("{line}");
-
-    // ---- 1. SIGKILL and resume
-    let dir = scratch(root, "chaos")?;
-    let shape = BatchShape {
-        per_platform: 200,
-        shops_per_platform: 2,
-        with_vvtool: true,
-        only_plannable: false,
-    };
-    let batch = write_batch(&ordermod, &dir, shape)?;
-    let sb = Sandbox::start(&ordermod, &batch, opts.seed, &dir)?;
+/// Part 1: SIGKILL at seeded moments, resume after each, then check the emulators. With
+/// `hold`, every run passes `--in-doubt hold`: amendments a kill left in doubt are reported,
+/// not resent, and their figures carry the prefix `hold_`.
+fn kill_and_resume(
+    root: &Path,
+    ordermod: &Path,
+    opts: &Options,
+    shape: BatchShape,
+    hold: bool,
+    say: &dyn Fn(String),
+) -> Result<(), String> {
+    let p = if hold { "hold_" } else { "" };
+    let in_doubt: &[&str] = if hold { &["--in-doubt", "hold"] } else { &[] };
+    let dir = scratch(root, if hold { "chaos-hold" } else { "chaos" })?;
+    let batch = write_batch(ordermod, &dir, shape)?;
+    let sb = Sandbox::start(ordermod, &batch, opts.seed, &dir)?;
     let journal = dir.join("journal.db");
     let mut rng = Rng(opts.seed);
     // Expected sends ≈ 3/4 of the lines; aim the kills across the first ~80% of them.
@@ -518,7 +524,8 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
         let before = sb.stat_sum("total_requests")?;
         let target = before + rng.range(1, 2 * gap - 1);
         let mut child = sb
-            .apply(&ordermod, &batch, &journal)
+            .apply(ordermod, &batch, &journal)
+            .args(in_doubt)
             .stdout(Stdio::null())
             .spawn()
             .map_err(|e| format!("cannot start ordermod apply: {e}"))?;
@@ -555,7 +562,8 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
     }
     let report = dir.join("report.json");
     let mut last = sb
-        .apply(&ordermod, &batch, &journal)
+        .apply(ordermod, &batch, &journal)
+        .args(in_doubt)
         .arg("--report")
         .arg(&report)
         .stdout(Stdio::null())
@@ -570,6 +578,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
     let moves = sb.moves_per_order()?;
     let mut expected_once = BTreeSet::new();
     let (mut lost, mut failed) = (0u64, 0u64);
+    let (mut in_doubt, mut in_doubt_landed) = (0u64, 0u64);
     for (order, status) in &statuses {
         match status.as_str() {
             "applied" | "already_done" => {
@@ -579,6 +588,12 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
                 }
             }
             "failed" => failed += 1,
+            "in_doubt" => {
+                in_doubt += 1;
+                if changes.get(order).copied().unwrap_or(0) > 0 {
+                    in_doubt_landed += 1;
+                }
+            }
             _ => {}
         }
     }
@@ -592,16 +607,12 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
     let moved_twice = moves.values().filter(|&&n| n > 1).count();
     let unexpected: Vec<&String> = changes
         .iter()
-        .filter(|(o, n)| **n > 0 && !expected_once.contains(*o))
+        .filter(|(o, n)| {
+            **n > 0 && !expected_once.contains(*o) && status_of_is(&statuses, o) != "in_doubt"
+        })
         .map(|(o, _)| o)
         .collect();
-    let status_of = |o: &str| {
-        statuses
-            .iter()
-            .find(|(id, _)| id == o)
-            .map_or("absent", |(_, s)| s.as_str())
-            .to_owned()
-    };
+    let status_of = |o: &str| status_of_is(&statuses, o).to_owned();
     for o in doubled.iter().chain(unexpected.iter()).take(20) {
         eprintln!(
             "chaos: order {o}: {} changes on the emulator ({} moved its state), final report: {}",
@@ -610,19 +621,23 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
             status_of(o)
         );
     }
-    say(format!("chaos_kills: {kills}"));
-    say(format!("chaos_lines: {}", statuses.len()));
-    say(format!("chaos_applied: {}", expected_once.len()));
-    say(format!("chaos_failed: {failed}"));
-    say(format!("lost: {lost}"));
-    say(format!("doubled: {}", doubled.len()));
-    say(format!("doubled_state_moved_twice: {moved_twice}"));
+    say(format!("{p}chaos_kills: {kills}"));
+    say(format!("{p}chaos_lines: {}", statuses.len()));
+    say(format!("{p}chaos_applied: {}", expected_once.len()));
+    say(format!("{p}chaos_failed: {failed}"));
+    say(format!("{p}lost: {lost}"));
+    say(format!("{p}doubled: {}", doubled.len()));
+    say(format!("{p}doubled_state_moved_twice: {moved_twice}"));
     say(format!(
-        "changed_but_not_reported_applied: {}",
+        "{p}changed_but_not_reported_applied: {}",
         unexpected.len()
     ));
+    if hold {
+        say(format!("{p}in_doubt: {in_doubt}"));
+        say(format!("{p}in_doubt_landed: {in_doubt_landed}"));
+    }
     eprintln!(
-        "chaos: details in {} (report.json, journal.db: `ordermod journal --journal sqlite://...`)",
+        "chaos: {p}details in {} (report.json, journal.db: `ordermod journal --journal sqlite://...`)",
         dir.display()
     );
     if finished_early > 0 {
@@ -632,6 +647,30 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
         ));
     }
     drop(sb);
+    Ok(())
+}
+
+/// The final report's status of `order`, `absent` when no line names it.
+fn status_of_is<'a>(statuses: &'a [(String, String)], order: &str) -> &'a str {
+    statuses
+        .iter()
+        .find(|(id, _)| id == order)
+        .map_or("absent", |(_, s)| s.as_str())
+}
+
+pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
+    let ordermod = build_ordermod(root)?;
+    let say = |line: String| println!("{line}");
+
+    let shape = BatchShape {
+        per_platform: 200,
+        shops_per_platform: 2,
+        with_vvtool: true,
+        only_plannable: false,
+    };
+    // ---- 1. SIGKILL and resume: in-doubt amendments resent (the default), then held
+    kill_and_resume(root, &ordermod, opts, shape, false, &say)?;
+    kill_and_resume(root, &ordermod, opts, shape, true, &say)?;
 
     // ---- 2. 10% transient faults
     let dir = scratch(root, "chaos-faults")?;

@@ -50,8 +50,24 @@ pub enum ApplyError {
     Journal(#[from] JournalError),
 }
 
+/// What a run does with an amendment an interrupted earlier run sent without recording the
+/// outcome (journal state `sent`): the platform may or may not have applied it, and none of
+/// the documented operations can tell (decision D8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum InDoubt {
+    /// Send it again. The order ends in exactly the state one send gives (amendments are
+    /// absolute), at the cost of one more revision on platforms that count them when the
+    /// first send had landed.
+    #[default]
+    Resend,
+    /// Send nothing; report it as in doubt so that an operator checks the order and runs
+    /// again with [`InDoubt::Resend`]. No platform ever sees a second send.
+    Hold,
+}
+
 /// How one amendment ended in this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Disposition {
     /// Sent and acknowledged by the platform now.
     Applied(Box<Plan>),
@@ -61,6 +77,9 @@ pub enum Disposition {
     Rejected(Rejection),
     /// Failed at the platform (after the transport's retries); recorded as failed.
     Failed(PlatformError),
+    /// Sent by an interrupted earlier run without a recorded outcome, and held
+    /// ([`InDoubt::Hold`]): nothing was sent now, the journal still says `sent`.
+    InDoubt,
 }
 
 /// The result of one amendment.
@@ -229,8 +248,18 @@ impl App {
 
     /// Applies one amendment: plan, record the intent, skip it when an earlier run recorded an
     /// outcome, record a rejection without sending, otherwise mark it sent, send it and record
-    /// what the platform said.
+    /// what the platform said. An amendment an interrupted run left in doubt is sent again
+    /// ([`InDoubt::Resend`]; see [`App::apply_with`]).
     pub async fn apply(&self, line: &AmendmentLine) -> Result<Applied, ApplyError> {
+        self.apply_with(line, InDoubt::Resend).await
+    }
+
+    /// [`App::apply`], choosing what to do with an amendment left in doubt.
+    pub async fn apply_with(
+        &self,
+        line: &AmendmentLine,
+        in_doubt: InDoubt,
+    ) -> Result<Applied, ApplyError> {
         let platform = self.platform_for(line)?;
         let key = line.key();
         let planned = order_domain::plan(&line.order, &line.set, platform.policy());
@@ -252,7 +281,10 @@ impl App {
             Begin::Finished(state) => {
                 return Ok(done(Disposition::AlreadyRecorded(state), false));
             }
-            Begin::Unfinished(AmendmentState::Sent) => resent = true,
+            Begin::Unfinished(AmendmentState::Sent) => match in_doubt {
+                InDoubt::Resend => resent = true,
+                InDoubt::Hold => return Ok(done(Disposition::InDoubt, false)),
+            },
             Begin::New | Begin::Unfinished(_) => {}
         }
         let plan = match intent.plan {

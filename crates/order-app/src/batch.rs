@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::io::AsyncBufRead;
 use tokio::task::JoinSet;
 
-use crate::app::{App, ApplyError, Disposition};
+use crate::app::{App, ApplyError, Disposition, InDoubt};
 use crate::input::{InputError, InputItem, LineReader};
 
 /// Concurrency when none is given.
@@ -26,6 +26,9 @@ pub struct BatchOptions {
     /// finish and are recorded, and the batch returns its counts with
     /// [`Summary::interrupted`] set. Running the same input again resumes.
     pub stop: Option<Arc<AtomicBool>>,
+    /// What to do with amendments an interrupted earlier run sent without recording the
+    /// outcome: send them again (the default) or hold them for an operator.
+    pub in_doubt: InDoubt,
 }
 
 impl Default for BatchOptions {
@@ -33,6 +36,7 @@ impl Default for BatchOptions {
         BatchOptions {
             concurrency: DEFAULT_CONCURRENCY,
             stop: None,
+            in_doubt: InDoubt::Resend,
         }
     }
 }
@@ -51,6 +55,10 @@ pub enum LineStatus {
     Failed,
     /// The line could not be read, or names an unknown shop.
     InputError,
+    /// Sent by an interrupted earlier run without a recorded outcome and held
+    /// (`--in-doubt hold`): nothing sent now; check the order, then run with
+    /// `--in-doubt resend`.
+    InDoubt,
 }
 
 impl LineStatus {
@@ -62,6 +70,7 @@ impl LineStatus {
             LineStatus::Rejected => "rejected",
             LineStatus::Failed => "failed",
             LineStatus::InputError => "input_error",
+            LineStatus::InDoubt => "in_doubt",
         }
     }
 }
@@ -156,6 +165,12 @@ impl LineReport {
         if self.resent {
             s.push_str(" (sent again after an interrupted run)");
         }
+        if self.status == LineStatus::InDoubt {
+            s.push_str(
+                ": an interrupted run sent it without recording the reply; held, not sent again \
+                 (check the order, then run with --in-doubt resend)",
+            );
+        }
         if let Some(t) = &self.new_total {
             s.push_str(", new total ");
             s.push_str(t);
@@ -207,6 +222,13 @@ pub struct Counts {
     pub failed: u64,
     /// Unreadable lines and unknown shops.
     pub input_errors: u64,
+    /// Held because an interrupted run sent them without recording the outcome.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub in_doubt: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl Counts {
@@ -217,12 +239,18 @@ impl Counts {
             LineStatus::Rejected => self.rejected += 1,
             LineStatus::Failed => self.failed += 1,
             LineStatus::InputError => self.input_errors += 1,
+            LineStatus::InDoubt => self.in_doubt += 1,
         }
     }
 
     /// Every line counted.
     pub fn total(&self) -> u64 {
-        self.applied + self.already_done + self.rejected + self.failed + self.input_errors
+        self.applied
+            + self.already_done
+            + self.rejected
+            + self.failed
+            + self.input_errors
+            + self.in_doubt
     }
 }
 
@@ -262,10 +290,10 @@ impl Summary {
     }
 
     /// The exit code the counts call for: 0 when everything is applied (now or earlier), 1 when
-    /// anything was rejected, failed or could not be read.
+    /// anything was rejected, failed, could not be read or is held in doubt.
     pub fn exit_code(&self) -> i32 {
         let t = &self.total;
-        if t.rejected + t.failed + t.input_errors == 0 {
+        if t.rejected + t.failed + t.input_errors + t.in_doubt == 0 {
             0
         } else {
             1
@@ -332,6 +360,7 @@ fn report_of(
             rep.status = LineStatus::Rejected;
             rep.violations = rej.violations;
         }
+        Disposition::InDoubt => rep.status = LineStatus::InDoubt,
         Disposition::Failed(e) => {
             rep.status = LineStatus::Failed;
             rep.error = Some(ReportedError {
@@ -363,6 +392,7 @@ impl App {
         F: FnMut(&LineReport),
     {
         let limit = options.concurrency.max(1);
+        let in_doubt = options.in_doubt;
         let mut reader = LineReader::new(input);
         let mut tasks: JoinSet<Result<LineReport, JournalError>> = JoinSet::new();
         let mut summary = Summary::default();
@@ -417,7 +447,7 @@ impl App {
                 InputItem::Amendment { line, amendment } => {
                     let app = self.clone();
                     tasks.spawn(async move {
-                        let r = app.apply(&amendment).await;
+                        let r = app.apply_with(&amendment, in_doubt).await;
                         report_of(line, &amendment, r)
                     });
                 }
@@ -597,5 +627,55 @@ mod tests {
             rec.iter()
                 .any(|r| r.intent.key == key && r.state == order_domain::AmendmentState::Failed)
         );
+    }
+
+    #[tokio::test]
+    async fn an_unfinished_amendment_is_held_in_doubt_when_asked_and_sent_once_released() {
+        let (app, platform, journal) = setup();
+        let text = line("11", "5.00");
+        let a = parse_line(1, &text).unwrap();
+        let intent = Intent {
+            key: a.key(),
+            shop: a.shop.clone(),
+            order: a.order.clone(),
+            amendment: a.set.clone(),
+            plan: order_domain::plan(&a.order, &a.set, &Policy::wechat_shop()),
+        };
+        let now = Timestamp::from_millis(1);
+        journal.begin(&intent, now).await.unwrap();
+        journal.mark_sent(&intent.key, now).await.unwrap();
+
+        let run_with = |in_doubt| {
+            let app = app.clone();
+            let text = text.clone();
+            async move {
+                let mut lines = Vec::new();
+                let s = app
+                    .run_batch(
+                        text.as_bytes(),
+                        BatchOptions {
+                            in_doubt,
+                            ..BatchOptions::default()
+                        },
+                        |r| lines.push(r.clone()),
+                    )
+                    .await
+                    .unwrap();
+                (s, lines)
+            }
+        };
+        let (s, lines) = run_with(InDoubt::Hold).await;
+        assert_eq!((s.total.in_doubt, s.total.applied), (1, 0));
+        assert_eq!(s.exit_code(), 1, "held amendments need an operator");
+        assert_eq!(lines[0].status, LineStatus::InDoubt);
+        assert!(lines[0].human().contains("--in-doubt resend"));
+        assert!(platform.order(a.order.id()).is_none(), "nothing was sent");
+        let rec = journal.amendments(None).await.unwrap();
+        assert_eq!(rec[0].state, AmendmentState::Sent, "still in doubt");
+
+        let (s, lines) = run_with(InDoubt::Resend).await;
+        assert_eq!((s.total.in_doubt, s.total.applied), (0, 1));
+        assert!(lines[0].resent);
+        assert_eq!(platform.order(a.order.id()).unwrap().1, 1, "sent once");
     }
 }

@@ -40,7 +40,7 @@ pub mod sandbox;
 pub mod serve;
 
 pub use app::{
-    App, AppBuilder, AppError, Applied, ApplyError, Disposition, SystemClock, http_client,
+    App, AppBuilder, AppError, Applied, ApplyError, Disposition, InDoubt, SystemClock, http_client,
     open_journal,
 };
 pub use batch::{

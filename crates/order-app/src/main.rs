@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use order_app::report::{ReportWriter, summary_table};
 use order_app::sandbox::{self, SandboxRun};
 use order_app::{
-    App, BatchOptions, Config, DEFAULT_CONCURRENCY, LineStatus, SystemEnv, open_journal,
+    App, BatchOptions, Config, DEFAULT_CONCURRENCY, InDoubt, LineStatus, SystemEnv, open_journal,
 };
 use order_domain::{OrderId, Policy};
 use tokio::io::BufReader;
@@ -95,6 +95,27 @@ struct ApplyArgs {
     /// Print only the summary, not a line per problem.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// What to do with amendments an interrupted run sent without recording the reply:
+    /// `resend` them (prices end as one send leaves them; a platform that counts revisions
+    /// may count one more) or `hold` them, reported as `in_doubt`, for an operator to check.
+    #[arg(long, value_enum, default_value_t = InDoubtArg::Resend)]
+    in_doubt: InDoubtArg,
+}
+
+/// `--in-doubt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum InDoubtArg {
+    Resend,
+    Hold,
+}
+
+impl From<InDoubtArg> for InDoubt {
+    fn from(a: InDoubtArg) -> Self {
+        match a {
+            InDoubtArg::Resend => InDoubt::Resend,
+            InDoubtArg::Hold => InDoubt::Hold,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -472,6 +493,7 @@ async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
             BatchOptions {
                 concurrency: a.concurrency,
                 stop: Some(stop),
+                in_doubt: a.in_doubt.into(),
             },
             |r| {
                 done += 1;

@@ -49,6 +49,14 @@ pub fn summary_table(summary: &Summary) -> String {
         row(&mut out, shop, c);
     }
     row(&mut out, "total", &summary.total);
+    if summary.total.in_doubt > 0 {
+        let _ = writeln!(
+            out,
+            "held in doubt: {} (an interrupted run sent them without recording the reply; check \
+             those orders, then run again with --in-doubt resend)",
+            summary.total.in_doubt
+        );
+    }
     if !summary.violations_by_code.is_empty() {
         out.push_str("rejections by rule:");
         for (code, n) in &summary.violations_by_code {
