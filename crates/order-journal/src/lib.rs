@@ -49,7 +49,8 @@
 //!
 //! Reads use a pool of [`MAX_CONNECTIONS`] other connections and see committed data only, so a
 //! read after a write returned sees that write. The write connection keeps a page cache of
-//! [`WRITE_CACHE_KIB`] so that the idempotency-key indexes stay in memory as the journal grows.
+//! [`WRITE_CACHE_KIB`] so that the idempotency-key indexes stay in memory as the journal grows,
+//! and checkpoints the log every [`WAL_CHECKPOINT_PAGES`] pages instead of SQLite's 1,000.
 //! [`SqliteJournal::settings`] reads the settings back from SQLite.
 //!
 //! Every write runs inside a transaction whose first statement takes the write lock, so it never
@@ -103,7 +104,7 @@ mod writer;
 
 pub use redact::{redact, redact_url};
 pub use sqlite::{
-    BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings, WRITE_CACHE_KIB,
-    WriteStats,
+    BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings,
+    WAL_CHECKPOINT_PAGES, WRITE_CACHE_KIB, WriteStats,
 };
 pub use writer::MAX_GROUP;

@@ -282,10 +282,12 @@ async fn together(
     conn: &mut SqliteConnection,
     group: &[(Op, Reply)],
 ) -> Result<Vec<Result<Answer, JournalError>>, Together> {
+    let started = std::time::Instant::now();
     sqlx::query(BEGIN_WRITE)
         .execute(&mut *conn)
         .await
         .map_err(Together::NoLock)?;
+    let locked = started.elapsed();
     let mut answers = Vec::with_capacity(group.len());
     for (op, _) in group {
         match apply(conn, op).await {
@@ -293,10 +295,18 @@ async fn together(
             Ran::Failed(e) => return Err(Together::Failed(e)),
         }
     }
+    let ran = started.elapsed();
     sqlx::query("COMMIT")
         .execute(&mut *conn)
         .await
         .map_err(Together::Failed)?;
+    tracing::trace!(
+        writes = group.len(),
+        begin_us = locked.as_micros(),
+        run_us = (ran - locked).as_micros(),
+        commit_us = (started.elapsed() - ran).as_micros(),
+        "group committed"
+    );
     Ok(answers)
 }
 

@@ -672,3 +672,70 @@ async fn storage_errors_never_show_credentials() {
         .unwrap_err();
     assert!(matches!(err, JournalError::Storage(_)), "{err}");
 }
+
+/// A journal written by a build that knew only the first migration opens, gets the later ones,
+/// and reads back what it held.
+#[tokio::test]
+async fn a_journal_from_before_the_later_migrations_is_migrated_and_readable() {
+    use sqlx::Connection as _;
+    let dir = TempDir::new("old-schema");
+    let url = dir.url();
+    let first_only = dir.0.join("migrations");
+    std::fs::create_dir_all(&first_only).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/0001_journal.sql"),
+        first_only.join("0001_journal.sql"),
+    )
+    .unwrap();
+    {
+        let options: sqlx::sqlite::SqliteConnectOptions = url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .unwrap()
+            .create_if_missing(true);
+        let mut c = sqlx::SqliteConnection::connect_with(&options)
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(first_only.as_path())
+            .await
+            .unwrap()
+            .run(&mut c)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO amendments (idempotency_key, shop, order_id, amendment, order_snapshot, \
+             plan, state, outcome, recorded_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, \
+             'acknowledged', $7, 1, 2)",
+        )
+        .bind("k-old")
+        .bind("vv-main")
+        .bind(ORDER_ID)
+        .bind(serde_json::to_string(&intent("k-old").amendment).unwrap())
+        .bind(serde_json::to_string(&intent("k-old").order).unwrap())
+        .bind(serde_json::to_string(intent("k-old").plan.as_ref().unwrap()).unwrap())
+        .bind(serde_json::to_string(&ack("{}")).unwrap())
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c.close().await.unwrap();
+    }
+    let j = SqliteJournal::open(&url).await.unwrap();
+    assert_eq!(
+        j.begin(&intent("k-old"), at(10)).await.unwrap(),
+        Begin::Finished(AmendmentState::Acknowledged)
+    );
+    let records = j
+        .amendments(Some(&OrderId::new(ORDER_ID).unwrap()))
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].outcome, Some(ack("{}")));
+    j.close().await;
+    let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let unused: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'amendments_by_shop_order'",
+    )
+    .fetch_one(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(unused, 0, "0002 drops the unused index");
+}
