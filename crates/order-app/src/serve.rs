@@ -69,6 +69,10 @@ pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 pub const SANDBOX_SECRET: &str = "ordermod-sandbox-secret";
 /// How many verified-but-unstored deliveries the receiver remembers (see [`ReceiverDeps`]).
 const PENDING_CAPACITY: usize = 10_000;
+/// Locks that keep two reconciliations of one order from interleaving; an order always takes
+/// the same one (by a hash of its id), so messages about different orders rarely wait for
+/// each other.
+const RECONCILE_STRIPES: usize = 64;
 
 /// What the receiver needs: the decoder of the platform's messages, the journal and the clock
 /// (normally the [`App`]'s), the endpoint path and the body limit.
@@ -76,6 +80,9 @@ const PENDING_CAPACITY: usize = 10_000;
 /// Deliveries that verified but could not be stored (a `503`) are remembered in memory by body
 /// digest, so the platform's redelivery is accepted although the decoder already consumed its
 /// nonce; clones share that memory.
+///
+/// Messages are handled concurrently (their journal writes share commits); reconciliations of
+/// one order run one at a time.
 #[derive(Clone)]
 pub struct ReceiverDeps {
     decoder: Arc<dyn MessageDecoder>,
@@ -84,7 +91,7 @@ pub struct ReceiverDeps {
     path: String,
     max_body_bytes: usize,
     unstored: Arc<Mutex<Unstored>>,
-    reconciling: Arc<tokio::sync::Mutex<()>>,
+    reconciling: Arc<[tokio::sync::Mutex<()>]>,
 }
 
 impl fmt::Debug for ReceiverDeps {
@@ -112,7 +119,9 @@ impl ReceiverDeps {
             path: DEFAULT_PATH.to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             unstored: Arc::default(),
-            reconciling: Arc::default(),
+            reconciling: (0..RECONCILE_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
     }
 
@@ -138,6 +147,15 @@ impl ReceiverDeps {
     /// The endpoint path.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// The lock that serialises the reconciliations of `order`.
+    fn reconcile_lock(&self, order: &order_domain::OrderId) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        order.as_str().hash(&mut h);
+        let i = usize::try_from(h.finish() % self.reconciling.len() as u64).unwrap_or(0);
+        &self.reconciling[i]
     }
 }
 
@@ -319,7 +337,7 @@ async fn receive(
             if let Err(e) = deps.journal.message_decoded(id, event.order.id()).await {
                 tracing::error!(id, "stored message could not be marked decoded: {e}");
             } else {
-                let _one_at_a_time = deps.reconciling.lock().await;
+                let _one_at_a_time = deps.reconcile_lock(event.order.id()).lock().await;
                 if let Err(e) =
                     reconcile::reconcile_event(deps.journal.as_ref(), id, &event, deps.clock.now())
                         .await

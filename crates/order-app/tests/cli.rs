@@ -319,6 +319,7 @@ async fn resume_after_sigkill_applies_every_amendment_once_and_leaks_no_secret()
     std::fs::write(&cfg, run.config_toml(&journal_url)).unwrap();
     let env = run.env();
     let report = d.join("report.json");
+    // Few in flight, so that the kill lands mid-batch and leaves a small in-doubt window.
     let args = [
         "apply",
         file.to_str().unwrap(),
@@ -326,6 +327,8 @@ async fn resume_after_sigkill_applies_every_amendment_once_and_leaks_no_secret()
         cfg.to_str().unwrap(),
         "--report",
         report.to_str().unwrap(),
+        "--concurrency",
+        "8",
     ];
 
     // First run: kill it once a third of the valid amendments reached the emulators.
