@@ -36,6 +36,126 @@ pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     mac::<Hmac<Sha256>>(key, data).into()
 }
 
+/// Calls `f(key, value)` for each of `params` except those named `skip` and those whose value
+/// is empty, in byte order of the keys (a stable sort: equal keys keep their order). The
+/// canonical order of most platforms' signature strings, without building the string.
+///
+/// ```
+/// use transport_core::sign::for_each_sorted_param;
+/// let mut s = String::new();
+/// for_each_sorted_param(&[("b", "2"), ("sign", "x"), ("a", "1"), ("c", "")], "sign", |k, v| {
+///     s.push_str(k);
+///     s.push_str(v);
+/// });
+/// assert_eq!(s, "a1b2");
+/// ```
+pub fn for_each_sorted_param<'p>(
+    params: &'p [(&'p str, &'p str)],
+    skip: &str,
+    mut f: impl FnMut(&'p str, &'p str),
+) {
+    const ON_STACK: usize = 16;
+    let kept = params.iter().filter(|(k, v)| *k != skip && !v.is_empty());
+    if params.len() > ON_STACK {
+        let mut kept: Vec<&(&str, &str)> = kept.collect();
+        kept.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+        kept.into_iter().for_each(|(k, v)| f(k, v));
+        return;
+    }
+    // Insertion sort on the stack: a handful of parameters, no allocation.
+    let mut sorted: [&(&str, &str); ON_STACK] = [&("", ""); ON_STACK];
+    let mut n = 0;
+    for p in kept {
+        let mut i = n;
+        while i > 0 && sorted[i - 1].0.as_bytes() > p.0.as_bytes() {
+            sorted[i] = sorted[i - 1];
+            i -= 1;
+        }
+        sorted[i] = p;
+        n += 1;
+    }
+    sorted[..n].iter().for_each(|(k, v)| f(k, v));
+}
+
+/// An incremental digest for signatures: the canonical string is fed piece by piece with
+/// [`update`](Digester::update), so it never has to be joined into one copy first, and the
+/// result is read as upper-case hex. Feeding pieces gives exactly the digest of their
+/// concatenation.
+///
+/// ```
+/// use transport_core::sign::{Digester, hex_upper, hmac_sha256, md5};
+/// let mut d = Digester::md5();
+/// d.update(b"ab");
+/// d.update(b"c");
+/// assert_eq!(d.finish_hex_upper(), hex_upper(&md5(b"abc")));
+/// let mut d = Digester::hmac_sha256(b"key");
+/// d.update(b"a=1&");
+/// d.update(b"b=2");
+/// assert_eq!(d.finish_hex_upper(), hex_upper(&hmac_sha256(b"key", b"a=1&b=2")));
+/// ```
+#[derive(Clone)]
+pub struct Digester(DigesterState);
+
+#[derive(Clone)]
+enum DigesterState {
+    Md5(Md5),
+    HmacMd5(Hmac<Md5>),
+    HmacSha256(Hmac<Sha256>),
+}
+
+impl Digester {
+    /// Plain MD5.
+    pub fn md5() -> Self {
+        Digester(DigesterState::Md5(Md5::new()))
+    }
+
+    /// HMAC-MD5 under `key`.
+    pub fn hmac_md5(key: &[u8]) -> Self {
+        Digester(DigesterState::HmacMd5(keyed(key)))
+    }
+
+    /// HMAC-SHA256 under `key`.
+    pub fn hmac_sha256(key: &[u8]) -> Self {
+        Digester(DigesterState::HmacSha256(keyed(key)))
+    }
+
+    /// Feeds the next piece.
+    pub fn update(&mut self, data: &[u8]) {
+        match &mut self.0 {
+            DigesterState::Md5(d) => Digest::update(d, data),
+            DigesterState::HmacMd5(m) => Mac::update(m, data),
+            DigesterState::HmacSha256(m) => Mac::update(m, data),
+        }
+    }
+
+    /// The digest of everything fed, in upper-case hex.
+    pub fn finish_hex_upper(self) -> String {
+        match self.0 {
+            DigesterState::Md5(d) => hex_upper(&d.finalize()),
+            DigesterState::HmacMd5(m) => hex_upper(&m.finalize().into_bytes()),
+            DigesterState::HmacSha256(m) => hex_upper(&m.finalize().into_bytes()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Digester {
+    /// Names the algorithm only: the keyed state is derived from a secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.0 {
+            DigesterState::Md5(_) => "md5",
+            DigesterState::HmacMd5(_) => "hmac-md5",
+            DigesterState::HmacSha256(_) => "hmac-sha256",
+        };
+        f.debug_tuple("Digester").field(&name).finish()
+    }
+}
+
+fn keyed<M: hmac::digest::KeyInit>(key: &[u8]) -> M {
+    // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
+    <M as hmac::digest::KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+}
+
 fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> hmac::digest::Output<M> {
     // HMAC accepts keys of any length, so `new_from_slice` cannot fail.
     let mut m = <M as hmac::digest::KeyInit>::new_from_slice(key)
@@ -46,7 +166,13 @@ fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> hmac::digest:
 
 /// Upper-case hex (`0A1B`), the form most platforms expect.
 pub fn hex_upper(bytes: &[u8]) -> String {
-    hex::encode_upper(bytes)
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = vec![0; bytes.len() * 2];
+    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 0x0f)];
+    }
+    String::from_utf8(out).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
 }
 
 /// Lower-case hex (`0a1b`).
@@ -150,6 +276,66 @@ mod tests {
         assert!(!verify_hex("900150983cd24fb0", &d));
         assert!(!verify_hex("zz", &d));
         assert!(!verify_hex("", &d));
+    }
+
+    #[test]
+    fn digester_pieces_equal_the_whole_and_hex_matches_the_hex_crate() {
+        let whole = "appid=a&request_data={\"备注\":1}&key=s".as_bytes();
+        for cut in [0, 1, 7, whole.len()] {
+            let (a, b) = whole.split_at(cut);
+            let feed = |mut d: Digester| {
+                d.update(a);
+                d.update(b);
+                d.finish_hex_upper()
+            };
+            assert_eq!(feed(Digester::md5()), hex_upper(&md5(whole)));
+            assert_eq!(
+                feed(Digester::hmac_md5(b"k")),
+                hex_upper(&hmac_md5(b"k", whole))
+            );
+            assert_eq!(
+                feed(Digester::hmac_sha256(b"k")),
+                hex_upper(&hmac_sha256(b"k", whole))
+            );
+        }
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(hex_upper(&bytes), hex::encode_upper(&bytes));
+        assert_eq!(hex_upper(&[]), "");
+        assert_eq!(
+            format!("{:?}", Digester::hmac_sha256(b"secret")),
+            "Digester(\"hmac-sha256\")"
+        );
+    }
+
+    #[test]
+    fn sorted_params_match_a_stable_sort_on_the_stack_and_off_it() {
+        for n in [0, 1, 3, 16, 17, 40] {
+            let keys: Vec<String> = (0..n).map(|i| format!("k{}", (i * 7) % 5)).collect();
+            let values: Vec<String> = (0..n)
+                .map(|i| {
+                    if i % 4 == 3 {
+                        String::new()
+                    } else {
+                        i.to_string()
+                    }
+                })
+                .collect();
+            let mut params: Vec<(&str, &str)> = keys
+                .iter()
+                .zip(&values)
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            params.push(("sign", "S"));
+            let mut expected: Vec<(&str, &str)> = params
+                .iter()
+                .copied()
+                .filter(|(k, v)| *k != "sign" && !v.is_empty())
+                .collect();
+            expected.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            let mut got = Vec::new();
+            for_each_sorted_param(&params, "sign", |k, v| got.push((k, v)));
+            assert_eq!(got, expected, "{n}");
+        }
     }
 
     #[test]
