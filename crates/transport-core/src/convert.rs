@@ -1,5 +1,7 @@
 //! Plan-to-wire conversions every transport needs, with errors that name the order and field.
 
+use std::fmt;
+
 use order_domain::{Money, PlatformError, PlatformErrorKind};
 
 /// An `InvalidRequest` error raised before anything is sent (no platform code).
@@ -9,19 +11,29 @@ pub fn invalid_request(message: impl Into<String>) -> PlatformError {
 
 /// `m` in exact minor units (fen, cents); sub-minor precision or overflow is an
 /// `InvalidRequest` naming `order` and `field`.
-pub fn minor_units(m: Money, field: &str, order: &str) -> Result<i64, PlatformError> {
+///
+/// `field` is only formatted when there is an error, so a caller can pass
+/// `format_args!("line {id} total")` without building a string for every call.
+pub fn minor_units(m: Money, field: impl fmt::Display, order: &str) -> Result<i64, PlatformError> {
     m.to_minor()
         .map_err(|e| invalid_request(format!("order {order}: {field}: {e}")))
 }
 
 /// A platform id sent as a 64-bit integer, parsed exactly from its text (never through a
 /// float); anything else is an `InvalidRequest` naming `order`, `field` and the platform.
+///
+/// Like [`minor_units`], `field` is only formatted for the error.
 pub fn numeric_id(
     text: &str,
-    field: &str,
+    field: impl fmt::Display,
     order: &str,
     platform: &str,
 ) -> Result<u64, PlatformError> {
+    // Up to 19 plain digits always fit a u64: read them directly (ids nearly always are).
+    let b = text.as_bytes();
+    if !b.is_empty() && b.len() <= 19 && b.iter().all(u8::is_ascii_digit) {
+        return Ok(b.iter().fold(0, |n, d| n * 10 + u64::from(d - b'0')));
+    }
     text.trim().parse::<u64>().map_err(|_| {
         invalid_request(format!(
             "order {order}: {field} `{text}` is not a {platform} numeric id"
@@ -52,6 +64,29 @@ mod tests {
         assert_eq!(
             minor_units(Money::parse("2.99", Currency::Cny).unwrap(), "x", "o"),
             Ok(299)
+        );
+        for text in [
+            "0",
+            "007",
+            "9999999999999999999",
+            "18446744073709551615",
+            " 12 ",
+            "+5",
+        ] {
+            assert_eq!(
+                numeric_id(text, "f", "o", "p").ok(),
+                text.trim().parse::<u64>().ok(),
+                "{text}"
+            );
+        }
+        for bad in ["", "18446744073709551616", "-1", "1.0", "1 2", "１２"] {
+            assert!(numeric_id(bad, "f", "o", "p").is_err(), "{bad}");
+        }
+        let lid = "L1";
+        let e = numeric_id("x", format_args!("line {lid} entry id"), "o1", "1688").unwrap_err();
+        assert_eq!(
+            e.message(),
+            "order o1: line L1 entry id `x` is not a 1688 numeric id"
         );
     }
 }
