@@ -205,6 +205,17 @@ impl Money {
 
     /// The amount in minor units, exactly; fails on sub-minor precision instead of rounding.
     pub fn to_minor(&self) -> Result<i64, MoneyError> {
+        // Fast path: with no more decimals than the minor unit the result is the mantissa
+        // times a power of ten, exactly; overflow of i64 is the same error either way.
+        let exponent = self.currency.exponent();
+        let scale = self.amount.scale();
+        if scale <= exponent {
+            return i64::try_from(self.amount.mantissa())
+                .ok()
+                .zip(10_i64.checked_pow(exponent - scale))
+                .and_then(|(m, factor)| m.checked_mul(factor))
+                .ok_or(MoneyError::Overflow);
+        }
         let scaled = self
             .amount
             .checked_mul(Decimal::from(10_i64.pow(self.currency.exponent())))
@@ -299,12 +310,64 @@ impl fmt::Display for Money {
     /// Canonical text in major units with exactly the currency's decimals when representable
     /// (`12.50`), or all significant decimals when the amount is finer than the minor unit.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut shown = self.amount;
-        if shown.scale() < self.currency.exponent() {
-            shown.rescale(self.currency.exponent());
-        }
-        write!(f, "{shown}")
+        let mut buf = [0u8; DECIMAL_TEXT_MAX];
+        f.write_str(decimal_text(
+            self.amount,
+            self.currency.exponent(),
+            &mut buf,
+        ))
     }
+}
+
+/// Longest text of a `Decimal`: sign, 29 digits (or `0.` and 28), point.
+const DECIMAL_TEXT_MAX: usize = 32;
+
+/// `amount` as `Decimal`'s own `Display` writes it after rescaling to at least
+/// `min_decimals` (sign from the sign flag, so `-0.00` stays `-0.00`), formatted on the stack.
+fn decimal_text(amount: Decimal, min_decimals: u32, buf: &mut [u8; DECIMAL_TEXT_MAX]) -> &str {
+    let mut shown = amount;
+    if shown.scale() < min_decimals {
+        shown.rescale(min_decimals);
+    }
+    let scale = shown.scale() as usize;
+    let mut end = DECIMAL_TEXT_MAX;
+    let mut put = |b: u8| {
+        end -= 1;
+        buf[end] = b;
+    };
+    // Digits right to left, at least `scale` of them; the point (and a `0` before it when
+    // there is no whole part) once `scale` digits are written.
+    let mut digits = 0;
+    let mut rest = shown.mantissa().unsigned_abs();
+    while rest != 0 || digits < scale {
+        // 64-bit division while the rest fits (it nearly always does).
+        let d = match u64::try_from(rest) {
+            Ok(r) => {
+                rest = u128::from(r / 10);
+                (r % 10) as u8
+            }
+            Err(_) => {
+                let d = (rest % 10) as u8;
+                rest /= 10;
+                d
+            }
+        };
+        put(b'0' + d);
+        digits += 1;
+        if digits == scale {
+            put(b'.');
+            if rest == 0 {
+                put(b'0');
+            }
+        }
+    }
+    if digits == 0 {
+        put(b'0');
+    }
+    if shown.is_sign_negative() {
+        put(b'-');
+    }
+    std::str::from_utf8(&buf[end..]).unwrap_or_else(|_| unreachable!("ASCII digits"))
 }
 
 /// The serde form of [`Money`]: `{"amount": "12.50", "currency": "CNY"}`.
@@ -363,7 +426,13 @@ impl Amount {
 
     /// The same amount as money in `currency`.
     pub fn in_currency(self, currency: Currency) -> Money {
-        Money::from_decimal(self.0, currency)
+        // Every constructor normalizes, so this is `Money::from_decimal` without normalizing
+        // again.
+        debug_assert_eq!(self.0.normalize().scale(), self.0.scale());
+        Money {
+            amount: self.0,
+            currency,
+        }
     }
 }
 
@@ -531,6 +600,84 @@ mod tests {
         let b: Amount = serde_json::from_str("\"12.50\"").unwrap();
         assert_eq!(b.in_currency(Currency::Cny).to_minor().unwrap(), 1250);
         assert!(serde_json::from_str::<Amount>("\"-1\"").is_err());
+    }
+
+    /// What `Display` wrote before it was formatted by hand: `Decimal`'s own text after
+    /// rescaling.
+    fn reference_text(amount: Decimal, min_decimals: u32) -> String {
+        let mut shown = amount;
+        if shown.scale() < min_decimals {
+            shown.rescale(min_decimals);
+        }
+        format!("{shown}")
+    }
+
+    #[test]
+    fn display_matches_decimal_display_and_to_minor_matches_decimal_arithmetic() {
+        let mut values = vec![
+            Decimal::ZERO,
+            Decimal::new(-0, 2),
+            Decimal::MAX,
+            Decimal::MIN,
+            Decimal::from_i128_with_scale(i128::from(u64::MAX) + 1, 0),
+            Decimal::from_i128_with_scale(i128::from(u64::MAX) * 7, 5),
+            Decimal::from_i128_with_scale(1, 28),
+            Decimal::from_i128_with_scale(-123_456_789, 28),
+        ];
+        let mut neg_zero = Decimal::new(0, 3);
+        neg_zero.set_sign_negative(true);
+        values.push(neg_zero);
+        for m in [
+            0_i64,
+            1,
+            5,
+            9,
+            10,
+            99,
+            100,
+            1250,
+            123_456,
+            -1,
+            -5,
+            -1250,
+            i64::MAX,
+            i64::MIN,
+        ] {
+            for scale in [0, 1, 2, 3, 4, 9, 19, 28] {
+                values.push(Decimal::new(m, scale));
+            }
+        }
+        for v in values {
+            for c in Currency::ALL {
+                let e = c.exponent();
+                let mut buf = [0u8; DECIMAL_TEXT_MAX];
+                assert_eq!(
+                    decimal_text(v, e, &mut buf),
+                    reference_text(v, e),
+                    "{v:?} {c}"
+                );
+                let money = Money {
+                    amount: v,
+                    currency: c,
+                };
+                assert_eq!(money.to_string(), reference_text(v, e));
+                let reference = v
+                    .checked_mul(Decimal::from(10_i64.pow(e)))
+                    .ok_or(MoneyError::Overflow)
+                    .and_then(|s| {
+                        if s.fract().is_zero() {
+                            i64::try_from(s.trunc()).map_err(|_| MoneyError::Overflow)
+                        } else {
+                            Err(MoneyError::SubMinorPrecision {
+                                amount: money.to_string(),
+                                currency: c,
+                                exponent: e,
+                            })
+                        }
+                    });
+                assert_eq!(money.to_minor(), reference, "{v:?} {c}");
+            }
+        }
     }
 
     #[test]

@@ -27,6 +27,20 @@ proptest! {
     }
 
     #[test]
+    fn prop_text_is_decimals_own_text_rescaled(mantissa in any::<i64>(), scale in 0_u32..=28, cur in currency()) {
+        let m = Money::parse(&rust_decimal::Decimal::new(mantissa, scale).to_string(), cur).unwrap();
+        let mut reference = m.amount();
+        if reference.scale() < cur.exponent() {
+            reference.rescale(cur.exponent());
+        }
+        prop_assert_eq!(m.to_string(), reference.to_string());
+        // `to_minor` is exact decimal arithmetic: scale up, refuse a fraction or overflow.
+        let scaled = m.amount().checked_mul(rust_decimal::Decimal::from(10_i64.pow(cur.exponent())));
+        let expected = scaled.and_then(|s| s.fract().is_zero().then(|| i64::try_from(s.trunc()).ok()).flatten());
+        prop_assert_eq!(m.to_minor().ok(), expected);
+    }
+
+    #[test]
     fn prop_sub_minor_text_is_refused_not_rounded(whole in 0_u32..1_000_000, extra in 1_u32..10, cur in currency()) {
         // One more decimal than the currency allows, with a non-zero last digit.
         let decimals = "0".repeat(cur.exponent() as usize);
