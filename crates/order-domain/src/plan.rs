@@ -4,6 +4,7 @@
 //! deltas against the original and the current state, the new total, the next revision) and
 //! checks every rule of the policy, collecting all violations instead of stopping at the first.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -332,7 +333,7 @@ impl FreightPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Plan {
     order: OrderId,
-    policy: String,
+    policy: Cow<'static, str>,
     currency: Currency,
     parts: Vec<Part>,
     lines: Vec<LinePlan>,
@@ -462,6 +463,16 @@ fn items_match_lines(items: &[Item], order: &Order) -> bool {
         })
 }
 
+/// The field path `lines[<id>]`, formatted only when a violation names it.
+#[derive(Clone, Copy)]
+struct LineField<'a>(&'a LineId);
+
+impl fmt::Display for LineField<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "lines[{}]", self.0)
+    }
+}
+
 struct Collector {
     violations: Vec<Violation>,
 }
@@ -477,17 +488,19 @@ impl Collector {
 
     /// Converts an amendment amount into money of the order's currency, recording a violation
     /// when it is finer than the minor unit or too large.
-    fn money(&mut self, field: &str, a: Amount, currency: Currency) -> Money {
+    ///
+    /// `field` is only formatted when a violation is recorded.
+    fn money(&mut self, field: impl fmt::Display, a: Amount, currency: Currency) -> Money {
         let m = a.in_currency(currency);
         match m.to_minor() {
             Ok(_) => {}
             Err(MoneyError::SubMinorPrecision { exponent, .. }) => self.push(
-                field,
+                field.to_string(),
                 ViolationCode::AmountPrecision,
                 format!("{a} has more than {exponent} decimals, which {currency} does not allow"),
             ),
             Err(_) => self.push(
-                field,
+                field.to_string(),
                 ViolationCode::AmountOverflow,
                 format!("{a} is too large"),
             ),
@@ -547,19 +560,23 @@ pub fn plan(order: &Order, amendment: &Amendment, policy: &Policy) -> Result<Pla
     }
 
     // Line prices.
-    let mut lines = Vec::new();
+    let mut lines = Vec::with_capacity(if amendment.lines.is_empty() {
+        0
+    } else {
+        order.lines().len()
+    });
     if !amendment.lines.is_empty() {
         for (id, amount) in &amendment.lines {
-            let field = format!("lines[{id}]");
-            let target = c.money(&field, *amount, cur);
+            let field = LineField(id);
+            let target = c.money(field, *amount, cur);
             match order.line(id) {
                 None => c.push(
-                    &field,
+                    field.to_string(),
                     ViolationCode::LineUnknown,
                     format!("order has no line {id}"),
                 ),
                 Some(line) if line.is_closed() && policy.closed_lines_excluded => c.push(
-                    &field,
+                    field.to_string(),
                     ViolationCode::LineClosed,
                     format!("line {id} is closed and can no longer be changed"),
                 ),
@@ -568,7 +585,7 @@ pub fn plan(order: &Order, amendment: &Amendment, policy: &Policy) -> Result<Pla
                         && target.checked_cmp(&line.original_total()) == Ok(Ordering::Greater)
                     {
                         c.push(
-                            &field,
+                            field.to_string(),
                             ViolationCode::PriceRaiseForbidden,
                             format!(
                                 "{} only lowers prices: {target} is above the original {}",
@@ -718,7 +735,7 @@ pub fn plan(order: &Order, amendment: &Amendment, policy: &Policy) -> Result<Pla
     if c.violations.is_empty() {
         Ok(Plan {
             order: order.id().clone(),
-            policy: policy.name.to_string(),
+            policy: policy.name.clone(),
             currency: cur,
             parts,
             lines,
@@ -993,7 +1010,7 @@ fn check_items(
             }
         }
         if let Some(u) = item.unit_price {
-            c.money(&at("unit_price"), u, cur);
+            c.money(format_args!("items[{i}].unit_price"), u, cur);
         }
     }
 }
