@@ -12,7 +12,7 @@ use transport_core::{
 use crate::generated::errors::ChangeOrderPriceError;
 use crate::generated::params;
 use crate::token::{AppSecretTokenSource, TokenSource};
-use crate::wire::{ChangeOrderPriceRequest, Envelope, Reply};
+use crate::wire::{ChangeOrderPriceRequest, Envelope, IntegerEnvelope, Reply};
 
 /// Settings of a [`WechatShopClient`]. Build with [`WechatConfig::new`] and adjust the fields.
 #[derive(Clone)]
@@ -232,19 +232,49 @@ pub fn decode_reply(
     body: &[u8],
     secrets: &[&str],
 ) -> Result<Result<Reply, (i64, String)>, PlatformError> {
+    // The usual reply: UTF-8 with an integer errcode, read without lenient number handling.
+    // Anything else (a string errcode, no errcode, not JSON) is read by the general path below,
+    // which gives the same result for every reply the fast path accepts.
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Ok(env) = serde_json::from_str::<IntegerEnvelope>(text)
+    {
+        return Ok(envelope_result(env.errcode, env.errmsg, text, secrets));
+    }
+    decode_reply_general(body, secrets)
+}
+
+/// [`decode_reply`] for any body: `errcode` read leniently (number or numeric text).
+fn decode_reply_general(
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<Result<Reply, (i64, String)>, PlatformError> {
     let env: Envelope = decode_json(body, secrets)?;
     let Some(code) = env.errcode else {
         return Err(protocol_error("reply has no errcode", body, secrets));
     };
-    let errmsg = env.errmsg.unwrap_or_default();
+    Ok(envelope_result(
+        code,
+        env.errmsg,
+        &String::from_utf8_lossy(body),
+        secrets,
+    ))
+}
+
+fn envelope_result(
+    code: i64,
+    errmsg: Option<String>,
+    body: &str,
+    secrets: &[&str],
+) -> Result<Reply, (i64, String)> {
+    let errmsg = errmsg.unwrap_or_default();
     if code == params::SUCCESS_ERRCODE {
-        Ok(Ok(Reply {
+        Ok(Reply {
             errcode: code,
             errmsg,
-            raw: transport_core::redact_text(&String::from_utf8_lossy(body), secrets),
-        }))
+            raw: transport_core::redact_text(body, secrets),
+        })
     } else {
-        Ok(Err((code, errmsg)))
+        Err((code, errmsg))
     }
 }
 
@@ -276,5 +306,45 @@ mod tests {
         assert!(!e.to_string().contains("sbx_secret"), "{e}");
         let e = decode_reply(b"{}", &[]).unwrap_err();
         assert_eq!(e.kind(), order_domain::PlatformErrorKind::Protocol);
+    }
+
+    #[test]
+    fn the_fast_path_reads_every_reply_as_the_general_path_does() {
+        let bodies: &[&[u8]] = &[
+            br#"{"errcode":0,"errmsg":"ok"}"#,
+            br#"{"errcode":0}"#,
+            br#"{"errcode":0,"errmsg":null,"extra":{"a":[1,2.5,"x"]}}"#,
+            br#" {"errmsg":"ok","errcode":0} "#,
+            br#"{"errcode":"0","errmsg":"ok"}"#,
+            br#"{"errcode":" 108022 ","errmsg":"x"}"#,
+            br#"{"errcode":108022,"errmsg":"\u6539\u4ef7 token=sbx_secret"}"#,
+            br#"{"errcode":0,"errmsg":"ok token=sbx_secret","raw":"sbx_secret"}"#,
+            br#"{"errcode":0.0,"errmsg":"ok"}"#,
+            br#"{"errcode":-0,"errmsg":"ok"}"#,
+            br#"{"errcode":1e2,"errmsg":"ok"}"#,
+            br#"{"errcode":18446744073709551615,"errmsg":"ok"}"#,
+            br#"{"errcode":-9223372036854775808,"errmsg":"ok"}"#,
+            br#"{"errcode":0,"errcode":1,"errmsg":"ok"}"#,
+            br#"{"errcode":0,"errmsg":1}"#,
+            br#"{"errcode":null,"errmsg":"ok"}"#,
+            br#"{"errcode":true}"#,
+            br#"{"errcode":0,"errmsg":"ok"} x"#,
+            br#"{"errcode":0,"errmsg":"ok""#,
+            b"{\"errcode\":0,\"x\":\"\xff\"}",
+            b"{\"errcode\":0,\"errmsg\":\"\xe6\x94\xb9\"}",
+            b"",
+            b"[0]",
+            b"<html>busy</html>",
+        ];
+        for body in bodies {
+            for secrets in [&[][..], &["sbx_secret"][..]] {
+                assert_eq!(
+                    decode_reply(body, secrets),
+                    decode_reply_general(body, secrets),
+                    "{}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
     }
 }

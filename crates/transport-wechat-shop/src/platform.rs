@@ -70,7 +70,7 @@ pub fn encode(order: &Order, plan: &Plan) -> Result<ChangeOrderPriceRequest, Pla
             ),
         ));
     }
-    let mut infos = Vec::new();
+    let mut infos = Vec::with_capacity(plan.lines().len());
     for line in plan.named_lines() {
         let lid = line.line().as_str();
         if raises(line.target(), line.original()) {
@@ -89,12 +89,17 @@ pub fn encode(order: &Order, plan: &Plan) -> Result<ChangeOrderPriceRequest, Pla
         infos.push(ChangeOrderInfo {
             product_id: numeric_id(
                 product.as_str(),
-                &format!("line {lid} product id"),
+                format_args!("line {lid} product id"),
                 oid,
                 PLATFORM,
             )?,
-            sku_id: numeric_id(sku.as_str(), &format!("line {lid} SKU id"), oid, PLATFORM)?,
-            change_price: minor_units(line.target(), &format!("line {lid} total"), oid)?,
+            sku_id: numeric_id(
+                sku.as_str(),
+                format_args!("line {lid} SKU id"),
+                oid,
+                PLATFORM,
+            )?,
+            change_price: minor_units(line.target(), format_args!("line {lid} total"), oid)?,
         });
     }
     let express_fee = match plan.freight() {

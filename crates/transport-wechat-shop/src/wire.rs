@@ -59,6 +59,15 @@ pub(crate) struct Envelope {
     pub errmsg: Option<String>,
 }
 
+/// The envelope as WeChat writes it: `errcode` a JSON integer. Read first, because it needs
+/// no lenient number handling; a reply it does not fit is read again as an [`Envelope`].
+#[derive(Debug, Deserialize)]
+pub(crate) struct IntegerEnvelope {
+    pub errcode: i64,
+    #[serde(default)]
+    pub errmsg: Option<String>,
+}
+
 /// The token endpoint's reply: a token, or an envelope error.
 #[derive(Deserialize)]
 pub(crate) struct TokenReply {
