@@ -4,6 +4,7 @@ use std::fmt;
 
 use order_domain::{PlatformError, PlatformErrorKind};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use transport_core::json::Object;
 use transport_core::sign::{hex_lower, md5};
 use transport_core::{
     ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, decode_json, protocol_error,
@@ -12,7 +13,9 @@ use transport_core::{
 
 use crate::generated::errors::{ModifyOrderPriceError, ModifyOrderPriceResultError};
 use crate::generated::params;
-use crate::wire::{Data, Envelope, ModifyOrderPriceReply, ModifyOrderPriceRequest, auth_link};
+use crate::wire::{
+    Data, Envelope, ModifyOrderPriceReply, ModifyOrderPriceRequest, PlainReply, auth_link,
+};
 
 /// Settings of a [`VvtoolClient`]. Build with [`VvtoolConfig::new`] and adjust the fields.
 #[derive(Clone)]
@@ -181,6 +184,28 @@ impl VvtoolClient {
 /// a vv-tool reply is a `Protocol` error with a redacted snippet. `secrets` are redacted from
 /// everything kept.
 pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<ModifyOrderPriceReply, PlatformError> {
+    // The usual success, read without a JSON tree; anything else (a failure, a string code, a
+    // decimal cost, not JSON...) is read by the general path, which gives the same result for
+    // every reply the fast path accepts.
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Ok(reply) = serde_json::from_str::<Object<PlainReply>>(text)
+        && reply.0.code == params::SUCCESS_CODE
+        && reply.0.data.0.success
+    {
+        return Ok(ModifyOrderPriceReply {
+            withholding_money: reply.0.data.0.withholding_money.map(|c| c.0),
+            msec: reply.0.msec,
+            raw: redact_text(text, secrets),
+        });
+    }
+    decode_reply_general(body, secrets)
+}
+
+/// [`decode_reply`] for any body.
+fn decode_reply_general(
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<ModifyOrderPriceReply, PlatformError> {
     let env: Envelope = decode_json(body, secrets)?;
     let Some(code) = env.code else {
         return Err(protocol_error("reply has no code", body, secrets));
@@ -231,5 +256,60 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<ModifyOrderPriceRep
             body,
             secrets,
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fast_path_reads_every_reply_as_the_general_path_does() {
+        let bodies: &[&[u8]] = &[
+            br#"{"code":0,"msg":"ok","msec":12,"time":1700000000,"data":{"success":true,"withholding_money":"0.5"}}"#,
+            br#"{"code":0,"data":{"success":true}}"#,
+            br#"{"code":0,"msg":null,"msec":null,"data":{"success":true,"withholding_money":null,"result_code":null,"result_msg":"x"}}"#,
+            br#"{"code":0,"data":{"success":true,"withholding_money":12}}"#,
+            br#"{"code":0,"data":{"success":true,"withholding_money":-3}}"#,
+            br#"{"code":0,"data":{"success":true,"withholding_money":-0}}"#,
+            br#"{"code":0,"data":{"success":true,"withholding_money":12.50}}"#,
+            br#"{"code":0,"data":{"success":true,"withholding_money":1e3}}"#,
+            br#"{"code":0,"data":{"success":true,"withholding_money":true}}"#,
+            br#"{"code":0,"data":{"success":true,"withholding_money":{"a":1}}}"#,
+            br#"{"code":0,"data":{"success":true,"withholding_money":"\u0031"}}"#,
+            br#"{"code":0,"data":{"success":"TRUE","withholding_money":"1"}}"#,
+            br#"{"code":0,"data":{"success":false,"result_code":"X","result_msg":"no"}}"#,
+            br#"{"code":0,"data":{"success":1}}"#,
+            br#"{"code":0,"data":{"success":true,"result_code":7}}"#,
+            br#"{"code":0,"data":{"success":true,"success":false}}"#,
+            br#"{"code":0,"code":1,"data":{"success":true}}"#,
+            br#"{"code":"0","data":{"success":true}}"#,
+            br#"{"code":0.0,"data":{"success":true}}"#,
+            br#"{"code":-0,"data":{"success":true}}"#,
+            br#"{"code":0,"msec":"12","data":{"success":true}}"#,
+            br#"{"code":0,"msec":1.5,"data":{"success":true}}"#,
+            br#"{"code":0,"msg":5,"data":{"success":true}}"#,
+            br#"{"code":0,"data":[true]}"#,
+            br#"{"code":0,"data":null}"#,
+            br#"{"code":0}"#,
+            br#"[0,"ok",12,{"success":true}]"#,
+            br#"{"code":302,"msg":"token=vv-token https://vv/a?s=2","data":{"auth_url":"https://x/auth?token=vv-token"}}"#,
+            br#"{"code":0,"msg":"ok vv-token","data":{"success":true,"withholding_money":"access_token=vv-token"}}"#,
+            br#"{"code":0,"data":{"success":true}} x"#,
+            br#"{"code":0,"data":{"success":true}"#,
+            b"{\"code\":0,\"data\":{\"success\":true},\"x\":\"\xff\"}",
+            b"",
+            b"<html>busy</html>",
+        ];
+        for body in bodies {
+            for secrets in [&[][..], &["vv-token"][..]] {
+                assert_eq!(
+                    decode_reply(body, secrets),
+                    decode_reply_general(body, secrets),
+                    "{}",
+                    String::from_utf8_lossy(body)
+                );
+            }
+        }
     }
 }

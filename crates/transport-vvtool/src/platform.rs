@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use order_domain::{
-    Money, Order, OrderPlatform, Plan, PlatformError, PlatformErrorKind, Policy, Receipt,
+    Money, Order, OrderLine, OrderPlatform, Plan, PlatformError, PlatformErrorKind, Policy, Receipt,
 };
 
 use transport_core::{invalid_request, minor_units, numeric_id};
@@ -64,40 +64,52 @@ pub fn encode(
         Some(f) => minor_units(f.target(), "freight", oid)?,
         None => minor_units(order.freight_current(), "freight", oid)?,
     };
-    let mut entries: Vec<(String, Money)> = plan
-        .lines()
-        .iter()
-        .map(|l| (l.line().as_str().to_owned(), l.delta_vs_original()))
-        .collect();
-    if plan.lines().is_empty() {
-        for l in order.lines().iter().filter(|l| !l.is_closed()) {
-            let delta = l
-                .current_total()
-                .checked_sub(l.original_total())
-                .map_err(|e| invalid_request(format!("order {oid}: line {}: {e}", l.id())))?;
-            entries.push((l.id().as_str().to_owned(), delta));
+    let entry_discounts = if plan.lines().is_empty() {
+        let open = || order.lines().iter().filter(|l| !l.is_closed());
+        // Every delta first (an arithmetic error is reported before any entry's), then the
+        // entries, as with the plan's lines.
+        for l in open() {
+            line_delta(l, oid)?;
         }
-    }
-    let mut entry_discounts = Vec::with_capacity(entries.len());
-    for (lid, delta) in entries {
-        let discount = minor_units(delta, &format!("line {lid} discount"), oid)?;
-        if discount > 0 {
-            return Err(PlatformError::new(
-                PlatformErrorKind::RejectedByRule,
-                None,
-                format!("order {oid}: line {lid}: 1688 only lowers prices"),
-            ));
+        let mut entries = Vec::with_capacity(order.lines().len());
+        for l in open() {
+            entries.push(entry(l.id().as_str(), line_delta(l, oid)?, oid)?);
         }
-        entry_discounts.push(EntryDiscount {
-            id: numeric_id(&lid, &format!("line {lid} entry id"), oid, PLATFORM)?,
-            discount,
-        });
-    }
+        entries
+    } else {
+        plan.lines()
+            .iter()
+            .map(|l| entry(l.line().as_str(), l.delta_vs_original(), oid))
+            .collect::<Result<Vec<_>, _>>()?
+    };
     Ok(ModifyOrderPriceRequest {
         shop_id: shop_id.to_owned(),
         order_id,
         carriage,
         entry_discounts,
+    })
+}
+
+/// `current - original` of an order line.
+fn line_delta(l: &OrderLine, oid: &str) -> Result<Money, PlatformError> {
+    l.current_total()
+        .checked_sub(l.original_total())
+        .map_err(|e| invalid_request(format!("order {oid}: line {}: {e}", l.id())))
+}
+
+/// The entry of line `lid` with signed `delta`; a raise is refused.
+fn entry(lid: &str, delta: Money, oid: &str) -> Result<EntryDiscount, PlatformError> {
+    let discount = minor_units(delta, format_args!("line {lid} discount"), oid)?;
+    if discount > 0 {
+        return Err(PlatformError::new(
+            PlatformErrorKind::RejectedByRule,
+            None,
+            format!("order {oid}: line {lid}: 1688 only lowers prices"),
+        ));
+    }
+    Ok(EntryDiscount {
+        id: numeric_id(lid, format_args!("line {lid} entry id"), oid, PLATFORM)?,
+        discount,
     })
 }
 

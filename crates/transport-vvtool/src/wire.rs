@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use transport_core::json::{i64_lenient, opt_i64_lenient, u64_lenient};
+use transport_core::json::{AnyString, Object, i64_lenient, opt_i64_lenient, u64_lenient};
 
 /// The request body. Amounts are integer fen; ids are written as JSON integers exactly (up to
 /// 19 digits, above 2^53) and read from numbers or strings.
@@ -55,6 +55,61 @@ pub(crate) struct Envelope {
     pub msec: Option<i64>,
     #[serde(default)]
     pub data: Option<Value>,
+}
+
+/// A successful reply as vv-tool writes it: integer `code` and `msec`, `data` an object with
+/// a boolean `success` and `withholding_money` as text or an integer. Read first; any reply it
+/// does not fit is read again with [`Envelope`] and [`Data`].
+#[derive(Debug, Deserialize)]
+pub(crate) struct PlainReply {
+    pub code: i64,
+    /// Read only to check that it is text, as [`Envelope`] does.
+    #[serde(default, rename = "msg")]
+    pub _msg: Option<AnyString>,
+    #[serde(default)]
+    pub msec: Option<i64>,
+    pub data: Object<PlainData>,
+}
+
+/// `data` of a [`PlainReply`].
+#[derive(Debug, Deserialize)]
+pub(crate) struct PlainData {
+    pub success: bool,
+    /// Read only to check that it is text, as [`Data`] does.
+    #[serde(default, rename = "result_code")]
+    pub _result_code: Option<AnyString>,
+    /// Read only to check that it is text, as [`Data`] does.
+    #[serde(default, rename = "result_msg")]
+    pub _result_msg: Option<AnyString>,
+    #[serde(default)]
+    pub withholding_money: Option<PlainCost>,
+}
+
+/// `withholding_money` as text: a JSON string as it is, or a JSON integer's digits (what
+/// [`Data::cost`] gives for them). Anything else is refused, for [`Data`] to read.
+#[derive(Debug)]
+pub(crate) struct PlainCost(pub String);
+
+impl<'de> Deserialize<'de> for PlainCost {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = PlainCost;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an integer")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PlainCost, E> {
+                Ok(PlainCost(v.to_owned()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PlainCost, E> {
+                Ok(PlainCost(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PlainCost, E> {
+                Ok(PlainCost(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// `data` of a handled call.
