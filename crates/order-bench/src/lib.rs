@@ -190,7 +190,7 @@ impl Case {
                 let data = req.to_request_data_as(client.config().number_style)?;
                 let form = client.signed_form(&data, 1_727_251_200);
                 let done = transport_em::decode_reply(self.reply, &["em-secret"])?;
-                Ok(form_len(&form) + done.raw_reply.len())
+                Ok(form_len(&form[..]) + done.raw_reply.len())
             }
             Signer::Icbu(client) => {
                 let req = transport_icbu::request_from_plan(&self.order, &p)?;
@@ -256,8 +256,8 @@ impl FloorInput {
     }
 }
 
-fn form_len(form: &[(&'static str, String)]) -> usize {
-    form.iter().map(|(k, v)| k.len() + v.len()).sum()
+fn form_len<V: AsRef<str>>(form: &[(&'static str, V)]) -> usize {
+    form.iter().map(|(k, v)| k.len() + v.as_ref().len()).sum()
 }
 
 fn encode_error(e: serde_json::Error) -> PlatformError {

@@ -1,5 +1,6 @@
 //! The typed client: one signed, form-encoded `POST` per [`TradeModifyRequest`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -161,24 +162,29 @@ impl EmClient {
         &self.config
     }
 
-    /// The form fields of one attempt, `sign` included, at `timestamp` (Unix seconds).
-    pub fn signed_form(&self, request_data: &str, timestamp: i64) -> Vec<(&'static str, String)> {
+    /// The form fields of one attempt, `sign` included, at `timestamp` (Unix seconds), in the
+    /// order they are sent: `appid`, `timestamp`, `request_data`, `sign`. Only the timestamp
+    /// and the signature are new strings; `appid` and `request_data` are borrowed.
+    pub fn signed_form<'a>(
+        &'a self,
+        request_data: &'a str,
+        timestamp: i64,
+    ) -> [(&'static str, Cow<'a, str>); 4] {
         let ts = timestamp.to_string();
-        let unsigned = [
-            (params::APPID, self.config.appid.as_str()),
-            (params::TIMESTAMP, ts.as_str()),
-            (params::REQUEST_DATA, request_data),
-        ];
-        let sign = self
-            .config
-            .sign_scheme
-            .sign(&unsigned, self.config.secret.expose_secret());
-        let mut form: Vec<(&'static str, String)> = unsigned
-            .iter()
-            .map(|(k, v)| (*k, (*v).to_owned()))
-            .collect();
-        form.push((params::SIGN, sign));
-        form
+        let sign = self.config.sign_scheme.sign(
+            &[
+                (params::APPID, self.config.appid.as_str()),
+                (params::TIMESTAMP, ts.as_str()),
+                (params::REQUEST_DATA, request_data),
+            ],
+            self.config.secret.expose_secret(),
+        );
+        [
+            (params::APPID, Cow::Borrowed(self.config.appid.as_str())),
+            (params::TIMESTAMP, Cow::Owned(ts)),
+            (params::REQUEST_DATA, Cow::Borrowed(request_data)),
+            (params::SIGN, Cow::Owned(sign)),
+        ]
     }
 
     /// Sends one change and returns EM's acknowledgement, or the failure as a
@@ -195,7 +201,7 @@ impl EmClient {
             let form = self.signed_form(&request_data, self.clock.now().as_secs());
             let reply = self
                 .http
-                .send(self.http.inner().post(&self.url).form(&form), &secrets)
+                .send(self.http.inner().post(&self.url).form(&form[..]), &secrets)
                 .await?
                 .error_for_status(&secrets)?;
             let result = decode_reply(reply.body(), &secrets);

@@ -26,7 +26,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use transport_core::sign::{hex_upper, md5};
+use transport_core::sign::{Digester, for_each_sorted_param, hex_upper, md5};
 
 use crate::generated::params;
 
@@ -117,11 +117,34 @@ impl EmSigner for EmSignScheme {
         }
     }
 
+    /// The built-in schemes feed MD5 the pieces of [`string_to_sign`](EmSigner::string_to_sign)
+    /// one by one: the same bytes, without copying `request_data` into a string first.
     fn sign(&self, params: &[(&str, &str)], secret: &str) -> String {
-        match self {
-            EmSignScheme::Custom(s) => s.sign(params, secret),
-            _ => hex_upper(&md5(self.string_to_sign(params, secret).as_bytes())),
+        let suffix: [&[u8]; 4] = match self {
+            EmSignScheme::Custom(s) => return s.sign(params, secret),
+            EmSignScheme::AmpersandKey => [
+                b"&",
+                params::SIGN_SECRET_KEY.as_bytes(),
+                b"=",
+                secret.as_bytes(),
+            ],
+            EmSignScheme::PlainSecret => [secret.as_bytes(), b"", b"", b""],
+        };
+        let mut digest = Digester::md5();
+        let mut first = true;
+        for_each_sorted_param(params, params::SIGN, |k, v| {
+            if !first {
+                digest.update(b"&");
+            }
+            first = false;
+            digest.update(k.as_bytes());
+            digest.update(b"=");
+            digest.update(v.as_bytes());
+        });
+        for piece in suffix {
+            digest.update(piece);
         }
+        digest.finish_hex_upper()
     }
 }
 
@@ -183,6 +206,33 @@ mod tests {
             EmSignScheme::PlainSecret.sign(&golden_params(), "em-secret"),
             "D7273BF14CA9D9A35C93FD63F2D4D3BF"
         );
+    }
+
+    #[test]
+    fn built_in_schemes_sign_exactly_their_string_to_sign() {
+        let cases: [&[(&str, &str)]; 4] = [
+            &golden_params(),
+            &[],
+            &[("sign", "x"), ("a", "")],
+            &[
+                ("b", "2"),
+                ("a", "1"),
+                ("b", "1"),
+                ("request_data", "{\"备注\":\"&=\"}"),
+            ],
+        ];
+        for params in cases {
+            for scheme in [EmSignScheme::AmpersandKey, EmSignScheme::PlainSecret] {
+                for secret in ["em-secret", ""] {
+                    assert_eq!(
+                        scheme.sign(params, secret),
+                        hex_upper(&md5(scheme.string_to_sign(params, secret).as_bytes())),
+                        "{params:?} {}",
+                        scheme.name()
+                    );
+                }
+            }
+        }
     }
 
     #[test]
