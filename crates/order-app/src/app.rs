@@ -11,7 +11,7 @@ use order_domain::{
 
 use crate::config::{Config, ConfigError, Env};
 use crate::input::AmendmentLine;
-use crate::registry::{PlatformFactory, PlatformKind};
+use crate::registry::{PlatformFactory, PlatformKind, SendPacer};
 
 pub use transport_core::SystemClock;
 
@@ -101,6 +101,7 @@ pub struct Applied {
 #[derive(Clone)]
 pub struct App {
     shops: Arc<BTreeMap<ShopId, Arc<dyn OrderPlatform>>>,
+    pacers: Arc<BTreeMap<ShopId, SendPacer>>,
     journal: Arc<dyn Journal>,
     clock: Arc<dyn Clock>,
 }
@@ -118,6 +119,7 @@ impl fmt::Debug for App {
 #[derive(Default)]
 pub struct AppBuilder {
     shops: BTreeMap<ShopId, Arc<dyn OrderPlatform>>,
+    pacers: BTreeMap<ShopId, SendPacer>,
     journal: Option<Arc<dyn Journal>>,
     clock: Option<Arc<dyn Clock>>,
 }
@@ -135,6 +137,14 @@ impl AppBuilder {
     #[must_use]
     pub fn shop(mut self, id: ShopId, platform: Arc<dyn OrderPlatform>) -> Self {
         self.shops.insert(id, platform);
+        self
+    }
+
+    /// Paces `shop`'s sends: an amendment waits for `pacer` before it is recorded as sent
+    /// (see [`SendPacer`]). Shops without one are recorded as sent at once.
+    #[must_use]
+    pub fn pace(mut self, shop: ShopId, pacer: SendPacer) -> Self {
+        self.pacers.insert(shop, pacer);
         self
     }
 
@@ -156,6 +166,7 @@ impl AppBuilder {
     pub fn build(self) -> Result<App, AppError> {
         Ok(App {
             shops: Arc::new(self.shops),
+            pacers: Arc::new(self.pacers),
             journal: self.journal.ok_or(AppError::NoJournal)?,
             clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
         })
@@ -191,6 +202,9 @@ impl App {
         for shop in &config.shops {
             let credentials = shop.resolve_secrets(env)?;
             builder = builder.shop(shop.id.clone(), factory.build(shop, &credentials)?);
+            if let Some(pacer) = factory.pacer(&shop.id) {
+                builder = builder.pace(shop.id.clone(), pacer);
+            }
         }
         let journal = open_journal(config.journal_url()).await?;
         builder.journal(journal).build()
@@ -247,8 +261,8 @@ impl App {
     }
 
     /// Applies one amendment: plan, record the intent, skip it when an earlier run recorded an
-    /// outcome, record a rejection without sending, otherwise mark it sent, send it and record
-    /// what the platform said. An amendment an interrupted run left in doubt is sent again
+    /// outcome, record a rejection without sending, otherwise wait for the shop's pacer (if
+    /// any), mark it sent, send it and record what the platform said. An amendment an interrupted run left in doubt is sent again
     /// ([`InDoubt::Resend`]; see [`App::apply_with`]).
     pub async fn apply(&self, line: &AmendmentLine) -> Result<Applied, ApplyError> {
         self.apply_with(line, InDoubt::Resend).await
@@ -300,6 +314,11 @@ impl App {
                 return Ok(done(Disposition::Rejected(rejection), false));
             }
         };
+        // Wait for the shop's rate before recording `sent`, not after: what is recorded as
+        // sent is then on its way, and a crash leaves only those in doubt.
+        if let Some(pacer) = self.pacers.get(&line.shop) {
+            pacer.until_ready().await;
+        }
         self.journal.mark_sent(&key, self.clock.now()).await?;
         match platform.apply(&line.order, &plan).await {
             Ok(receipt) => {

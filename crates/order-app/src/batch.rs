@@ -479,6 +479,7 @@ mod tests {
     use super::*;
     use crate::input::parse_line;
     use crate::memory::{MemoryJournal, MemoryPlatform};
+    use crate::registry::SendPacer;
 
     fn line(order: &str, target: &str) -> String {
         format!(
@@ -681,5 +682,92 @@ mod tests {
         assert_eq!((s.total.in_doubt, s.total.applied), (0, 1));
         assert!(lines[0].resent);
         assert_eq!(platform.order(a.order.id()).unwrap().1, 1, "sent once");
+    }
+
+    /// A platform whose transport paces its requests, like the real ones: it waits for its
+    /// limiter, then notes how many amendments the journal holds as `sent` at that moment.
+    #[derive(Debug)]
+    struct Paced {
+        inner: MemoryPlatform,
+        limiter: transport_core::RateLimiter,
+        journal: Arc<MemoryJournal>,
+        most_sent: std::sync::Mutex<usize>,
+    }
+
+    #[async_trait::async_trait]
+    impl order_domain::OrderPlatform for Paced {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+        fn policy(&self) -> &Policy {
+            self.inner.policy()
+        }
+        async fn apply(
+            &self,
+            order: &order_domain::Order,
+            plan: &order_domain::Plan,
+        ) -> Result<order_domain::Receipt, PlatformError> {
+            self.limiter.until_ready("credential").await;
+            let sent = self
+                .journal
+                .amendments(None)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|r| r.state == AmendmentState::Sent)
+                .count();
+            {
+                let mut most = self.most_sent.lock().unwrap();
+                *most = (*most).max(sent);
+            }
+            self.inner.apply(order, plan).await
+        }
+    }
+
+    /// Many amendments in flight for one rate-limited shop: with the app's pacer they wait
+    /// before they are recorded as sent, so only those actually leaving are ever `sent` (in
+    /// doubt, were the process killed); without it, all of them queue as `sent` in the
+    /// transport's limiter.
+    #[tokio::test]
+    async fn a_paced_shop_records_amendments_as_sent_only_when_they_can_leave() {
+        const RATE: u32 = 200;
+        let text: Vec<String> = (0..24)
+            .map(|n| line(&format!("{}", 500 + n), "8.00"))
+            .collect();
+        let text = text.join("\n");
+        let mut most = Vec::new();
+        for paced in [false, true] {
+            let journal = Arc::new(MemoryJournal::new());
+            let platform = Arc::new(Paced {
+                inner: MemoryPlatform::new(Policy::wechat_shop()),
+                limiter: transport_core::RateLimiter::per_second(Some(RATE)),
+                journal: journal.clone(),
+                most_sent: std::sync::Mutex::new(0),
+            });
+            let shop = ShopId::new("wechat-a").unwrap();
+            let mut b = App::builder()
+                .shop(shop.clone(), platform.clone())
+                .journal(journal.clone());
+            if paced {
+                b = b.pace(shop, SendPacer::per_second(Some(RATE)).unwrap());
+            }
+            let s = b
+                .build()
+                .unwrap()
+                .run_batch(
+                    text.as_bytes(),
+                    BatchOptions {
+                        concurrency: 64,
+                        ..BatchOptions::default()
+                    },
+                    |_| {},
+                )
+                .await
+                .unwrap();
+            assert_eq!(s.total.applied, 24);
+            most.push(*platform.most_sent.lock().unwrap());
+        }
+        assert!(most[0] > 8, "unpaced: {most:?}");
+        assert!(most[1] <= 2, "paced: {most:?}");
     }
 }

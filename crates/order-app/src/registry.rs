@@ -10,7 +10,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use order_domain::{OrderPlatform, Policy, ShopId};
-use transport_core::{HttpClient, SecretString};
+use transport_core::{HttpClient, RateLimiter, SecretString};
 use transport_em::{EmClient, EmConfig, EmPlatform};
 use transport_icbu::{IcbuClient, IcbuConfig, IcbuPlatform, SignMethod};
 use transport_vvtool::{VvtoolClient, VvtoolConfig, VvtoolPlatform};
@@ -143,13 +143,52 @@ pub fn build_platform(
 /// token would knock each other's token out): WeChat and EM clients are shared per app id,
 /// vv-tool clients per token variable, ICBU clients per app key and session variable.
 /// Rate limits and retries live inside the transports: the shop's `rate_limit_per_second`, else
-/// the transport's documented default (the first shop of a shared client decides).
+/// the transport's documented default (the first shop of a shared client decides). Each
+/// credential also gets a [`SendPacer`] at the same rate ([`PlatformFactory::pacer`]), which
+/// the app waits on before it records an amendment as sent.
 pub struct PlatformFactory {
     http: HttpClient,
     wechat: HashMap<String, WechatShopClient>,
     vvtool: HashMap<String, VvtoolClient>,
     em: HashMap<String, EmClient>,
     icbu: HashMap<(String, String), IcbuClient>,
+    /// Per credential (the clients' keys, prefixed by the platform).
+    pacers: HashMap<String, SendPacer>,
+    /// Per shop built.
+    shop_pacers: HashMap<ShopId, SendPacer>,
+}
+
+/// Paces the sends of one credential in the app, at the rate its transport allows, so that an
+/// amendment is recorded as sent only when its request can leave.
+///
+/// The transport's own limiter makes a request wait for its slot after the app recorded it as
+/// sent; with many amendments in flight for a rate-limited shop, most of them would sit in that
+/// queue already marked `sent`, and a crash would leave every one of them in doubt (resent, or
+/// held for an operator, on the next run) although none had left. Waiting here first keeps the
+/// in-doubt window to the requests actually on the wire; the transport's limiter then rarely
+/// waits. Clones share their state.
+#[derive(Clone)]
+pub struct SendPacer {
+    limiter: RateLimiter,
+}
+
+impl fmt::Debug for SendPacer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendPacer").finish_non_exhaustive()
+    }
+}
+
+impl SendPacer {
+    /// `per_second` sends per second (`None` or zero: no pacing, so no pacer).
+    pub fn per_second(per_second: Option<u32>) -> Option<SendPacer> {
+        let limiter = RateLimiter::per_second(per_second);
+        (!limiter.is_unlimited()).then_some(SendPacer { limiter })
+    }
+
+    /// Waits until the next send may leave, and takes its slot.
+    pub async fn until_ready(&self) {
+        self.limiter.until_ready("send").await;
+    }
 }
 
 impl fmt::Debug for PlatformFactory {
@@ -167,6 +206,30 @@ impl PlatformFactory {
             vvtool: HashMap::new(),
             em: HashMap::new(),
             icbu: HashMap::new(),
+            pacers: HashMap::new(),
+            shop_pacers: HashMap::new(),
+        }
+    }
+
+    /// The pacer of a shop built by [`build`](Self::build): shared by the shops of one
+    /// credential, at its transport's rate; `None` when that rate is unlimited.
+    pub fn pacer(&self, shop: &ShopId) -> Option<SendPacer> {
+        self.shop_pacers.get(shop).cloned()
+    }
+
+    /// Remembers `shop`'s pacer: the credential's, created at `rate` by its first shop.
+    fn pace(&mut self, shop: &ShopId, credential: String, rate: Option<u32>) {
+        let pacer = self
+            .pacers
+            .entry(credential)
+            .or_insert_with(|| SendPacer {
+                limiter: RateLimiter::per_second(rate),
+            })
+            .clone();
+        if pacer.limiter.is_unlimited() {
+            self.shop_pacers.remove(shop);
+        } else {
+            self.shop_pacers.insert(shop.clone(), pacer);
         }
     }
 
@@ -205,6 +268,9 @@ impl PlatformFactory {
         };
         let rate = shop.rate_limit_per_second.map(NonZeroU32::get);
         let http = &self.http;
+        // The transport's rate when this shop's client is new (else its credential's pacer
+        // exists already).
+        let mut fresh_rate: Option<u32> = None;
         let platform: Arc<dyn OrderPlatform> = match shop.platform {
             PlatformKind::WechatShop => {
                 let appid = plain("appid")?;
@@ -218,11 +284,14 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
+                        let per_second = config.rate_limit_per_second;
                         let c = WechatShopClient::new(http.clone(), config);
-                        self.wechat.insert(appid, c.clone());
+                        self.wechat.insert(appid.clone(), c.clone());
+                        fresh_rate = per_second;
                         c
                     }
                 };
+                self.pace(&shop.id, format!("wechat:{appid}"), fresh_rate);
                 Arc::new(WechatShopPlatform::new(client))
             }
             PlatformKind::Vvtool1688 => {
@@ -237,11 +306,14 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
+                        let per_second = config.rate_limit_per_second;
                         let c = VvtoolClient::new(http.clone(), config);
-                        self.vvtool.insert(token_var, c.clone());
+                        self.vvtool.insert(token_var.clone(), c.clone());
+                        fresh_rate = per_second;
                         c
                     }
                 };
+                self.pace(&shop.id, format!("vvtool:{token_var}"), fresh_rate);
                 Arc::new(VvtoolPlatform::new(client, plain("shop_id")?))
             }
             PlatformKind::EmFranchiser => {
@@ -256,11 +328,14 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
+                        let per_second = config.rate_limit_per_second;
                         let c = EmClient::new(http.clone(), config);
-                        self.em.insert(appid, c.clone());
+                        self.em.insert(appid.clone(), c.clone());
+                        fresh_rate = per_second;
                         c
                     }
                 };
+                self.pace(&shop.id, format!("em:{appid}"), fresh_rate);
                 Arc::new(EmPlatform::new(client))
             }
             PlatformKind::AlibabaIcbu => {
@@ -288,11 +363,14 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
+                        let per_second = config.rate_limit_per_second;
                         let c = IcbuClient::new(http.clone(), config);
-                        self.icbu.insert(key, c.clone());
+                        self.icbu.insert(key.clone(), c.clone());
+                        fresh_rate = per_second;
                         c
                     }
                 };
+                self.pace(&shop.id, format!("icbu:{}:{}", key.0, key.1), fresh_rate);
                 Arc::new(IcbuPlatform::new(client))
             }
         };

@@ -521,6 +521,9 @@ impl SandboxRun {
         for shop in &config.shops {
             let credentials = shop.resolve_secrets(&env)?;
             let inner = factory.build(shop, &credentials)?;
+            if let Some(pacer) = factory.pacer(&shop.id) {
+                b = b.pace(shop.id.clone(), pacer);
+            }
             b = b.shop(
                 shop.id.clone(),
                 Arc::new(Seeding {
