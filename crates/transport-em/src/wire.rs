@@ -3,6 +3,7 @@
 use order_domain::{PlatformError, PlatformErrorKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use transport_core::json::Object;
 use transport_core::protocol_error;
 
 use crate::generated::errors::TradeModifyError;
@@ -184,6 +185,61 @@ fn code_text(v: &Value) -> Option<String> {
 /// `statusCode` is read leniently (a JSON number or a numeric string), and unknown fields are
 /// ignored.
 pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<TradeModified, PlatformError> {
+    // The usual success, read without a JSON tree; anything else (a failure, a string code,
+    // an unusual `data`, not JSON...) is read by the general path, which gives the same result
+    // for every reply the fast path accepts.
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Ok(Object(reply)) = serde_json::from_str::<Object<PlainReply>>(text)
+        && reply.status_code == params::SUCCESS_STATUS_CODE
+    {
+        return Ok(TradeModified {
+            tradeno: reply.data.and_then(|d| d.0),
+            message: reply.message.unwrap_or_default(),
+            raw_reply: text.to_owned(),
+        });
+    }
+    decode_reply_general(body, secrets)
+}
+
+/// A reply as EM writes it: `statusCode` a JSON integer, `message` text, `data` the order
+/// number as text or an integer.
+#[derive(Deserialize)]
+struct PlainReply {
+    #[serde(rename = "statusCode")]
+    status_code: i64,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    data: Option<PlainTradeNo>,
+}
+
+/// `data` as the general path reads it (`""` is none), for a string or an integer only.
+struct PlainTradeNo(Option<String>);
+
+impl<'de> Deserialize<'de> for PlainTradeNo {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = PlainTradeNo;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an integer")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PlainTradeNo, E> {
+                Ok(PlainTradeNo((!v.is_empty()).then(|| v.to_owned())))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PlainTradeNo, E> {
+                Ok(PlainTradeNo(Some(v.to_string())))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PlainTradeNo, E> {
+                Ok(PlainTradeNo(Some(v.to_string())))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// [`decode_reply`] for any body.
+fn decode_reply_general(body: &[u8], secrets: &[&str]) -> Result<TradeModified, PlatformError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| protocol_error(&format!("EM reply is not JSON ({e})"), body, secrets))?;
     let Some(obj) = value.as_object() else {
@@ -296,6 +352,50 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code(), Some("4711"));
         assert_eq!(e.message(), "奇怪");
+    }
+
+    #[test]
+    fn the_fast_path_reads_every_reply_as_the_general_path_does() {
+        assert_eq!(params::reply::STATUS_CODE, "statusCode");
+        let bodies: &[&[u8]] = &[
+            r#"{"statusCode":0,"message":"修改成功","data":"DD202409260001"}"#.as_bytes(),
+            br#"{"statusCode":0}"#,
+            br#"{"statusCode":0,"message":null,"data":null,"x":[1,{"y":2.5}]}"#,
+            br#"{"statusCode":0,"message":"ok","data":""}"#,
+            br#"{"statusCode":0,"message":"ok","data":12345678901234567890}"#,
+            br#"{"statusCode":0,"message":"ok","data":-7}"#,
+            br#"{"statusCode":0,"message":"ok","data":-0}"#,
+            br#"{"statusCode":0,"message":"ok","data":1.5}"#,
+            br#"{"statusCode":0,"message":"ok","data":true}"#,
+            br#"{"statusCode":0,"message":"ok","data":{"tradeno":"x"}}"#,
+            br#"{"statusCode":0,"message":"ok","data":["x"]}"#,
+            br#"{"statusCode":0,"message":"\u4fee\"","data":"D\u0044"}"#,
+            br#"{"statusCode":0,"message":7,"data":"D"}"#,
+            br#"{"statusCode":0,"message":{"a":1},"data":"D"}"#,
+            br#"{"statusCode":"0","message":"ok","data":"D"}"#,
+            br#"{"statusCode":" 0 ","message":"ok","data":"D"}"#,
+            br#"{"statusCode":0.0,"message":"ok","data":"D"}"#,
+            br#"{"statusCode":-0,"message":"ok","data":"D"}"#,
+            r#"{"statusCode":1002,"message":"省市区","data":null}"#.as_bytes(),
+            r#"{"statusCode":"-10","message":"库存不足","data":null}"#.as_bytes(),
+            br#"{"statusCode":0,"statusCode":5,"message":"ok"}"#,
+            br#"{"statusCode":0,"data":"A","data":"B"}"#,
+            br#"{"statusCode":null}"#,
+            br#"[0,"ok","D"]"#,
+            br#"{"statusCode":0} x"#,
+            br#"{"statusCode":0,"mess"#,
+            b"{\"statusCode\":0,\"x\":\"\xff\"}",
+            b"",
+            b"<html>busy</html>",
+        ];
+        for body in bodies {
+            assert_eq!(
+                decode_reply(body, &["em-secret"]),
+                decode_reply_general(body, &["em-secret"]),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
     }
 
     #[test]
