@@ -186,8 +186,12 @@ impl Case {
                 Ok(body.len() + reply.raw.len())
             }
             Signer::Em(client) => {
-                let req = transport_em::request_from_plan(&self.order, &p)?;
-                let data = req.to_request_data_as(client.config().number_style)?;
+                // What `EmPlatform::apply` does: the plan written as `request_data` text.
+                let data = transport_em::request_data_from_plan(
+                    &self.order,
+                    &p,
+                    client.config().number_style,
+                )?;
                 let form = client.signed_form(&data, 1_727_251_200);
                 let done = transport_em::decode_reply(self.reply, &["em-secret"])?;
                 Ok(form_len(&form[..]) + done.raw_reply.len())

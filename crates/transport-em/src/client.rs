@@ -194,11 +194,23 @@ impl EmClient {
         req: &TradeModifyRequest,
     ) -> Result<TradeModified, PlatformError> {
         let request_data = req.to_request_data_as(self.config.number_style)?;
+        self.modify_trade_data(&req.tradeno, &request_data).await
+    }
+
+    /// [`modify_trade`](Self::modify_trade) with the change already written as its
+    /// `request_data` text in this client's number style (for example by
+    /// [`request_data_from_plan`](crate::request_data_from_plan)); `tradeno` only names the
+    /// order in logs.
+    pub async fn modify_trade_data(
+        &self,
+        tradeno: &str,
+        request_data: &str,
+    ) -> Result<TradeModified, PlatformError> {
         let secret = self.config.secret.expose_secret();
         let secrets = [secret];
         with_retries(&self.config.retry, || async {
             self.limiter.until_ready(&self.config.appid).await;
-            let form = self.signed_form(&request_data, self.clock.now().as_secs());
+            let form = self.signed_form(request_data, self.clock.now().as_secs());
             let reply = self
                 .http
                 .send(self.http.inner().post(&self.url).form(&form[..]), &secrets)
@@ -206,7 +218,7 @@ impl EmClient {
                 .error_for_status(&secrets)?;
             let result = decode_reply(reply.body(), &secrets);
             if let Err(e) = &result {
-                tracing::debug!(tradeno = %req.tradeno, error = %e, "EM trade/modify failed");
+                tracing::debug!(tradeno, error = %e, "EM trade/modify failed");
             }
             result
         })

@@ -57,6 +57,6 @@ pub mod sign;
 mod wire;
 
 pub use client::{EmClient, EmConfig, SystemClock};
-pub use platform::{EmPlatform, request_from_plan};
+pub use platform::{EmPlatform, request_data_from_plan, request_from_plan};
 pub use sign::{EmSignScheme, EmSigner, UnknownSignScheme};
 pub use wire::{EmNumberStyle, TradeModified, TradeModifyItem, TradeModifyRequest, decode_reply};

@@ -86,20 +86,28 @@ impl TradeModifyRequest {
 
     /// The `request_data` text in the given number style.
     pub fn to_request_data_as(&self, style: EmNumberStyle) -> Result<String, PlatformError> {
-        let encode_failed = |e: serde_json::Error| {
-            PlatformError::new(
-                PlatformErrorKind::InvalidRequest,
-                None,
-                format!("request_data could not be encoded: {e}"),
-            )
-        };
-        match style {
-            EmNumberStyle::Integers => serde_json::to_string(self).map_err(encode_failed),
-            EmNumberStyle::Strings => {
-                let mut v = serde_json::to_value(self).map_err(encode_failed)?;
-                numbers_to_strings(&mut v);
-                serde_json::to_string(&v).map_err(encode_failed)
-            }
+        encode_request_data(self, style)
+    }
+}
+
+/// The `request_data` text of `data` (a [`TradeModifyRequest`] or its borrowed form) in `style`.
+pub(crate) fn encode_request_data<T: Serialize>(
+    data: &T,
+    style: EmNumberStyle,
+) -> Result<String, PlatformError> {
+    let encode_failed = |e: serde_json::Error| {
+        PlatformError::new(
+            PlatformErrorKind::InvalidRequest,
+            None,
+            format!("request_data could not be encoded: {e}"),
+        )
+    };
+    match style {
+        EmNumberStyle::Integers => serde_json::to_string(data).map_err(encode_failed),
+        EmNumberStyle::Strings => {
+            let mut v = serde_json::to_value(data).map_err(encode_failed)?;
+            numbers_to_strings(&mut v);
+            serde_json::to_string(&v).map_err(encode_failed)
         }
     }
 }
