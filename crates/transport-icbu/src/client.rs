@@ -1,5 +1,6 @@
 //! The typed TOP client for `alibaba.trade.order.modify`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -18,6 +19,8 @@ pub const DEFAULT_BASE_URL: &str = "https://eco.taobao.com";
 pub const DEFAULT_PATH: &str = "/router/rest";
 /// `format`.
 const FORMAT_JSON: &str = "json";
+/// Where `timestamp` is in the form.
+const TIMESTAMP_AT: usize = 3;
 
 pub use transport_core::SystemClock;
 
@@ -165,34 +168,50 @@ impl IcbuClient {
         &self.config
     }
 
-    /// The signed form of one attempt at `now`, `sign` last.
-    pub fn signed_form(&self, param: &str, now: Timestamp) -> Vec<(&'static str, String)> {
+    /// The signed form of one attempt at `now`, `sign` last. Only the timestamp and the
+    /// signature are new strings; everything else is borrowed.
+    pub fn signed_form<'a>(
+        &'a self,
+        param: &'a str,
+        now: Timestamp,
+    ) -> Vec<(&'static str, Cow<'a, str>)> {
         let ts = top_timestamp(now);
-        let mut unsigned: Vec<(&'static str, &str)> = Vec::with_capacity(9);
-        unsigned.extend([
+        let (fields, n) = self.unsigned(param, &ts);
+        let signature = sign(
+            &fields[..n],
+            self.config.app_secret.expose_secret(),
+            self.config.sign_method,
+        );
+        let (fields, n) = self.unsigned(param, "");
+        let mut form = Vec::with_capacity(n + 1);
+        for (k, v) in &fields[..n] {
+            form.push((*k, Cow::Borrowed(*v)));
+        }
+        form[TIMESTAMP_AT].1 = Cow::Owned(ts);
+        form.push(("sign", Cow::Owned(signature)));
+        form
+    }
+
+    /// The parameters that are signed and sent, in the order they are sent, and how many
+    /// there are (`partner_id`, last, only when configured).
+    fn unsigned<'b>(
+        &'b self,
+        param: &'b str,
+        timestamp: &'b str,
+    ) -> ([(&'static str, &'b str); 9], usize) {
+        let partner = self.config.partner_id.as_deref();
+        let fields = [
             ("method", params::METHOD),
             ("app_key", self.config.app_key.as_str()),
             ("session", self.config.session.expose_secret()),
-            ("timestamp", ts.as_str()),
+            ("timestamp", timestamp),
             ("format", FORMAT_JSON),
             ("v", params::API_VERSION),
             ("sign_method", self.config.sign_method.as_str()),
             (params::PARAM_ORDER_MODIFY, param),
-        ]);
-        if let Some(p) = self.config.partner_id.as_deref() {
-            unsigned.push(("partner_id", p));
-        }
-        let signature = sign(
-            &unsigned,
-            self.config.app_secret.expose_secret(),
-            self.config.sign_method,
-        );
-        let mut form: Vec<(&'static str, String)> = unsigned
-            .iter()
-            .map(|(k, v)| (*k, (*v).to_owned()))
-            .collect();
-        form.push(("sign", signature));
-        form
+            ("partner_id", partner.unwrap_or_default()),
+        ];
+        (fields, if partner.is_some() { 9 } else { 8 })
     }
 
     /// Sends one modification and returns the platform's acknowledgement, or the failure as a

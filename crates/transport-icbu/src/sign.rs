@@ -26,7 +26,7 @@ use std::str::FromStr;
 
 use order_domain::Timestamp;
 use serde::{Deserialize, Serialize};
-use transport_core::sign::{hex_upper, hmac_md5, hmac_sha256, md5};
+use transport_core::sign::{Digester, for_each_sorted_param};
 
 use crate::generated::params;
 
@@ -94,19 +94,27 @@ pub fn string_to_sign(params: &[(&str, &str)]) -> String {
 }
 
 /// The `sign` value for `params` under `method`.
+///
+/// The digest is fed the pieces of [`string_to_sign`] one by one: the same bytes, without
+/// copying the parameters (the business parameter's JSON text above all) into a string first.
 pub fn sign(params: &[(&str, &str)], secret: &str, method: SignMethod) -> String {
-    let s = string_to_sign(params);
-    match method {
+    let mut digest = match method {
         SignMethod::Md5 => {
-            let mut buf = Vec::with_capacity(secret.len() * 2 + s.len());
-            buf.extend_from_slice(secret.as_bytes());
-            buf.extend_from_slice(s.as_bytes());
-            buf.extend_from_slice(secret.as_bytes());
-            hex_upper(&md5(&buf))
+            let mut d = Digester::md5();
+            d.update(secret.as_bytes());
+            d
         }
-        SignMethod::Hmac => hex_upper(&hmac_md5(secret.as_bytes(), s.as_bytes())),
-        SignMethod::HmacSha256 => hex_upper(&hmac_sha256(secret.as_bytes(), s.as_bytes())),
+        SignMethod::Hmac => Digester::hmac_md5(secret.as_bytes()),
+        SignMethod::HmacSha256 => Digester::hmac_sha256(secret.as_bytes()),
+    };
+    for_each_sorted_param(params, "sign", |k, v| {
+        digest.update(k.as_bytes());
+        digest.update(v.as_bytes());
+    });
+    if method == SignMethod::Md5 {
+        digest.update(secret.as_bytes());
     }
+    digest.finish_hex_upper()
 }
 
 /// `yyyy-MM-dd HH:mm:ss` in GMT+8 for a UTC instant, whatever the machine's zone.
@@ -117,12 +125,27 @@ pub fn top_timestamp(now: Timestamp) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
+    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+    if !(0..=9999).contains(&y) {
+        return format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}");
+    }
+    // Every part is now in range, so the text is fixed-width digits: written directly.
+    let mut out = String::with_capacity(19);
+    let mut put = |n: i64, width: u32, sep: Option<char>| {
+        for p in (0..width).rev() {
+            out.push(char::from(b'0' + ((n / 10_i64.pow(p)) % 10) as u8));
+        }
+        if let Some(c) = sep {
+            out.push(c);
+        }
+    };
+    put(y, 4, Some('-'));
+    put(m, 2, Some('-'));
+    put(d, 2, Some(' '));
+    put(hh, 2, Some(':'));
+    put(mm, 2, Some(':'));
+    put(ss, 2, None);
+    out
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
@@ -206,6 +229,56 @@ mod tests {
             assert!(params::SIGN_METHODS.contains(&m.as_str()));
         }
         assert!("sha1".parse::<SignMethod>().is_err());
+    }
+
+    #[test]
+    fn every_method_signs_exactly_its_string_to_sign() {
+        use transport_core::sign::{hex_upper, hmac_md5, hmac_sha256, md5};
+        for m in [SignMethod::Md5, SignMethod::Hmac, SignMethod::HmacSha256] {
+            for params in [
+                golden(m.as_str()),
+                vec![],
+                vec![("b", "2"), ("a", "1"), ("a", "0")],
+            ] {
+                let s = string_to_sign(&params);
+                let expected = match m {
+                    SignMethod::Md5 => hex_upper(&md5(format!("k{s}k").as_bytes())),
+                    SignMethod::Hmac => hex_upper(&hmac_md5(b"k", s.as_bytes())),
+                    SignMethod::HmacSha256 => hex_upper(&hmac_sha256(b"k", s.as_bytes())),
+                };
+                assert_eq!(sign(&params, "k", m), expected, "{m} {params:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_match_the_formatted_text() {
+        for secs in [
+            i64::MIN / 1000,
+            -62_167_219_200 - 28_800 - 1,
+            -62_167_219_200 - 28_800,
+            -1,
+            0,
+            951_782_400,
+            1_727_308_799,
+            253_402_300_799 - 28_800,
+            253_402_300_799 - 28_800 + 1,
+            i64::MAX / 1000,
+        ] {
+            let now = Timestamp::from_millis(secs.saturating_mul(1000));
+            let s = now
+                .as_secs()
+                .saturating_add(i64::from(params::TIMESTAMP_UTC_OFFSET_SECONDS));
+            let (y, m, d) = civil_from_days(s.div_euclid(86_400));
+            let r = s.rem_euclid(86_400);
+            let expected = format!(
+                "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+                r / 3600,
+                (r % 3600) / 60,
+                r % 60
+            );
+            assert_eq!(top_timestamp(now), expected, "{secs}");
+        }
     }
 
     #[test]
