@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use order_domain::{PlatformError, PlatformErrorKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use transport_core::json::Object;
 use transport_core::protocol_error;
 
 use crate::generated::errors::{OrderModifyGatewayError, OrderModifyResultError};
@@ -283,6 +284,91 @@ fn scalar_text(v: Option<&Value>) -> Option<String> {
 /// Decodes a gateway reply: the normal envelope, a `result.success = false` business error, or
 /// an `error_response`. A body that is none of these is a `Protocol` error.
 pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<OrderModified, PlatformError> {
+    // The usual success, read without a JSON tree; anything else (an error, a failure, a
+    // string `success`, an unusual `value`, not JSON...) is read by the general path, which
+    // gives the same result for every reply the fast path accepts.
+    if let Ok(text) = std::str::from_utf8(body)
+        && let Ok(Object(reply)) = serde_json::from_str::<Object<PlainReply>>(text)
+        && reply.response.0.result.0.success
+    {
+        let value = reply.response.0.result.0.value.map(|v| v.0);
+        let (trade_id, pay_url) =
+            value.map_or((None, None), |v| (v.trade_id.map(|t| t.0), v.pay_url));
+        return Ok(OrderModified {
+            trade_id,
+            pay_url,
+            raw_reply: text.to_owned(),
+        });
+    }
+    decode_reply_general(body, secrets)
+}
+
+/// A normal reply as TOP writes it: the response envelope with `result.success` a boolean,
+/// `trade_id` an integer and `pay_url` text. An `error_response` key, whatever its value,
+/// makes it refuse the reply (the general path reads the error).
+#[derive(Deserialize)]
+struct PlainReply {
+    #[serde(rename = "alibaba_trade_order_modify_response")]
+    response: Object<PlainResponse>,
+    #[serde(default, rename = "error_response")]
+    _error_response: Refuse,
+}
+
+#[derive(Deserialize)]
+struct PlainResponse {
+    result: Object<PlainResult>,
+}
+
+#[derive(Deserialize)]
+struct PlainResult {
+    success: bool,
+    #[serde(default)]
+    value: Option<Object<PlainValue>>,
+}
+
+#[derive(Deserialize)]
+struct PlainValue {
+    #[serde(default)]
+    trade_id: Option<PlainInteger>,
+    #[serde(default)]
+    pay_url: Option<String>,
+}
+
+/// Present only to make reading fail when its key is there.
+#[derive(Default)]
+struct Refuse;
+
+impl<'de> Deserialize<'de> for Refuse {
+    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+        Err(serde::de::Error::custom("handled by the general path"))
+    }
+}
+
+/// A JSON integer as [`scalar_text`] gives it (its digits); read as a number directly, so
+/// anything else, a string included, is refused.
+struct PlainInteger(String);
+
+impl<'de> Deserialize<'de> for PlainInteger {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = PlainInteger;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an integer")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PlainInteger, E> {
+                Ok(PlainInteger(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PlainInteger, E> {
+                Ok(PlainInteger(v.to_string()))
+            }
+        }
+        d.deserialize_u64(V)
+    }
+}
+
+/// [`decode_reply`] for any body.
+fn decode_reply_general(body: &[u8], secrets: &[&str]) -> Result<OrderModified, PlatformError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| protocol_error(&format!("TOP reply is not JSON ({e})"), body, secrets))?;
     let Some(obj) = value.as_object() else {
@@ -487,6 +573,54 @@ mod tests {
             } else {
                 assert_eq!(e.message(), "Remote service error");
             }
+        }
+    }
+
+    #[test]
+    fn the_fast_path_reads_every_reply_as_the_general_path_does() {
+        assert_eq!(params::RESPONSE_KEY, "alibaba_trade_order_modify_response");
+        assert_eq!(params::error_response::ERROR_RESPONSE, "error_response");
+        let bodies: &[&[u8]] = &[
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":24668306501026709,"pay_url":"cashier.alibaba.com"}},"request_id":"r1"}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":null}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":"x"}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":[1]}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":"","pay_url":null}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":true,"pay_url":-5}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":1.5}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":-0}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":"24668306501026709","pay_url":7}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":18446744073709551616}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":-9223372036854775808,"pay_url":true}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":{"a":1}}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":"\u0031","x":[]}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":"true","value":{"trade_id":"1"}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":false,"error_code":"400","error_message":"bad"}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":1}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"success":false}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"value":{}}}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":[true]}}"#,
+            br#"{"alibaba_trade_order_modify_response":[{"success":true}]}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true}},"error_response":null}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true}},"error_response":{"code":15,"msg":"x"}}"#,
+            br#"{"error_response":{"code":"27","msg":"Invalid session","sub_code":"session-expired","request_id":"abc"}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true}},"alibaba_trade_order_modify_response":{"result":{"success":false}}}"#,
+            br#"[{"result":{"success":true}}]"#,
+            br#"{"something_else":{}}"#,
+            br#"{"alibaba_trade_order_modify_response":{"result":{"success":true}}} x"#,
+            b"{\"alibaba_trade_order_modify_response\":{\"result\":{\"success\":true}},\"x\":\"\xff\"}",
+            b"",
+            b"not json",
+        ];
+        for body in bodies {
+            let secrets = ["app-secret", "seller-session"];
+            assert_eq!(
+                decode_reply(body, &secrets),
+                decode_reply_general(body, &secrets),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
