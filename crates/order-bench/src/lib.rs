@@ -7,6 +7,9 @@
 //!   transport's public encoder (domain plan → wire request), the wire request's JSON text, the
 //!   platform's signature over the signed form, and the transport's decoder run on a canned
 //!   success reply. No network: this is exactly the CPU work one amendment costs the client.
+//!   EM and ICBU write the JSON text straight from the plan (`request_data_from_plan`,
+//!   `param_from_plan`), as their `OrderPlatform` implementations do; the text is the one the
+//!   owned wire request serializes to.
 //! - **floor**: bare `serde_json` encoding of the same wire request plus
 //!   [`transport_core::sign::hmac_sha256`] of those bytes, the least any JSON-over-HTTP client
 //!   with a signature could do.
@@ -197,8 +200,8 @@ impl Case {
                 Ok(form_len(&form[..]) + done.raw_reply.len())
             }
             Signer::Icbu(client) => {
-                let req = transport_icbu::request_from_plan(&self.order, &p)?;
-                let param = req.to_param()?;
+                // What `IcbuPlatform::apply` does: the plan written as `param_order_modify` text.
+                let param = transport_icbu::param_from_plan(&self.order, &p)?;
                 let form = client.signed_form(&param, Timestamp::from_millis(1_727_251_200_000));
                 let done =
                     transport_icbu::decode_reply(self.reply, &["app-secret", "seller-session"])?;
@@ -290,6 +293,28 @@ mod tests {
                 .floor_input()
                 .unwrap_or_else(|e| panic!("{}: {e}", c.name));
             assert!(floor.floor() > 0, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn the_full_path_sends_the_bytes_of_the_floors_wire_request() {
+        for c in Case::all() {
+            let p = plan(&c.order, &c.amendment, &c.policy).expect("plan");
+            match (&c.signer, c.floor_input().expect("floor")) {
+                (Signer::Em(client), FloorInput::Em(req)) => assert_eq!(
+                    transport_em::request_data_from_plan(
+                        &c.order,
+                        &p,
+                        client.config().number_style
+                    ),
+                    req.to_request_data_as(client.config().number_style)
+                ),
+                (Signer::Icbu(_), FloorInput::Icbu(req)) => assert_eq!(
+                    transport_icbu::param_from_plan(&c.order, &p),
+                    req.to_param()
+                ),
+                _ => {}
+            }
         }
     }
 }

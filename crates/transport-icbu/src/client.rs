@@ -220,14 +220,25 @@ impl IcbuClient {
         &self,
         req: &OrderModifyRequest,
     ) -> Result<OrderModified, PlatformError> {
-        let param = req.to_param()?;
+        self.modify_order_param(&req.trade_id, &req.to_param()?)
+            .await
+    }
+
+    /// [`modify_order`](Self::modify_order) with the request already written as its
+    /// `param_order_modify` JSON text (for example by
+    /// [`param_from_plan`](crate::param_from_plan)); `trade_id` only names the order in logs.
+    pub async fn modify_order_param(
+        &self,
+        trade_id: &str,
+        param: &str,
+    ) -> Result<OrderModified, PlatformError> {
         let secrets = [
             self.config.app_secret.expose_secret(),
             self.config.session.expose_secret(),
         ];
         with_retries(&self.config.retry, || async {
             self.limiter.until_ready(&self.config.app_key).await;
-            let form = self.signed_form(&param, self.clock.now());
+            let form = self.signed_form(param, self.clock.now());
             let reply = self
                 .http
                 .send(self.http.inner().post(&self.url).form(&form), &secrets)
@@ -235,7 +246,7 @@ impl IcbuClient {
                 .error_for_status(&secrets)?;
             let result = decode_reply(reply.body(), &secrets);
             if let Err(e) = &result {
-                tracing::debug!(trade_id = %req.trade_id, error = %e, "TOP alibaba.trade.order.modify failed");
+                tracing::debug!(trade_id, error = %e, "TOP alibaba.trade.order.modify failed");
             }
             result
         })

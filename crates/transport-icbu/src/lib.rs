@@ -98,7 +98,7 @@ pub mod sign;
 mod wire;
 
 pub use client::{DEFAULT_BASE_URL, DEFAULT_PATH, IcbuClient, IcbuConfig, SystemClock};
-pub use platform::{IcbuPlatform, request_from_plan};
+pub use platform::{IcbuPlatform, param_from_plan, request_from_plan};
 pub use sign::{SignMethod, top_timestamp};
 pub use wire::{
     DateVo, LogisticsDetail, OrderModified, OrderModifyRequest, PaymentDetail, Phone, Product,
