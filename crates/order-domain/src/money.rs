@@ -279,9 +279,21 @@ impl Money {
         currency: Currency,
         items: I,
     ) -> Result<Money, MoneyError> {
-        items
-            .into_iter()
-            .try_fold(Money::zero(currency), Money::checked_add)
+        // `try_fold(Money::zero(currency), Money::checked_add)`, without a `Result` per step.
+        let mut total = Decimal::ZERO;
+        for m in items {
+            if m.currency != currency {
+                return Err(MoneyError::CurrencyMismatch {
+                    left: currency,
+                    right: m.currency,
+                });
+            }
+            total = total.checked_add(m.amount).ok_or(MoneyError::Overflow)?;
+        }
+        Ok(Money {
+            amount: total,
+            currency,
+        })
     }
 
     /// True when the amount is exactly zero.
@@ -326,10 +338,19 @@ const DECIMAL_TEXT_MAX: usize = 32;
 /// `min_decimals` (sign from the sign flag, so `-0.00` stays `-0.00`), formatted on the stack.
 fn decimal_text(amount: Decimal, min_decimals: u32, buf: &mut [u8; DECIMAL_TEXT_MAX]) -> &str {
     let mut shown = amount;
+    // Rescaling to more decimals appends zeros to the mantissa. Below 2^64 with at most 9
+    // more decimals it always fits Decimal's 96 bits, so the zeros are written directly;
+    // otherwise `rescale` decides how far it can go.
+    let mut zeros = 0;
     if shown.scale() < min_decimals {
-        shown.rescale(min_decimals);
+        let more = min_decimals - shown.scale();
+        if more <= 9 && u64::try_from(shown.mantissa().unsigned_abs()).is_ok() {
+            zeros = more as usize;
+        } else {
+            shown.rescale(min_decimals);
+        }
     }
-    let scale = shown.scale() as usize;
+    let scale = shown.scale() as usize + zeros;
     let mut end = DECIMAL_TEXT_MAX;
     let mut put = |b: u8| {
         end -= 1;
@@ -339,6 +360,16 @@ fn decimal_text(amount: Decimal, min_decimals: u32, buf: &mut [u8; DECIMAL_TEXT_
     // there is no whole part) once `scale` digits are written.
     let mut digits = 0;
     let mut rest = shown.mantissa().unsigned_abs();
+    for _ in 0..zeros {
+        put(b'0');
+        digits += 1;
+    }
+    if zeros > 0 && digits == scale {
+        put(b'.');
+        if rest == 0 {
+            put(b'0');
+        }
+    }
     while rest != 0 || digits < scale {
         // 64-bit division while the rest fits (it nearly always does).
         let d = match u64::try_from(rest) {
@@ -624,9 +655,11 @@ mod tests {
             Decimal::from_i128_with_scale(1, 28),
             Decimal::from_i128_with_scale(-123_456_789, 28),
         ];
-        let mut neg_zero = Decimal::new(0, 3);
-        neg_zero.set_sign_negative(true);
-        values.push(neg_zero);
+        for scale in [0, 1, 3] {
+            let mut neg_zero = Decimal::new(0, scale);
+            neg_zero.set_sign_negative(true);
+            values.push(neg_zero);
+        }
         for m in [
             0_i64,
             1,

@@ -635,12 +635,13 @@ pub fn plan(order: &Order, amendment: &Amendment, policy: &Policy) -> Result<Pla
     });
 
     let previous_total = order.total().unwrap_or(Money::zero(cur));
-    let line_targets = order.lines().iter().filter(|l| !l.is_closed()).map(|l| {
-        lines
-            .iter()
-            .find(|p| p.line() == l.id())
-            .map_or(l.current_total(), LinePlan::target)
-    });
+    // `lines` is empty or holds the open lines in the order's order, one each.
+    let line_targets = order
+        .lines()
+        .iter()
+        .filter(|l| !l.is_closed())
+        .enumerate()
+        .map(|(i, l)| lines.get(i).map_or(l.current_total(), LinePlan::target));
     let price_total = Money::sum(cur, line_targets)
         .and_then(|t| t.checked_add(freight.map_or(order.freight_current(), |f| f.target)))
         .unwrap_or(previous_total);
@@ -872,8 +873,13 @@ fn check_address(a: &Address, policy: &Policy, c: &mut Collector) {
     }
 }
 
+/// `!s.trim().is_empty()`, stopping at the first character that is not white space.
+fn not_blank(s: &str) -> bool {
+    !s.chars().all(char::is_whitespace)
+}
+
 fn address_has(a: &Address, field: &str) -> bool {
-    let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    let present = |v: &Option<String>| v.as_deref().is_some_and(not_blank);
     match field {
         "receiver" => present(&a.receiver),
         "mobile" => present(&a.mobile),
@@ -889,7 +895,7 @@ fn address_has(a: &Address, field: &str) -> bool {
 }
 
 fn logistics_has(l: &Logistics, field: &str) -> bool {
-    let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
+    let present = |v: &Option<String>| v.as_deref().is_some_and(not_blank);
     match field {
         "shipment_method" => present(&l.shipment_method),
         "trade_term" => present(&l.trade_term),
@@ -987,8 +993,8 @@ fn check_items(
         }
         for field in &policy.item_required {
             let present = match *field {
-                "name" => item.name.as_deref().is_some_and(|s| !s.trim().is_empty()),
-                "unit" => item.unit.as_deref().is_some_and(|s| !s.trim().is_empty()),
+                "name" => item.name.as_deref().is_some_and(not_blank),
+                "unit" => item.unit.as_deref().is_some_and(not_blank),
                 "unit_price" => item.unit_price.is_some(),
                 "sku" => item.sku.is_some(),
                 _ => true,
