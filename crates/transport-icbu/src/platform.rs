@@ -75,7 +75,8 @@ impl OrderPlatform for IcbuPlatform {
 
 /// The text of `v` unless it is missing or blank.
 fn some_text(v: &Option<String>) -> Option<&str> {
-    v.as_deref().filter(|s| !s.trim().is_empty())
+    // `!s.trim().is_empty()`, stopping at the first character that is not white space.
+    v.as_deref().filter(|s| !s.chars().all(char::is_whitespace))
 }
 
 /// `what` is only formatted for the error.
