@@ -122,9 +122,330 @@ impl<'de> Deserialize<'de> for AnyString {
     }
 }
 
+/// A strict reader of JSON text for the fast paths of reply decoders: it reads the usual
+/// shape of a platform's reply without building anything, and gives up (`None`) on whatever
+/// it does not handle, for the transport's general reader (serde) to decide.
+///
+/// It accepts a subset of JSON that serde_json accepts too: strings without escapes or
+/// control characters, numbers without exponent, `true`, `false`, `null`, arrays and objects
+/// nested at most 32 deep, JSON white space. Anything else (an escape, `1e3`, a trailing comma,
+/// text that is not JSON) is `None`. A decoder built on it must give, for every text it
+/// accepts, exactly what its general reader gives; the transports check that on corpora of
+/// replies.
+///
+/// ```
+/// use transport_core::json::Scan;
+/// let mut code = None;
+/// let mut scan = Scan::new(r#" {"code": 0, "msg": "ok", "extra": [1, {"a": null}]} "#);
+/// scan.object(|key, v| {
+///     match key {
+///         "code" => code = Some(v.integer()?),
+///         _ => v.skip()?,
+///     }
+///     Some(())
+/// })
+/// .unwrap();
+/// assert!(scan.end().is_some());
+/// assert_eq!(code, Some(0));
+/// assert!(Scan::new(r#""a\"b""#).string().is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Scan<'a> {
+    text: &'a str,
+    at: usize,
+    depth: u32,
+}
+
+/// How deep [`Scan`] follows nested arrays and objects.
+const SCAN_MAX_DEPTH: u32 = 32;
+
+impl<'a> Scan<'a> {
+    /// A reader at the start of `text`.
+    pub fn new(text: &'a str) -> Self {
+        Scan {
+            text,
+            at: 0,
+            depth: 0,
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn skip_white(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        self.skip_white();
+        (self.peek()? == b).then(|| self.at += 1)
+    }
+
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= SCAN_MAX_DEPTH).then_some(())
+    }
+
+    /// An object: `member(key, reader)` is called for each member in order with the reader
+    /// at the member's value, which it must read (or [`skip`](Self::skip)). Keys are
+    /// handed over as they are; a caller that needs them unique checks that itself.
+    pub fn object(
+        &mut self,
+        mut member: impl FnMut(&'a str, &mut Self) -> Option<()>,
+    ) -> Option<()> {
+        self.eat(b'{')?;
+        self.enter()?;
+        self.skip_white();
+        if self.peek()? == b'}' {
+            self.at += 1;
+        } else {
+            loop {
+                let key = self.string()?;
+                self.eat(b':')?;
+                member(key, self)?;
+                self.skip_white();
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b'}' => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    fn array(&mut self) -> Option<()> {
+        self.eat(b'[')?;
+        self.enter()?;
+        self.skip_white();
+        if self.peek()? == b']' {
+            self.at += 1;
+        } else {
+            loop {
+                self.skip()?;
+                self.skip_white();
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b']' => {
+                        self.at += 1;
+                        break;
+                    }
+                    _ => return None,
+                }
+            }
+        }
+        self.depth -= 1;
+        Some(())
+    }
+
+    /// A string without escapes or control characters, as it is in the text.
+    pub fn string(&mut self) -> Option<&'a str> {
+        self.eat(b'"')?;
+        let start = self.at;
+        let rest = self.text.as_bytes().get(start..)?;
+        let len = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.at = start + len + 1;
+        // Both ends are at an ASCII quote, so on character boundaries.
+        self.text.get(start..start + len)
+    }
+
+    /// Whether a string is next.
+    pub fn at_string(&mut self) -> bool {
+        self.skip_white();
+        self.peek() == Some(b'"')
+    }
+
+    /// The text of a number without exponent: `-?(0|[1-9][0-9]*)(\.[0-9]+)?`.
+    pub fn number(&mut self) -> Option<&'a str> {
+        self.skip_white();
+        let start = self.at;
+        let bytes = self.text.as_bytes();
+        let digits = |at: &mut usize| {
+            let from = *at;
+            while let Some(b'0'..=b'9') = bytes.get(*at) {
+                *at += 1;
+            }
+            *at - from
+        };
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek()? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => {
+                digits(&mut self.at);
+            }
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            if digits(&mut self.at) == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            return None;
+        }
+        self.text.get(start..self.at)
+    }
+
+    /// An integer in `i64` range, written without fraction or exponent; `-0` is refused
+    /// (platforms' readers differ on it).
+    pub fn integer(&mut self) -> Option<i64> {
+        self.skip_white();
+        let bytes = self.text.as_bytes();
+        let mut at = self.at;
+        let negative = bytes.get(at) == Some(&b'-');
+        if negative {
+            at += 1;
+        }
+        let first = at;
+        let mut magnitude: u64 = 0;
+        while let Some(&d @ b'0'..=b'9') = bytes.get(at) {
+            magnitude = magnitude
+                .checked_mul(10)?
+                .checked_add(u64::from(d - b'0'))?;
+            at += 1;
+        }
+        let digits = at - first;
+        // No digits, a leading zero, `-0`, or a fraction or exponent next: not for this reader.
+        if digits == 0
+            || (digits > 1 && bytes[first] == b'0')
+            || (negative && magnitude == 0)
+            || matches!(bytes.get(at), Some(b'.' | b'e' | b'E'))
+        {
+            return None;
+        }
+        let value = if negative {
+            0_i64.checked_sub_unsigned(magnitude)?
+        } else {
+            i64::try_from(magnitude).ok()?
+        };
+        self.at = at;
+        Some(value)
+    }
+
+    /// `true` or `false`.
+    pub fn boolean(&mut self) -> Option<bool> {
+        self.skip_white();
+        let rest = self.text.get(self.at..)?;
+        if rest.starts_with("true") {
+            self.at += 4;
+            Some(true)
+        } else if rest.starts_with("false") {
+            self.at += 5;
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// Reads `null` if it is next; false (and nothing read) otherwise.
+    pub fn null(&mut self) -> bool {
+        self.skip_white();
+        let is_null = self
+            .text
+            .get(self.at..)
+            .is_some_and(|r| r.starts_with("null"));
+        if is_null {
+            self.at += 4;
+        }
+        is_null
+    }
+
+    /// Any value, checked and passed over.
+    pub fn skip(&mut self) -> Option<()> {
+        self.skip_white();
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'{' => self.object(|_, v| v.skip()),
+            b'[' => self.array(),
+            b't' | b'f' => self.boolean().map(drop),
+            b'n' => self.null().then_some(()),
+            _ => self.number().map(drop),
+        }
+    }
+
+    /// The end of the text: nothing but white space left.
+    pub fn end(mut self) -> Option<()> {
+        self.skip_white();
+        (self.at == self.text.len()).then_some(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether [`Scan`] reads `text` as one value.
+    fn scans(text: &str) -> bool {
+        let mut scan = Scan::new(text);
+        scan.skip().is_some() && scan.end().is_some()
+    }
+
+    #[test]
+    fn scan_accepts_only_json_that_serde_json_accepts() {
+        let accepted = [
+            r#"{}"#,
+            r#" { "a" : [ ] , "b" : { } } "#,
+            r#"{"a":"é ","b":-0.5,"c":[true,false,null,0,10,-7,"x"]}"#,
+            "[1]",
+            "\"\"",
+            "\t\r\n0\n",
+        ];
+        let refused = [
+            "",
+            "{",
+            r#"{"a":1,}"#,
+            r#"{"a" 1}"#,
+            r#"{"a":01}"#,
+            r#"{"a":1.}"#,
+            r#"{"a":.5}"#,
+            r#"{"a":-}"#,
+            r#"{"a":1e3}"#,
+            r#"{"a":"\n"}"#,
+            "{\"a\":\"\u{1}\"}",
+            r#"{"a":tru}"#,
+            r#"{"a":nul}"#,
+            r#"{a:1}"#,
+            r#"[1,]"#,
+            r#"{} x"#,
+            "\u{feff}{}",
+        ];
+        for t in accepted {
+            assert!(scans(t), "{t:?}");
+            assert!(serde_json::from_str::<Value>(t).is_ok(), "{t:?}");
+        }
+        for t in refused {
+            assert!(!scans(t), "{t:?}");
+        }
+        let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
+        assert!(!scans(&deep));
+        assert!(scans(&format!("{}{}", "[".repeat(32), "]".repeat(32))));
+    }
+
+    #[test]
+    fn scan_reads_integers_exactly_or_not_at_all() {
+        let int = |t: &str| Scan::new(t).integer();
+        assert_eq!(int("9223372036854775807"), Some(i64::MAX));
+        assert_eq!(int("-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(int("9223372036854775808"), None);
+        assert_eq!(int("-0"), None);
+        assert_eq!(int("1.0"), None);
+        assert_eq!(int("0"), Some(0));
+    }
 
     #[test]
     fn exact_above_2_pow_53_in_both_forms() {
