@@ -12,7 +12,7 @@ use transport_core::{
 use crate::generated::errors::ChangeOrderPriceError;
 use crate::generated::params;
 use crate::token::{AppSecretTokenSource, TokenSource};
-use crate::wire::{ChangeOrderPriceRequest, Envelope, IntegerEnvelope, Reply};
+use crate::wire::{ChangeOrderPriceRequest, Envelope, Reply, plain_envelope};
 
 /// Settings of a [`WechatShopClient`]. Build with [`WechatConfig::new`] and adjust the fields.
 #[derive(Clone)]
@@ -236,9 +236,9 @@ pub fn decode_reply(
     // Anything else (a string errcode, no errcode, not JSON) is read by the general path below,
     // which gives the same result for every reply the fast path accepts.
     if let Ok(text) = std::str::from_utf8(body)
-        && let Ok(env) = serde_json::from_str::<IntegerEnvelope>(text)
+        && let Some((code, msg)) = plain_envelope(text)
     {
-        return Ok(envelope_result(env.errcode, env.errmsg, text, secrets));
+        return Ok(envelope_result(code, msg.map(str::to_owned), text, secrets));
     }
     decode_reply_general(body, secrets)
 }
@@ -336,7 +336,16 @@ mod tests {
             b"[0]",
             b"<html>busy</html>",
         ];
-        for body in bodies {
+        assert_eq!(
+            plain_envelope(r#"{"errcode":0,"errmsg":"ok"}"#),
+            Some((0, Some("ok")))
+        );
+        let mutated = mutations(br#"{"errcode":0,"errmsg":"ok","x":[1,{"y":null}]}"#);
+        for body in bodies
+            .iter()
+            .copied()
+            .chain(mutated.iter().map(Vec::as_slice))
+        {
             for secrets in [&[][..], &["sbx_secret"][..]] {
                 assert_eq!(
                     decode_reply(body, secrets),
@@ -346,5 +355,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every body one byte away from `seed`: each byte deleted, and each of a set of bytes
+    /// that matter to JSON inserted before it or put in its place.
+    fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
+        let bytes = b"\"\\,:{}[]0-.e nt\x01\xff";
+        let mut out = Vec::new();
+        for i in 0..=seed.len() {
+            if i < seed.len() {
+                let mut m = seed.to_vec();
+                m.remove(i);
+                out.push(m);
+            }
+            for &b in bytes {
+                let mut m = seed.to_vec();
+                m.insert(i, b);
+                out.push(m);
+                if i < seed.len() {
+                    let mut m = seed.to_vec();
+                    m[i] = b;
+                    out.push(m);
+                }
+            }
+        }
+        out
     }
 }

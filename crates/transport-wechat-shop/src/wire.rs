@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use transport_core::json::{opt_i64_lenient, u64_lenient};
+use transport_core::json::{Scan, opt_i64_lenient, u64_lenient};
 
 /// The body of `POST /product/order/change_order_price`. Amounts are integer fen; ids are
 /// written as JSON integers exactly (values above 2^53 included) and read from numbers or
@@ -59,13 +59,25 @@ pub(crate) struct Envelope {
     pub errmsg: Option<String>,
 }
 
-/// The envelope as WeChat writes it: `errcode` a JSON integer. Read first, because it needs
-/// no lenient number handling; a reply it does not fit is read again as an [`Envelope`].
-#[derive(Debug, Deserialize)]
-pub(crate) struct IntegerEnvelope {
-    pub errcode: i64,
-    #[serde(default)]
-    pub errmsg: Option<String>,
+/// The envelope as WeChat writes it, read without building anything: `errcode` a JSON
+/// integer, `errmsg` text or `null`, each at most once, other keys anything. `None` for any
+/// other reply, for [`Envelope`] to read.
+pub(crate) fn plain_envelope(text: &str) -> Option<(i64, Option<&str>)> {
+    let mut scan = Scan::new(text);
+    let (mut code, mut msg) = (None, None);
+    scan.object(|key, v| {
+        match key {
+            "errcode" if code.is_none() => code = Some(v.integer()?),
+            "errmsg" if msg.is_none() => {
+                msg = Some(if v.null() { None } else { Some(v.string()?) });
+            }
+            "errcode" | "errmsg" => return None,
+            _ => v.skip()?,
+        }
+        Some(())
+    })?;
+    scan.end()?;
+    Some((code?, msg.flatten()))
 }
 
 /// The token endpoint's reply: a token, or an envelope error.
