@@ -4,7 +4,6 @@ use std::fmt;
 
 use order_domain::{PlatformError, PlatformErrorKind};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
-use transport_core::json::Object;
 use transport_core::sign::{hex_lower, md5};
 use transport_core::{
     ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, decode_json, protocol_error,
@@ -14,7 +13,7 @@ use transport_core::{
 use crate::generated::errors::{ModifyOrderPriceError, ModifyOrderPriceResultError};
 use crate::generated::params;
 use crate::wire::{
-    Data, Envelope, ModifyOrderPriceReply, ModifyOrderPriceRequest, PlainReply, auth_link,
+    Data, Envelope, ModifyOrderPriceReply, ModifyOrderPriceRequest, auth_link, plain_success,
 };
 
 /// Settings of a [`VvtoolClient`]. Build with [`VvtoolConfig::new`] and adjust the fields.
@@ -188,13 +187,11 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<ModifyOrderPriceRep
     // decimal cost, not JSON...) is read by the general path, which gives the same result for
     // every reply the fast path accepts.
     if let Ok(text) = std::str::from_utf8(body)
-        && let Ok(reply) = serde_json::from_str::<Object<PlainReply>>(text)
-        && reply.0.code == params::SUCCESS_CODE
-        && reply.0.data.0.success
+        && let Some((withholding_money, msec)) = plain_success(text)
     {
         return Ok(ModifyOrderPriceReply {
-            withholding_money: reply.0.data.0.withholding_money.map(|c| c.0),
-            msec: reply.0.msec,
+            withholding_money,
+            msec,
             raw: redact_text(text, secrets),
         });
     }
@@ -265,6 +262,12 @@ mod tests {
 
     #[test]
     fn the_fast_path_reads_every_reply_as_the_general_path_does() {
+        assert!(
+            plain_success(
+                r#"{"code":0,"msg":"ok","msec":12,"time":1700000000,"data":{"success":true,"withholding_money":"0.5"}}"#
+            )
+            .is_some()
+        );
         let bodies: &[&[u8]] = &[
             br#"{"code":0,"msg":"ok","msec":12,"time":1700000000,"data":{"success":true,"withholding_money":"0.5"}}"#,
             br#"{"code":0,"data":{"success":true}}"#,
@@ -301,7 +304,11 @@ mod tests {
             b"",
             b"<html>busy</html>",
         ];
-        for body in bodies {
+        for body in bodies.iter().copied().chain(
+            mutations(br#"{"code":0,"msg":"ok","msec":12,"time":1,"data":{"success":true,"withholding_money":"0.5","result_msg":null}}"#)
+                .iter()
+                .map(Vec::as_slice),
+        ) {
             for secrets in [&[][..], &["vv-token"][..]] {
                 assert_eq!(
                     decode_reply(body, secrets),
@@ -311,5 +318,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every body one byte away from `seed`: each byte deleted, and each of a set of bytes
+    /// that matter to JSON inserted before it or put in its place.
+    fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
+        let bytes = b"\"\\,:{}[]0-.e nt\x01\xff";
+        let mut out = Vec::new();
+        for i in 0..=seed.len() {
+            if i < seed.len() {
+                let mut m = seed.to_vec();
+                m.remove(i);
+                out.push(m);
+            }
+            for &b in bytes {
+                let mut m = seed.to_vec();
+                m.insert(i, b);
+                out.push(m);
+                if i < seed.len() {
+                    let mut m = seed.to_vec();
+                    m[i] = b;
+                    out.push(m);
+                }
+            }
+        }
+        out
     }
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use transport_core::json::{AnyString, Object, i64_lenient, opt_i64_lenient, u64_lenient};
+use transport_core::json::{Scan, i64_lenient, opt_i64_lenient, u64_lenient};
 
 /// The request body. Amounts are integer fen; ids are written as JSON integers exactly (up to
 /// 19 digits, above 2^53) and read from numbers or strings.
@@ -57,59 +57,72 @@ pub(crate) struct Envelope {
     pub data: Option<Value>,
 }
 
-/// A successful reply as vv-tool writes it: integer `code` and `msec`, `data` an object with
-/// a boolean `success` and `withholding_money` as text or an integer. Read first; any reply it
-/// does not fit is read again with [`Envelope`] and [`Data`].
-#[derive(Debug, Deserialize)]
-pub(crate) struct PlainReply {
-    pub code: i64,
-    /// Read only to check that it is text, as [`Envelope`] does.
-    #[serde(default, rename = "msg")]
-    pub _msg: Option<AnyString>,
-    #[serde(default)]
-    pub msec: Option<i64>,
-    pub data: Object<PlainData>,
-}
-
-/// `data` of a [`PlainReply`].
-#[derive(Debug, Deserialize)]
-pub(crate) struct PlainData {
-    pub success: bool,
-    /// Read only to check that it is text, as [`Data`] does.
-    #[serde(default, rename = "result_code")]
-    pub _result_code: Option<AnyString>,
-    /// Read only to check that it is text, as [`Data`] does.
-    #[serde(default, rename = "result_msg")]
-    pub _result_msg: Option<AnyString>,
-    #[serde(default)]
-    pub withholding_money: Option<PlainCost>,
-}
-
-/// `withholding_money` as text: a JSON string as it is, or a JSON integer's digits (what
-/// [`Data::cost`] gives for them). Anything else is refused, for [`Data`] to read.
-#[derive(Debug)]
-pub(crate) struct PlainCost(pub String);
-
-impl<'de> Deserialize<'de> for PlainCost {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = PlainCost;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string or an integer")
+/// A successful reply as vv-tool writes it, read without building anything: integer `code`
+/// 0 and `msec` (or `null`), `msg` text or `null`, `data` an object with `success: true`,
+/// `result_code` and `result_msg` text or `null`, and `withholding_money` text, an integer
+/// (whose digits are the text [`Data::cost`] gives) or `null`; every known key once, other
+/// keys anything. `None` for any other reply, for [`Envelope`] and [`Data`] to read.
+pub(crate) fn plain_success(text: &str) -> Option<(Option<String>, Option<i64>)> {
+    let mut scan = Scan::new(text);
+    let (mut code, mut msg, mut msec, mut cost) = (None, false, None, None);
+    scan.object(|key, v| {
+        match key {
+            "code" if code.is_none() => code = Some(v.integer()?),
+            "msg" if !msg => {
+                msg = true;
+                text_or_null(v)?;
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PlainCost, E> {
-                Ok(PlainCost(v.to_owned()))
+            "msec" if msec.is_none() => {
+                msec = Some(if v.null() { None } else { Some(v.integer()?) });
             }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PlainCost, E> {
-                Ok(PlainCost(v.to_string()))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PlainCost, E> {
-                Ok(PlainCost(v.to_string()))
-            }
+            "data" if cost.is_none() => cost = Some(plain_data(v)?),
+            "code" | "msg" | "msec" | "data" => return None,
+            _ => v.skip()?,
         }
-        d.deserialize_any(V)
+        Some(())
+    })?;
+    scan.end()?;
+    (code? == crate::generated::params::SUCCESS_CODE).then_some(())?;
+    Some((cost?, msec.flatten()))
+}
+
+/// `data` of a [`plain_success`]: its `withholding_money` as text.
+fn plain_data(v: &mut Scan<'_>) -> Option<Option<String>> {
+    let (mut success, mut code, mut msg, mut cost) = (None, false, false, None);
+    v.object(|key, v| {
+        match key {
+            "success" if success.is_none() => success = Some(v.boolean()?),
+            "result_code" if !code => {
+                code = true;
+                text_or_null(v)?;
+            }
+            "result_msg" if !msg => {
+                msg = true;
+                text_or_null(v)?;
+            }
+            "withholding_money" if cost.is_none() => {
+                cost = Some(if v.null() {
+                    None
+                } else if v.at_string() {
+                    Some(v.string()?.to_owned())
+                } else {
+                    Some(v.integer()?.to_string())
+                });
+            }
+            "success" | "result_code" | "result_msg" | "withholding_money" => return None,
+            _ => v.skip()?,
+        }
+        Some(())
+    })?;
+    success?.then_some(cost.flatten())
+}
+
+/// A string (not kept) or `null`.
+fn text_or_null(v: &mut Scan<'_>) -> Option<()> {
+    if !v.null() {
+        v.string()?;
     }
+    Some(())
 }
 
 /// `data` of a handled call.
