@@ -3,7 +3,7 @@
 use order_domain::{PlatformError, PlatformErrorKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use transport_core::json::Object;
+use transport_core::json::Scan;
 use transport_core::protocol_error;
 
 use crate::generated::errors::TradeModifyError;
@@ -197,53 +197,49 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<TradeModified, Plat
     // an unusual `data`, not JSON...) is read by the general path, which gives the same result
     // for every reply the fast path accepts.
     if let Ok(text) = std::str::from_utf8(body)
-        && let Ok(Object(reply)) = serde_json::from_str::<Object<PlainReply>>(text)
-        && reply.status_code == params::SUCCESS_STATUS_CODE
+        && let Some((message, tradeno)) = plain_success(text)
     {
         return Ok(TradeModified {
-            tradeno: reply.data.and_then(|d| d.0),
-            message: reply.message.unwrap_or_default(),
+            tradeno,
+            message: message.to_owned(),
             raw_reply: text.to_owned(),
         });
     }
     decode_reply_general(body, secrets)
 }
 
-/// A reply as EM writes it: `statusCode` a JSON integer, `message` text, `data` the order
-/// number as text or an integer.
-#[derive(Deserialize)]
-struct PlainReply {
-    #[serde(rename = "statusCode")]
-    status_code: i64,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    data: Option<PlainTradeNo>,
-}
-
-/// `data` as the general path reads it (`""` is none), for a string or an integer only.
-struct PlainTradeNo(Option<String>);
-
-impl<'de> Deserialize<'de> for PlainTradeNo {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = PlainTradeNo;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string or an integer")
+/// A success as EM writes it, read without building anything: `statusCode` the integer 0,
+/// `message` text or `null`, `data` the order number as text or an integer, or `null`; each
+/// at most once, other keys anything. Gives the message (empty when absent) and the order
+/// number as the general path reads them (`""` is none). `None` for any other reply.
+fn plain_success(text: &str) -> Option<(&str, Option<String>)> {
+    let mut scan = Scan::new(text);
+    let (mut code, mut message, mut data) = (None, None, None);
+    scan.object(|key, v| {
+        match key {
+            "statusCode" if code.is_none() => code = Some(v.integer()?),
+            "message" if message.is_none() => {
+                message = Some(if v.null() { "" } else { v.string()? });
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<PlainTradeNo, E> {
-                Ok(PlainTradeNo((!v.is_empty()).then(|| v.to_owned())))
+            "data" if data.is_none() => {
+                data = Some(if v.null() {
+                    None
+                } else if v.at_string() {
+                    Some(v.string()?)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                } else {
+                    Some(v.integer()?.to_string())
+                });
             }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PlainTradeNo, E> {
-                Ok(PlainTradeNo(Some(v.to_string())))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PlainTradeNo, E> {
-                Ok(PlainTradeNo(Some(v.to_string())))
-            }
+            "statusCode" | "message" | "data" => return None,
+            _ => v.skip()?,
         }
-        d.deserialize_any(V)
-    }
+        Some(())
+    })?;
+    scan.end()?;
+    (code? == params::SUCCESS_STATUS_CODE).then_some(())?;
+    Some((message.unwrap_or_default(), data.flatten()))
 }
 
 /// [`decode_reply`] for any body.
@@ -396,7 +392,16 @@ mod tests {
             b"",
             b"<html>busy</html>",
         ];
-        for body in bodies {
+        assert!(plain_success(r#"{"statusCode":0,"message":"修改成功","data":"DD1"}"#).is_some());
+        let mutated = mutations(
+            r#"{"statusCode":0,"message":"修改成功","data":"DD202409260001","x":[1,{"y":null}]}"#
+                .as_bytes(),
+        );
+        for body in bodies
+            .iter()
+            .copied()
+            .chain(mutated.iter().map(Vec::as_slice))
+        {
             assert_eq!(
                 decode_reply(body, &["em-secret"]),
                 decode_reply_general(body, &["em-secret"]),
@@ -418,5 +423,30 @@ mod tests {
             let e = decode_reply(body.as_bytes(), &[]).unwrap_err();
             assert_eq!(e.kind(), PlatformErrorKind::Protocol, "{body}");
         }
+    }
+
+    /// Every body one byte away from `seed`: each byte deleted, and each of a set of bytes
+    /// that matter to JSON inserted before it or put in its place.
+    fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
+        let bytes = b"\"\\,:{}[]0-.e nt\x01\xff";
+        let mut out = Vec::new();
+        for i in 0..=seed.len() {
+            if i < seed.len() {
+                let mut m = seed.to_vec();
+                m.remove(i);
+                out.push(m);
+            }
+            for &b in bytes {
+                let mut m = seed.to_vec();
+                m.insert(i, b);
+                out.push(m);
+                if i < seed.len() {
+                    let mut m = seed.to_vec();
+                    m[i] = b;
+                    out.push(m);
+                }
+            }
+        }
+        out
     }
 }
