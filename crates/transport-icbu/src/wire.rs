@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use order_domain::{PlatformError, PlatformErrorKind};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use transport_core::json::Object;
+use transport_core::json::Scan;
 use transport_core::protocol_error;
 
 use crate::generated::errors::{OrderModifyGatewayError, OrderModifyResultError};
@@ -288,83 +288,92 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<OrderModified, Plat
     // string `success`, an unusual `value`, not JSON...) is read by the general path, which
     // gives the same result for every reply the fast path accepts.
     if let Ok(text) = std::str::from_utf8(body)
-        && let Ok(Object(reply)) = serde_json::from_str::<Object<PlainReply>>(text)
-        && reply.response.0.result.0.success
+        && let Some((trade_id, pay_url)) = plain_success(text)
     {
-        let value = reply.response.0.result.0.value.map(|v| v.0);
-        let (trade_id, pay_url) =
-            value.map_or((None, None), |v| (v.trade_id.map(|t| t.0), v.pay_url));
         return Ok(OrderModified {
             trade_id,
-            pay_url,
+            pay_url: pay_url.map(str::to_owned),
             raw_reply: text.to_owned(),
         });
     }
     decode_reply_general(body, secrets)
 }
 
-/// A normal reply as TOP writes it: the response envelope with `result.success` a boolean,
-/// `trade_id` an integer and `pay_url` text. An `error_response` key, whatever its value,
-/// makes it refuse the reply (the general path reads the error).
-#[derive(Deserialize)]
-struct PlainReply {
-    #[serde(rename = "alibaba_trade_order_modify_response")]
-    response: Object<PlainResponse>,
-    #[serde(default, rename = "error_response")]
-    _error_response: Refuse,
-}
-
-#[derive(Deserialize)]
-struct PlainResponse {
-    result: Object<PlainResult>,
-}
-
-#[derive(Deserialize)]
-struct PlainResult {
-    success: bool,
-    #[serde(default)]
-    value: Option<Object<PlainValue>>,
-}
-
-#[derive(Deserialize)]
-struct PlainValue {
-    #[serde(default)]
-    trade_id: Option<PlainInteger>,
-    #[serde(default)]
-    pay_url: Option<String>,
-}
-
-/// Present only to make reading fail when its key is there.
-#[derive(Default)]
-struct Refuse;
-
-impl<'de> Deserialize<'de> for Refuse {
-    fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
-        Err(serde::de::Error::custom("handled by the general path"))
-    }
-}
-
-/// A JSON integer as [`scalar_text`] gives it (its digits); read as a number directly, so
-/// anything else, a string included, is refused.
-struct PlainInteger(String);
-
-impl<'de> Deserialize<'de> for PlainInteger {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = PlainInteger;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an integer")
+/// A normal reply as TOP writes it, read without building anything: an object whose
+/// `alibaba_trade_order_modify_response` holds a `result` with `success: true` and `value`
+/// either `null` or an object with `trade_id` an integer (or `null`) and `pay_url` text (or
+/// `null`); each known key at most once, other keys anything, and no `error_response` key at
+/// all. Gives `trade_id` as [`scalar_text`] does. `None` for any other reply.
+fn plain_success(text: &str) -> Option<(Option<String>, Option<&str>)> {
+    let mut scan = Scan::new(text);
+    let mut found = None;
+    scan.object(|key, v| {
+        match key {
+            params::RESPONSE_KEY if found.is_none() => {
+                let mut result = None;
+                v.object(|key, v| {
+                    match key {
+                        params::reply::RESULT if result.is_none() => {
+                            result = Some(plain_result(v)?);
+                        }
+                        params::reply::RESULT => return None,
+                        _ => v.skip()?,
+                    }
+                    Some(())
+                })?;
+                found = Some(result?);
             }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<PlainInteger, E> {
-                Ok(PlainInteger(v.to_string()))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<PlainInteger, E> {
-                Ok(PlainInteger(v.to_string()))
-            }
+            params::RESPONSE_KEY | params::error_response::ERROR_RESPONSE => return None,
+            _ => v.skip()?,
         }
-        d.deserialize_u64(V)
-    }
+        Some(())
+    })?;
+    scan.end()?;
+    found
+}
+
+/// `result` of a [`plain_success`]: `trade_id` and `pay_url` of its `value`.
+fn plain_result<'a>(v: &mut Scan<'a>) -> Option<(Option<String>, Option<&'a str>)> {
+    let (mut success, mut value) = (None, None);
+    v.object(|key, v| {
+        match key {
+            params::reply::SUCCESS if success.is_none() => success = Some(v.boolean()?),
+            params::reply::VALUE if value.is_none() => {
+                value = Some(if v.null() {
+                    (None, None)
+                } else {
+                    plain_value(v)?
+                });
+            }
+            params::reply::SUCCESS | params::reply::VALUE => return None,
+            _ => v.skip()?,
+        }
+        Some(())
+    })?;
+    success?.then_some(())?;
+    Some(value.unwrap_or((None, None)))
+}
+
+fn plain_value<'a>(v: &mut Scan<'a>) -> Option<(Option<String>, Option<&'a str>)> {
+    let (mut trade_id, mut pay_url) = (None, None);
+    v.object(|key, v| {
+        match key {
+            params::reply::TRADE_ID if trade_id.is_none() => {
+                trade_id = Some(if v.null() {
+                    None
+                } else {
+                    Some(v.integer()?.to_string())
+                });
+            }
+            params::reply::PAY_URL if pay_url.is_none() => {
+                pay_url = Some(if v.null() { None } else { Some(v.string()?) });
+            }
+            params::reply::TRADE_ID | params::reply::PAY_URL => return None,
+            _ => v.skip()?,
+        }
+        Some(())
+    })?;
+    Some((trade_id.flatten(), pay_url.flatten()))
 }
 
 /// [`decode_reply`] for any body.
@@ -613,7 +622,14 @@ mod tests {
             b"",
             b"not json",
         ];
-        for body in bodies {
+        let canonical = r#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":24668306501026709,"pay_url":"cashier.alibaba.com"}},"request_id":"r1"}}"#;
+        assert!(plain_success(canonical).is_some());
+        let mutated = mutations(canonical.as_bytes());
+        for body in bodies
+            .iter()
+            .copied()
+            .chain(mutated.iter().map(Vec::as_slice))
+        {
             let secrets = ["app-secret", "seller-session"];
             assert_eq!(
                 decode_reply(body, &secrets),
@@ -685,5 +701,30 @@ mod tests {
         );
         let back: OrderModifyRequest = serde_json::from_str(&text).unwrap();
         assert_eq!(back, req);
+    }
+
+    /// Every body one byte away from `seed`: each byte deleted, and each of a set of bytes
+    /// that matter to JSON inserted before it or put in its place.
+    fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
+        let bytes = b"\"\\,:{}[]0-.e nt\x01\xff";
+        let mut out = Vec::new();
+        for i in 0..=seed.len() {
+            if i < seed.len() {
+                let mut m = seed.to_vec();
+                m.remove(i);
+                out.push(m);
+            }
+            for &b in bytes {
+                let mut m = seed.to_vec();
+                m.insert(i, b);
+                out.push(m);
+                if i < seed.len() {
+                    let mut m = seed.to_vec();
+                    m[i] = b;
+                    out.push(m);
+                }
+            }
+        }
+        out
     }
 }
