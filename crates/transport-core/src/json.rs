@@ -62,66 +62,6 @@ pub fn opt_i64_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D
     }
 }
 
-/// A JSON object read into `T`, and nothing else: a derived struct alone would also read a
-/// JSON array, field by field in order. For typed readers of replies that must be objects.
-///
-/// ```
-/// use transport_core::json::Object;
-/// #[derive(serde::Deserialize)]
-/// struct R { code: i64 }
-/// let r: Object<R> = serde_json::from_str(r#"{"code": 0}"#).unwrap();
-/// assert_eq!(r.0.code, 0);
-/// assert!(serde_json::from_str::<Object<R>>("[0]").is_err());
-/// assert!(serde_json::from_str::<R>("[0]").is_ok());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Object<T>(pub T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
-            type Value = Object<T>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                map: A,
-            ) -> Result<Object<T>, A::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
-            }
-        }
-        d.deserialize_map(V(std::marker::PhantomData))
-    }
-}
-
-/// A JSON string whose text is not needed: reading it checks the type and keeps nothing.
-///
-/// ```
-/// use transport_core::json::AnyString;
-/// assert!(serde_json::from_str::<AnyString>(r#""x\n""#).is_ok());
-/// assert!(serde_json::from_str::<AnyString>("1").is_err());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnyString;
-
-impl<'de> Deserialize<'de> for AnyString {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl serde::de::Visitor<'_> for V {
-            type Value = AnyString;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<AnyString, E> {
-                Ok(AnyString)
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
 /// A strict reader of JSON text for the fast paths of reply decoders: it reads the usual
 /// shape of a platform's reply without building anything, and gives up (`None`) on whatever
 /// it does not handle, for the transport's general reader (serde) to decide.
