@@ -96,6 +96,36 @@ pub struct Scan<'a> {
     depth: u32,
 }
 
+/// Where the first `"`, `\\` or control character (below 0x20) of `bytes` is: eight bytes at
+/// a time (SWAR), then byte by byte.
+fn first_quote_escape_or_control(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte of `w` that is zero; exact for the lowest such byte (a borrow
+    // can only mark bytes above it).
+    let zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGH;
+    let mut at = 0;
+    let mut words = bytes.chunks_exact(8);
+    for word in &mut words {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            unreachable!("chunks_exact(8) gives blocks of 8")
+        };
+        let w = u64::from_le_bytes(word);
+        let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+        let found =
+            zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\'))) | below_space;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+        .map(|i| at + i)
+}
+
 /// How deep [`Scan`] follows nested arrays and objects.
 const SCAN_MAX_DEPTH: u32 = 32;
 
@@ -190,9 +220,7 @@ impl<'a> Scan<'a> {
         self.eat(b'"')?;
         let start = self.at;
         let rest = self.text.as_bytes().get(start..)?;
-        let len = rest
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let len = first_quote_escape_or_control(rest)?;
         if rest[len] != b'"' {
             return None;
         }
@@ -374,6 +402,34 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(33), "]".repeat(33));
         assert!(!scans(&deep));
         assert!(scans(&format!("{}{}", "[".repeat(32), "]".repeat(32))));
+    }
+
+    #[test]
+    fn special_bytes_are_found_where_they_first_are() {
+        let expected = |b: &[u8]| b.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        for len in 0..40 {
+            let base: Vec<u8> = "aé~ 价\x7f".bytes().cycle().take(len).collect();
+            assert_eq!(
+                first_quote_escape_or_control(&base),
+                expected(&base),
+                "{len}"
+            );
+            for at in 0..len {
+                for special in [b'"', b'\\', 0, 0x1f, b'\n'] {
+                    let mut b = base.clone();
+                    b[at] = special;
+                    assert_eq!(
+                        first_quote_escape_or_control(&b),
+                        expected(&b),
+                        "{len} {at}"
+                    );
+                    if at + 3 < len {
+                        b[at + 3] = b'"';
+                        assert_eq!(first_quote_escape_or_control(&b), expected(&b));
+                    }
+                }
+            }
+        }
     }
 
     #[test]
