@@ -585,28 +585,19 @@ async fn record_outcome(
     if updated.rows_affected() == 1 {
         if state == AmendmentState::Acknowledged {
             // The revision the platform now holds: the one planned, or the one after the last
-            // recorded if another amendment of the same snapshot got there first.
-            let row = sqlx::query(
-                "SELECT a.shop, a.order_id, a.next_revision, \
-                 (SELECT COALESCE(MAX(r.revision), 0) FROM revisions r \
-                  WHERE r.shop = a.shop AND r.order_id = a.order_id) AS last_revision \
-                 FROM amendments a WHERE a.idempotency_key = $1",
-            )
-            .bind(key)
-            .fetch_one(&mut *conn)
-            .await?;
-            let shop: String = row.try_get("shop")?;
-            let order: String = row.try_get("order_id")?;
-            let planned: Option<i64> = row.try_get("next_revision")?;
-            let last: i64 = row.try_get("last_revision")?;
-            let revision = planned.unwrap_or(0).max(last + 1);
+            // recorded if another amendment of the same snapshot got there first. Once per
+            // key: only the update above, from planned or sent, gets here.
             sqlx::query(
                 "INSERT INTO revisions (shop, order_id, revision, idempotency_key, applied_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING",
+                 SELECT a.shop, a.order_id, \
+                 CASE WHEN COALESCE(a.next_revision, 0) > (SELECT COALESCE(MAX(r.revision), 0) \
+                   FROM revisions r WHERE r.shop = a.shop AND r.order_id = a.order_id) \
+                 THEN a.next_revision \
+                 ELSE (SELECT COALESCE(MAX(r.revision), 0) + 1 \
+                   FROM revisions r WHERE r.shop = a.shop AND r.order_id = a.order_id) END, \
+                 a.idempotency_key, $2 \
+                 FROM amendments a WHERE a.idempotency_key = $1",
             )
-            .bind(&shop)
-            .bind(&order)
-            .bind(revision)
             .bind(key)
             .bind(now)
             .execute(&mut *conn)

@@ -716,6 +716,14 @@ async fn a_journal_from_before_the_later_migrations_is_migrated_and_readable() {
         .execute(&mut c)
         .await
         .unwrap();
+        sqlx::query(
+            "INSERT INTO revisions (shop, order_id, revision, idempotency_key, applied_at) \
+             VALUES ('vv-main', $1, 1, 'k-old', 2)",
+        )
+        .bind(ORDER_ID)
+        .execute(&mut c)
+        .await
+        .unwrap();
         c.close().await.unwrap();
     }
     let j = SqliteJournal::open(&url).await.unwrap();
@@ -729,8 +737,45 @@ async fn a_journal_from_before_the_later_migrations_is_migrated_and_readable() {
         .unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].outcome, Some(ack("{}")));
+    // The old revision survived the rebuild of `revisions`; the next one follows it.
+    let order = OrderId::new(ORDER_ID).unwrap();
+    let revisions = j.revisions(&order).await.unwrap();
+    assert_eq!(
+        revisions
+            .iter()
+            .map(|r| (r.key.as_str(), r.revision))
+            .collect::<Vec<_>>(),
+        [("k-old", 1)]
+    );
+    let next = intent("k-new");
+    j.begin(&next, at(11)).await.unwrap();
+    j.mark_sent(&next.key, at(12)).await.unwrap();
+    j.record_outcome(&next.key, &ack("{\"n\":2}"), at(13))
+        .await
+        .unwrap();
+    let acked = j.acknowledged_for_order(&order).await.unwrap();
+    assert_eq!(
+        acked
+            .iter()
+            .map(|r| r.intent.key.as_str())
+            .collect::<Vec<_>>(),
+        ["k-new", "k-old"],
+        "latest revision first"
+    );
+    assert_eq!(j.revisions(&order).await.unwrap()[1].revision, 2);
     j.close().await;
     let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'revisions'",
+    )
+    .fetch_all(&mut c)
+    .await
+    .unwrap();
+    assert_eq!(
+        indexes.len(),
+        1,
+        "0003 keeps only the primary key: {indexes:?}"
+    );
     let unused: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM sqlite_master WHERE name = 'amendments_by_shop_order'",
     )
