@@ -637,7 +637,8 @@ fn kill_and_resume(
         say(format!("{p}in_doubt_landed: {in_doubt_landed}"));
     }
     eprintln!(
-        "chaos: {p}details in {} (report.json, journal.db: `ordermod journal --journal sqlite://...`)",
+        "chaos{}: details in {} (report.json, journal.db: `ordermod journal --journal sqlite://...`)",
+        if hold { " (--in-doubt hold)" } else { "" },
         dir.display()
     );
     if finished_early > 0 {
