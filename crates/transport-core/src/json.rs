@@ -353,6 +353,32 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// Every body one byte away from `seed`: each byte deleted, and each of a set of bytes
+/// that matter to JSON inserted before it or put in its place. For the tests that hold a fast
+/// path (such as one built on [`Scan`]) to the general reader it stands in front of.
+pub fn one_byte_mutations(seed: &[u8]) -> Vec<Vec<u8>> {
+    let bytes = b"\"\\,:{}[]0-.e nt\x01\xff";
+    let mut out = Vec::new();
+    for i in 0..=seed.len() {
+        if i < seed.len() {
+            let mut m = seed.to_vec();
+            m.remove(i);
+            out.push(m);
+        }
+        for &b in bytes {
+            let mut m = seed.to_vec();
+            m.insert(i, b);
+            out.push(m);
+            if i < seed.len() {
+                let mut m = seed.to_vec();
+                m[i] = b;
+                out.push(m);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -493,6 +493,7 @@ pub fn gateway_error(err: &Map<String, Value>, body: &[u8], secrets: &[&str]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use transport_core::json::one_byte_mutations as mutations;
 
     fn err(body: &str) -> PlatformError {
         decode_reply(body.as_bytes(), &[]).unwrap_err()
@@ -701,30 +702,5 @@ mod tests {
         );
         let back: OrderModifyRequest = serde_json::from_str(&text).unwrap();
         assert_eq!(back, req);
-    }
-
-    /// Every body one byte away from `seed`: each byte deleted, and each of a set of bytes
-    /// that matter to JSON inserted before it or put in its place.
-    fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
-        let bytes = b"\"\\,:{}[]0-.e nt\x01\xff";
-        let mut out = Vec::new();
-        for i in 0..=seed.len() {
-            if i < seed.len() {
-                let mut m = seed.to_vec();
-                m.remove(i);
-                out.push(m);
-            }
-            for &b in bytes {
-                let mut m = seed.to_vec();
-                m.insert(i, b);
-                out.push(m);
-                if i < seed.len() {
-                    let mut m = seed.to_vec();
-                    m[i] = b;
-                    out.push(m);
-                }
-            }
-        }
-        out
     }
 }

@@ -259,6 +259,7 @@ fn decode_reply_general(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use transport_core::json::one_byte_mutations as mutations;
 
     #[test]
     fn the_fast_path_reads_every_reply_as_the_general_path_does() {
@@ -318,30 +319,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    /// Every body one byte away from `seed`: each byte deleted, and each of a set of bytes
-    /// that matter to JSON inserted before it or put in its place.
-    fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
-        let bytes = b"\"\\,:{}[]0-.e nt\x01\xff";
-        let mut out = Vec::new();
-        for i in 0..=seed.len() {
-            if i < seed.len() {
-                let mut m = seed.to_vec();
-                m.remove(i);
-                out.push(m);
-            }
-            for &b in bytes {
-                let mut m = seed.to_vec();
-                m.insert(i, b);
-                out.push(m);
-                if i < seed.len() {
-                    let mut m = seed.to_vec();
-                    m[i] = b;
-                    out.push(m);
-                }
-            }
-        }
-        out
     }
 }

@@ -288,6 +288,7 @@ pub fn reply_error(code: i64, message: &str, secrets: &[&str]) -> PlatformError 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use transport_core::json::one_byte_mutations as mutations;
 
     #[test]
     fn decode_reply_reads_errcodes_as_numbers_or_text_and_keeps_the_message() {
@@ -355,30 +356,5 @@ mod tests {
                 );
             }
         }
-    }
-
-    /// Every body one byte away from `seed`: each byte deleted, and each of a set of bytes
-    /// that matter to JSON inserted before it or put in its place.
-    fn mutations(seed: &[u8]) -> Vec<Vec<u8>> {
-        let bytes = b"\"\\,:{}[]0-.e nt\x01\xff";
-        let mut out = Vec::new();
-        for i in 0..=seed.len() {
-            if i < seed.len() {
-                let mut m = seed.to_vec();
-                m.remove(i);
-                out.push(m);
-            }
-            for &b in bytes {
-                let mut m = seed.to_vec();
-                m.insert(i, b);
-                out.push(m);
-                if i < seed.len() {
-                    let mut m = seed.to_vec();
-                    m[i] = b;
-                    out.push(m);
-                }
-            }
-        }
-        out
     }
 }
