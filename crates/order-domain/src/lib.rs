@@ -62,3 +62,4 @@ pub use ports::journal::{
 };
 pub use ports::message::{InboundEvent, MessageDecoder, MessageError, Verified};
 pub use ports::platform::{OrderPlatform, PlatformError, PlatformErrorKind, Receipt};
+pub use ports::source::OrderSource;

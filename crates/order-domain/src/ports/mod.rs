@@ -7,3 +7,4 @@ pub mod clock;
 pub mod journal;
 pub mod message;
 pub mod platform;
+pub mod source;
