@@ -205,26 +205,16 @@ impl Money {
 
     /// The amount in minor units, exactly; fails on sub-minor precision instead of rounding.
     pub fn to_minor(&self) -> Result<i64, MoneyError> {
-        // Fast path: with no more decimals than the minor unit the result is the mantissa
-        // times a power of ten, exactly; overflow of i64 is the same error either way.
         let exponent = self.currency.exponent();
-        let scale = self.amount.scale();
-        if scale <= exponent {
-            return i64::try_from(self.amount.mantissa())
-                .ok()
-                .zip(10_i64.checked_pow(exponent - scale))
-                .and_then(|(m, factor)| m.checked_mul(factor))
-                .ok_or(MoneyError::Overflow);
-        }
         let scaled = self
             .amount
-            .checked_mul(Decimal::from(10_i64.pow(self.currency.exponent())))
+            .checked_mul(Decimal::from(10_i64.pow(exponent)))
             .ok_or(MoneyError::Overflow)?;
         if !scaled.fract().is_zero() {
             return Err(MoneyError::SubMinorPrecision {
                 amount: self.to_string(),
                 currency: self.currency,
-                exponent: self.currency.exponent(),
+                exponent,
             });
         }
         i64::try_from(scaled.trunc()).map_err(|_| MoneyError::Overflow)
@@ -320,85 +310,17 @@ impl Money {
 
 impl fmt::Display for Money {
     /// Canonical text in major units with exactly the currency's decimals when representable
-    /// (`12.50`), or all significant decimals when the amount is finer than the minor unit.
+    /// (`12.50`), or all significant decimals when the amount is finer than the minor unit:
+    /// `Decimal`'s own text after rescaling to at least the currency's decimals (a value too
+    /// large for that many decimals keeps as many as fit).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; DECIMAL_TEXT_MAX];
-        f.write_str(decimal_text(
-            self.amount,
-            self.currency.exponent(),
-            &mut buf,
-        ))
-    }
-}
-
-/// Longest text of a `Decimal`: sign, 29 digits (or `0.` and 28), point.
-const DECIMAL_TEXT_MAX: usize = 32;
-
-/// `amount` as `Decimal`'s own `Display` writes it after rescaling to at least
-/// `min_decimals` (sign from the sign flag, so `-0.00` stays `-0.00`), formatted on the stack.
-fn decimal_text(amount: Decimal, min_decimals: u32, buf: &mut [u8; DECIMAL_TEXT_MAX]) -> &str {
-    let mut shown = amount;
-    // Rescaling to more decimals appends zeros to the mantissa. Below 2^64 with at most 9
-    // more decimals it always fits Decimal's 96 bits, so the zeros are written directly;
-    // otherwise `rescale` decides how far it can go.
-    let mut zeros = 0;
-    if shown.scale() < min_decimals {
-        let more = min_decimals - shown.scale();
-        if more <= 9 && u64::try_from(shown.mantissa().unsigned_abs()).is_ok() {
-            zeros = more as usize;
-        } else {
-            shown.rescale(min_decimals);
+        let mut shown = self.amount;
+        let decimals = self.currency.exponent();
+        if shown.scale() < decimals {
+            shown.rescale(decimals);
         }
+        write!(f, "{shown}")
     }
-    let scale = shown.scale() as usize + zeros;
-    let mut end = DECIMAL_TEXT_MAX;
-    let mut put = |b: u8| {
-        end -= 1;
-        buf[end] = b;
-    };
-    // Digits right to left, at least `scale` of them; the point (and a `0` before it when
-    // there is no whole part) once `scale` digits are written.
-    let mut digits = 0;
-    let mut rest = shown.mantissa().unsigned_abs();
-    for _ in 0..zeros {
-        put(b'0');
-        digits += 1;
-    }
-    if zeros > 0 && digits == scale {
-        put(b'.');
-        if rest == 0 {
-            put(b'0');
-        }
-    }
-    while rest != 0 || digits < scale {
-        // 64-bit division while the rest fits (it nearly always does).
-        let d = match u64::try_from(rest) {
-            Ok(r) => {
-                rest = u128::from(r / 10);
-                (r % 10) as u8
-            }
-            Err(_) => {
-                let d = (rest % 10) as u8;
-                rest /= 10;
-                d
-            }
-        };
-        put(b'0' + d);
-        digits += 1;
-        if digits == scale {
-            put(b'.');
-            if rest == 0 {
-                put(b'0');
-            }
-        }
-    }
-    if digits == 0 {
-        put(b'0');
-    }
-    if shown.is_sign_negative() {
-        put(b'-');
-    }
-    std::str::from_utf8(&buf[end..]).unwrap_or_else(|_| unreachable!("ASCII digits"))
 }
 
 /// The serde form of [`Money`]: `{"amount": "12.50", "currency": "CNY"}`.
@@ -633,84 +555,65 @@ mod tests {
         assert!(serde_json::from_str::<Amount>("\"-1\"").is_err());
     }
 
-    /// What `Display` wrote before it was formatted by hand: `Decimal`'s own text after
-    /// rescaling.
-    fn reference_text(amount: Decimal, min_decimals: u32) -> String {
-        let mut shown = amount;
-        if shown.scale() < min_decimals {
-            shown.rescale(min_decimals);
+    #[test]
+    fn display_pads_to_the_currency_decimals_and_keeps_finer_ones() {
+        let cases = [
+            (Decimal::ZERO, Currency::Cny, "0.00"),
+            (Decimal::new(5, 0), Currency::Cny, "5.00"),
+            (Decimal::new(125, 1), Currency::Cny, "12.50"),
+            (Decimal::new(-1250, 2), Currency::Usd, "-12.50"),
+            (Decimal::new(305, 3), Currency::Cny, "0.305"),
+            (Decimal::new(300, 0), Currency::Jpy, "300"),
+            (Decimal::new(15, 1), Currency::Jpy, "1.5"),
+            (Decimal::new(1, 3), Currency::Kwd, "0.001"),
+            (
+                Decimal::new(1, 28),
+                Currency::Cny,
+                "0.0000000000000000000000000001",
+            ),
+            (Decimal::MAX, Currency::Cny, "79228162514264337593543950335"),
+            (
+                Decimal::MIN,
+                Currency::Jpy,
+                "-79228162514264337593543950335",
+            ),
+        ];
+        for (amount, currency, text) in cases {
+            let m = Money { amount, currency };
+            assert_eq!(m.to_string(), text, "{amount:?} {currency}");
+            assert_eq!(
+                Money::parse(text, currency).unwrap(),
+                m,
+                "{text} reads back"
+            );
         }
-        format!("{shown}")
     }
 
     #[test]
-    fn display_matches_decimal_display_and_to_minor_matches_decimal_arithmetic() {
-        let mut values = vec![
-            Decimal::ZERO,
-            Decimal::new(-0, 2),
-            Decimal::MAX,
-            Decimal::MIN,
-            Decimal::from_i128_with_scale(i128::from(u64::MAX) + 1, 0),
-            Decimal::from_i128_with_scale(i128::from(u64::MAX) * 7, 5),
-            Decimal::from_i128_with_scale(1, 28),
-            Decimal::from_i128_with_scale(-123_456_789, 28),
+    fn to_minor_is_exact_and_checked() {
+        let cases: [(Decimal, Currency, Result<i64, ()>); 9] = [
+            (Decimal::new(1250, 2), Currency::Cny, Ok(1250)),
+            (Decimal::new(125, 1), Currency::Cny, Ok(1250)),
+            (Decimal::new(-5, 0), Currency::Cny, Ok(-500)),
+            (Decimal::new(300, 0), Currency::Jpy, Ok(300)),
+            (Decimal::new(1, 3), Currency::Kwd, Ok(1)),
+            (Decimal::new(i64::MAX, 2), Currency::Cny, Ok(i64::MAX)),
+            (Decimal::new(i64::MIN, 2), Currency::Usd, Ok(i64::MIN)),
+            (Decimal::new(i64::MAX, 0), Currency::Cny, Err(())),
+            (Decimal::MAX, Currency::Jpy, Err(())),
         ];
-        for scale in [0, 1, 3] {
-            let mut neg_zero = Decimal::new(0, scale);
-            neg_zero.set_sign_negative(true);
-            values.push(neg_zero);
+        for (amount, currency, minor) in cases {
+            let m = Money { amount, currency };
+            assert_eq!(m.to_minor().map_err(|_| ()), minor, "{amount:?} {currency}");
         }
-        for m in [
-            0_i64,
-            1,
-            5,
-            9,
-            10,
-            99,
-            100,
-            1250,
-            123_456,
-            -1,
-            -5,
-            -1250,
-            i64::MAX,
-            i64::MIN,
-        ] {
-            for scale in [0, 1, 2, 3, 4, 9, 19, 28] {
-                values.push(Decimal::new(m, scale));
-            }
-        }
-        for v in values {
-            for c in Currency::ALL {
-                let e = c.exponent();
-                let mut buf = [0u8; DECIMAL_TEXT_MAX];
-                assert_eq!(
-                    decimal_text(v, e, &mut buf),
-                    reference_text(v, e),
-                    "{v:?} {c}"
-                );
-                let money = Money {
-                    amount: v,
-                    currency: c,
-                };
-                assert_eq!(money.to_string(), reference_text(v, e));
-                let reference = v
-                    .checked_mul(Decimal::from(10_i64.pow(e)))
-                    .ok_or(MoneyError::Overflow)
-                    .and_then(|s| {
-                        if s.fract().is_zero() {
-                            i64::try_from(s.trunc()).map_err(|_| MoneyError::Overflow)
-                        } else {
-                            Err(MoneyError::SubMinorPrecision {
-                                amount: money.to_string(),
-                                currency: c,
-                                exponent: e,
-                            })
-                        }
-                    });
-                assert_eq!(money.to_minor(), reference, "{v:?} {c}");
-            }
-        }
+        let fine = Money {
+            amount: Decimal::new(1, 28),
+            currency: Currency::Cny,
+        };
+        assert!(matches!(
+            fine.to_minor(),
+            Err(MoneyError::SubMinorPrecision { exponent: 2, .. })
+        ));
     }
 
     #[test]
