@@ -335,7 +335,7 @@ pub struct Plan {
     order: OrderId,
     policy: Cow<'static, str>,
     currency: Currency,
-    parts: PartList,
+    parts: Vec<Part>,
     lines: Vec<LinePlan>,
     freight: Option<FreightPlan>,
     previous_total: Money,
@@ -365,7 +365,7 @@ impl Plan {
     }
     /// Parts the amendment sets (whether or not their values differ from now).
     pub fn parts(&self) -> &[Part] {
-        self.parts.as_slice()
+        &self.parts
     }
     /// Every open line with its target; empty when the amendment sets no line prices.
     pub fn lines(&self) -> &[LinePlan] {
@@ -473,88 +473,6 @@ impl fmt::Display for LineField<'_> {
     }
 }
 
-/// The parts an amendment sets, in [`Amendment::parts`] order, kept inline: a plan is made
-/// for every amendment and there are only eight parts. Serialized, compared and shown like
-/// the `Vec<Part>` it stands for (a deserialized list longer than eight stays a `Vec`).
-#[derive(Clone)]
-enum PartList {
-    Inline { parts: [Part; 8], len: u8 },
-    Heap(Vec<Part>),
-}
-
-impl PartList {
-    fn of(a: &Amendment) -> PartList {
-        let set = [
-            (!a.lines.is_empty(), Part::LinePrices),
-            (a.freight.is_some(), Part::Freight),
-            (a.address.is_some(), Part::Address),
-            (a.logistics.is_some(), Part::Logistics),
-            (a.delivery_date.is_some(), Part::DeliveryDate),
-            (a.items.is_some(), Part::Items),
-            (a.remarks.is_some(), Part::Remarks),
-            (a.payment.is_some(), Part::Payment),
-        ];
-        let mut parts = [Part::LinePrices; 8];
-        let mut len = 0;
-        for (is_set, part) in set {
-            if is_set {
-                parts[len] = part;
-                len += 1;
-            }
-        }
-        PartList::Inline {
-            parts,
-            len: len as u8,
-        }
-    }
-
-    fn as_slice(&self) -> &[Part] {
-        match self {
-            PartList::Inline { parts, len } => &parts[..usize::from(*len)],
-            PartList::Heap(v) => v,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.as_slice().is_empty()
-    }
-}
-
-impl PartialEq for PartList {
-    fn eq(&self, other: &Self) -> bool {
-        self.as_slice() == other.as_slice()
-    }
-}
-
-impl Eq for PartList {}
-
-impl fmt::Debug for PartList {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_slice(), f)
-    }
-}
-
-impl Serialize for PartList {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.as_slice().serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for PartList {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Vec::<Part>::deserialize(d)?;
-        if v.len() > 8 {
-            return Ok(PartList::Heap(v));
-        }
-        let mut parts = [Part::LinePrices; 8];
-        parts[..v.len()].copy_from_slice(&v);
-        Ok(PartList::Inline {
-            parts,
-            len: v.len() as u8,
-        })
-    }
-}
-
 struct Collector {
     violations: Vec<Violation>,
 }
@@ -599,7 +517,7 @@ pub fn plan(order: &Order, amendment: &Amendment, policy: &Policy) -> Result<Pla
     let mut c = Collector {
         violations: Vec::new(),
     };
-    let parts = PartList::of(amendment);
+    let parts = amendment.parts();
 
     if parts.is_empty() {
         c.push(
@@ -608,7 +526,7 @@ pub fn plan(order: &Order, amendment: &Amendment, policy: &Policy) -> Result<Pla
             "the amendment does not set anything",
         );
     }
-    for part in parts.as_slice() {
+    for part in &parts {
         if !policy.can_change(*part) {
             c.push(
                 part.field(),
@@ -1152,64 +1070,5 @@ fn check_payment(p: &PaymentBreakdown, items: Option<&[Item]>, cur: Currency, c:
             ViolationCode::PaymentInitialAboveTotal,
             format!("initial payment {initial} is above the total {total}"),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// An amendment setting every part; `mask` keeps the parts whose bit is set.
-    fn amendment(mask: u8) -> Amendment {
-        let mut a: Amendment = serde_json::from_str(
-            r#"{"lines": {"L1": "1"}, "freight": "2", "address": {"city": "c"},
-                "logistics": {"transport_way": 1}, "delivery_date": "2024-09-28",
-                "items": [], "remarks": {"order": "r"},
-                "payment": {"products": "1", "freight": "0", "total": "1", "initial": "0"}}"#,
-        )
-        .unwrap();
-        let keep = |bit: u8| mask & (1 << bit) != 0;
-        if !keep(0) {
-            a.lines.clear();
-        }
-        if !keep(1) {
-            a.freight = None;
-        }
-        if !keep(2) {
-            a.address = None;
-        }
-        if !keep(3) {
-            a.logistics = None;
-        }
-        if !keep(4) {
-            a.delivery_date = None;
-        }
-        if !keep(5) {
-            a.items = None;
-        }
-        if !keep(6) {
-            a.remarks = None;
-        }
-        if !keep(7) {
-            a.payment = None;
-        }
-        a
-    }
-
-    #[test]
-    fn part_lists_are_the_amendments_parts_and_serialize_like_a_vec() {
-        for mask in 0..=u8::MAX {
-            let a = amendment(mask);
-            let list = PartList::of(&a);
-            assert_eq!(list.as_slice(), a.parts().as_slice(), "{mask}");
-            assert_eq!(format!("{list:?}"), format!("{:?}", a.parts()));
-            let json = serde_json::to_string(&list).unwrap();
-            assert_eq!(json, serde_json::to_string(&a.parts()).unwrap());
-            let back: PartList = serde_json::from_str(&json).unwrap();
-            assert_eq!(back, list);
-        }
-        let many: PartList =
-            serde_json::from_str(&format!("[{}]", ["\"freight\""; 9].join(","))).unwrap();
-        assert_eq!(many.as_slice(), [Part::Freight; 9]);
     }
 }
