@@ -1,7 +1,8 @@
 //! # order-domain
 //!
 //! The pure core of ordermod: exact [`Money`], text identifiers, the [`Order`] snapshot, the
-//! absolute [`Amendment`], platform [`Policy`] data, the pure [`plan`] function with its
+//! absolute [`Amendment`], the [`Policy`] type (each platform's policy lives in its transport
+//! crate), the pure [`plan`] function with its
 //! [`Rejection`]s, revisions ([`Order::with_revision`]) and the ports adapters implement
 //! ([`OrderPlatform`], [`Journal`], [`Clock`], [`MessageDecoder`]).
 //!
@@ -9,7 +10,13 @@
 //! ever passes through `f64` (invariant 2).
 //!
 //! ```
-//! use order_domain::{plan, Amendment, Order, Policy, ViolationCode};
+//! use order_domain::{plan, Amendment, Order, Part, Policy, PriceDirection, ViolationCode};
+//!
+//! // Each transport crate defines its platform's policy; this one is built here.
+//! let policy = Policy::permissive("lower-only")
+//!     .with_changeable([Part::LinePrices, Part::Freight])
+//!     .with_price_direction(PriceDirection::LowerOnly)
+//!     .with_zero_total_allowed(false);
 //!
 //! let order: Order = serde_json::from_str(r#"{
 //!     "id": "2198111437768747370", "status": "awaiting_payment", "currency": "CNY",
@@ -19,13 +26,13 @@
 //! }"#).unwrap();
 //! let set: Amendment = serde_json::from_str(r#"{ "lines": { "2198111437768747371": "80.00" }, "freight": "0" }"#).unwrap();
 //!
-//! let p = plan(&order, &set, &Policy::vvtool_1688()).unwrap();
+//! let p = plan(&order, &set, &policy).unwrap();
 //! assert_eq!(p.lines()[0].delta_vs_original().to_minor().unwrap(), -2000); // fen, signed
 //! assert_eq!(p.new_total().to_string(), "80.00");
 //!
-//! // WeChat Shop would refuse a zero total; every violation is listed at once.
+//! // This policy refuses a zero total; every violation is listed at once.
 //! let zero: Amendment = serde_json::from_str(r#"{ "lines": { "2198111437768747371": "0" }, "freight": "0" }"#).unwrap();
-//! let r = plan(&order, &zero, &Policy::wechat_shop()).unwrap_err();
+//! let r = plan(&order, &zero, &policy).unwrap_err();
 //! assert!(r.has(ViolationCode::TotalZeroForbidden));
 //! ```
 #![warn(missing_docs)]
@@ -54,7 +61,9 @@ pub use order::{
     QuantityError, RevisionState,
 };
 pub use plan::{FreightPlan, LinePlan, Plan, Rejection, Violation, ViolationCode, plan};
-pub use policy::{LinePriceForm, LogisticsRules, Policy, PriceDirection};
+pub use policy::{
+    AddressField, ItemField, LinePriceForm, LogisticsField, LogisticsRules, Policy, PriceDirection,
+};
 pub use ports::clock::{Clock, FixedClock, Timestamp};
 pub use ports::journal::{
     AmendmentRecord, AmendmentState, Begin, InboundRecord, Intent, Journal, JournalError,

@@ -1,10 +1,24 @@
 //! Policies: what one platform operation accepts, as data.
 //!
 //! A [`Policy`] is read by [`plan`](crate::plan::plan); nothing platform-specific is hard-coded
-//! in the planner. The four constructors transcribe the platforms' documents
-//! (`docs/platforms/*.md`); users may start from one and adjust the public fields.
+//! in the planner, and no platform's policy lives here: each transport crate transcribes its
+//! platform's documents (`docs/platforms/*.md`) into a `policy()` function, starting from
+//! [`Policy::permissive`] and the `with_*` builders. A policy is configuration data: its fields
+//! are public to read and adjust, and it holds no state of an order.
+//!
+//! ```
+//! use order_domain::{AddressField, Part, Policy, PriceDirection};
+//!
+//! let policy = Policy::permissive("my-platform")
+//!     .with_changeable([Part::LinePrices, Part::Address])
+//!     .with_price_direction(PriceDirection::LowerOnly)
+//!     .with_address_required([AddressField::Receiver, AddressField::Street]);
+//! assert!(policy.can_change(Part::Address));
+//! assert!(!policy.can_change(Part::Freight));
+//! ```
 
 use std::borrow::Cow;
+use std::fmt;
 
 use serde::Serialize;
 
@@ -53,6 +67,89 @@ impl LogisticsRules {
     }
 }
 
+/// Declares a field-name enum whose text form is its serde name.
+macro_rules! field_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[non_exhaustive]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// The field's name as violations show it, e.g. `zip`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+field_enum! {
+    /// An address field a policy can require.
+    AddressField {
+        /// The receiver's name.
+        Receiver => "receiver",
+        /// A mobile number.
+        Mobile => "mobile",
+        /// A telephone with at least its number.
+        Telephone => "telephone",
+        /// The country.
+        Country => "country",
+        /// The province or state.
+        Province => "province",
+        /// The city.
+        City => "city",
+        /// The district.
+        District => "district",
+        /// The street address.
+        Street => "street",
+        /// The postal code.
+        Zip => "zip",
+    }
+}
+
+field_enum! {
+    /// A logistics field a policy can require.
+    LogisticsField {
+        /// The shipment method.
+        ShipmentMethod => "shipment_method",
+        /// The trade term (FOB, CIF, ...).
+        TradeTerm => "trade_term",
+        /// The shipment date.
+        ShipmentDate => "shipment_date",
+        /// The carrier.
+        Carrier => "carrier",
+        /// The warehouse.
+        Warehouse => "warehouse",
+        /// The transport way.
+        TransportWay => "transport_way",
+    }
+}
+
+field_enum! {
+    /// An item field a policy can require.
+    ItemField {
+        /// The item's name.
+        Name => "name",
+        /// The unit of measure.
+        Unit => "unit",
+        /// The unit price.
+        UnitPrice => "unit_price",
+        /// The SKU.
+        Sku => "sku",
+    }
+}
+
 /// One platform operation's rules.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -82,17 +179,17 @@ pub struct Policy {
     /// Province, city and district must be given together or not at all (EM).
     pub address_region_all_or_nothing: bool,
     /// Address fields that must be present whenever an address is sent.
-    pub address_required: Vec<&'static str>,
+    pub address_required: Vec<AddressField>,
     /// Logistics rules (EM transport ways and companies).
     pub logistics_rules: Option<LogisticsRules>,
     /// Logistics fields that must be present whenever logistics are sent.
-    pub logistics_required: Vec<&'static str>,
+    pub logistics_required: Vec<LogisticsField>,
     /// The item list replaces the old one and must not be empty.
     pub items_full_replacement: bool,
     /// Quantities must be whole numbers (EM).
     pub whole_quantities: bool,
     /// Item fields that must be present (ICBU: name, unit, unit price).
-    pub item_required: Vec<&'static str>,
+    pub item_required: Vec<ItemField>,
     /// The payment breakdown must add up (ICBU).
     pub payment_must_add_up: bool,
     /// The order's version token must be known and is carried in the request.
@@ -126,81 +223,233 @@ impl Policy {
         }
     }
 
-    /// WeChat Shop `change_order_price`: absolute line totals in fen, lower only (against the
-    /// original), the order total must stay above zero, at most 50 revisions, only while the
-    /// order awaits payment.
+    /// The same rules under another name (one platform's rules reached through another
+    /// operation, such as 1688's through vv-tool).
+    pub fn with_name(self, name: impl Into<Cow<'static, str>>) -> Policy {
+        Policy {
+            name: name.into(),
+            ..self
+        }
+    }
+
+    /// The parts this operation can change.
+    pub fn with_changeable(self, parts: impl IntoIterator<Item = Part>) -> Policy {
+        Policy {
+            changeable: parts.into_iter().collect(),
+            ..self
+        }
+    }
+
+    /// The parts every request carries in full.
+    pub fn with_always_sent(self, parts: impl IntoIterator<Item = Part>) -> Policy {
+        Policy {
+            always_sent: parts.into_iter().collect(),
+            ..self
+        }
+    }
+
+    /// The price direction for lines and freight.
+    pub fn with_price_direction(self, price_direction: PriceDirection) -> Policy {
+        Policy {
+            price_direction,
+            ..self
+        }
+    }
+
+    /// Whether the order total may become zero.
+    pub fn with_zero_total_allowed(self, zero_total_allowed: bool) -> Policy {
+        Policy {
+            zero_total_allowed,
+            ..self
+        }
+    }
+
+    /// How line prices travel on the wire.
+    pub fn with_line_price_form(self, line_price_form: LinePriceForm) -> Policy {
+        Policy {
+            line_price_form,
+            ..self
+        }
+    }
+
+    /// The most revisions an order may have.
+    pub fn with_revision_limit(self, limit: u32) -> Policy {
+        Policy {
+            revision_limit: Some(limit),
+            ..self
+        }
+    }
+
+    /// The statuses in which changes are accepted.
+    pub fn with_allowed_statuses(self, statuses: impl IntoIterator<Item = OrderStatus>) -> Policy {
+        Policy {
+            allowed_statuses: Some(statuses.into_iter().collect()),
+            ..self
+        }
+    }
+
+    /// The trade types in which changes are accepted.
+    pub fn with_allowed_trade_types<T: Into<Cow<'static, str>>>(
+        self,
+        types: impl IntoIterator<Item = T>,
+    ) -> Policy {
+        Policy {
+            allowed_trade_types: Some(types.into_iter().map(Into::into).collect()),
+            ..self
+        }
+    }
+
+    /// Whether closed lines are refused and left out of requests.
+    pub fn with_closed_lines_excluded(self, closed_lines_excluded: bool) -> Policy {
+        Policy {
+            closed_lines_excluded,
+            ..self
+        }
+    }
+
+    /// Whether province, city and district must be given together.
+    pub fn with_address_region_all_or_nothing(self, all_or_nothing: bool) -> Policy {
+        Policy {
+            address_region_all_or_nothing: all_or_nothing,
+            ..self
+        }
+    }
+
+    /// The address fields every sent address must have.
+    pub fn with_address_required(self, fields: impl IntoIterator<Item = AddressField>) -> Policy {
+        Policy {
+            address_required: fields.into_iter().collect(),
+            ..self
+        }
+    }
+
+    /// The transport ways and their companies.
+    pub fn with_logistics_rules(self, rules: LogisticsRules) -> Policy {
+        Policy {
+            logistics_rules: Some(rules),
+            ..self
+        }
+    }
+
+    /// The logistics fields every sent logistics must have.
+    pub fn with_logistics_required(
+        self,
+        fields: impl IntoIterator<Item = LogisticsField>,
+    ) -> Policy {
+        Policy {
+            logistics_required: fields.into_iter().collect(),
+            ..self
+        }
+    }
+
+    /// Whether the item list replaces the old one (and must not be empty).
+    pub fn with_items_full_replacement(self, full_replacement: bool) -> Policy {
+        Policy {
+            items_full_replacement: full_replacement,
+            ..self
+        }
+    }
+
+    /// Whether quantities must be whole numbers.
+    pub fn with_whole_quantities(self, whole_quantities: bool) -> Policy {
+        Policy {
+            whole_quantities,
+            ..self
+        }
+    }
+
+    /// The item fields every sent item must have.
+    pub fn with_item_required(self, fields: impl IntoIterator<Item = ItemField>) -> Policy {
+        Policy {
+            item_required: fields.into_iter().collect(),
+            ..self
+        }
+    }
+
+    /// Whether the payment breakdown must add up.
+    pub fn with_payment_must_add_up(self, must_add_up: bool) -> Policy {
+        Policy {
+            payment_must_add_up: must_add_up,
+            ..self
+        }
+    }
+
+    /// Whether the order's version token must be known.
+    pub fn with_version_token_required(self, required: bool) -> Policy {
+        Policy {
+            version_token_required: required,
+            ..self
+        }
+    }
+
+    /// WeChat Shop's policy; moving to `transport_wechat_shop::policy`.
     pub fn wechat_shop() -> Policy {
-        Policy {
-            changeable: vec![Part::LinePrices, Part::Freight],
-            price_direction: PriceDirection::LowerOnly,
-            zero_total_allowed: false,
-            line_price_form: LinePriceForm::AbsoluteLineTotal,
-            revision_limit: Some(50),
-            allowed_statuses: Some(vec![OrderStatus::AwaitingPayment]),
-            ..Policy::permissive("wechat-shop")
-        }
+        Policy::permissive("wechat-shop")
+            .with_changeable([Part::LinePrices, Part::Freight])
+            .with_price_direction(PriceDirection::LowerOnly)
+            .with_zero_total_allowed(false)
+            .with_revision_limit(50)
+            .with_allowed_statuses([OrderStatus::AwaitingPayment])
     }
 
-    /// 1688 modify price through vv-tool: signed per-entry deltas in fen against the original,
-    /// lower only, closed entries excluded, only while awaiting payment, only trade types 6, 8,
-    /// 9 and 10.
+    /// 1688's policy through vv-tool; moving to `transport_vvtool::policy`.
     pub fn vvtool_1688() -> Policy {
-        Policy {
-            changeable: vec![Part::LinePrices, Part::Freight],
-            price_direction: PriceDirection::LowerOnly,
-            line_price_form: LinePriceForm::SignedDeltaAgainstOriginal,
-            allowed_statuses: Some(vec![OrderStatus::AwaitingPayment]),
-            allowed_trade_types: Some(vec!["6".into(), "8".into(), "9".into(), "10".into()]),
-            closed_lines_excluded: true,
-            ..Policy::permissive("vvtool-1688")
-        }
+        Policy::permissive("vvtool-1688")
+            .with_changeable([Part::LinePrices, Part::Freight])
+            .with_price_direction(PriceDirection::LowerOnly)
+            .with_line_price_form(LinePriceForm::SignedDeltaAgainstOriginal)
+            .with_allowed_statuses([OrderStatus::AwaitingPayment])
+            .with_allowed_trade_types(["6", "8", "9", "10"])
     }
 
-    /// EM franchiser `trade/modify`: address (province, city and district all or none),
-    /// logistics (company required for ways 2 and 4, from the way's set), delivery date,
-    /// remarks, and the item list as a full replacement with whole positive quantities.
+    /// EM franchiser's policy; moving to `transport_em::policy`.
     pub fn em_franchiser() -> Policy {
-        Policy {
-            changeable: vec![
+        Policy::permissive("em-franchiser")
+            .with_changeable([
                 Part::Address,
                 Part::Logistics,
                 Part::DeliveryDate,
                 Part::Items,
                 Part::Remarks,
-            ],
-            address_region_all_or_nothing: true,
-            logistics_rules: Some(LogisticsRules {
+            ])
+            .with_address_region_all_or_nothing(true)
+            .with_logistics_rules(LogisticsRules {
                 ways: vec![1, 2, 3, 4, 5],
                 companies: vec![(2, vec![6, 7, 9, 10, 11]), (4, vec![5, 8])],
-            }),
-            items_full_replacement: true,
-            whole_quantities: true,
-            ..Policy::permissive("em-franchiser")
-        }
+            })
+            .with_items_full_replacement(true)
+            .with_whole_quantities(true)
     }
 
-    /// Alibaba.com ICBU `alibaba.trade.order.modify`: every request carries the full logistics
-    /// detail, payment breakdown and product list; the breakdown must add up; the version
-    /// token is carried when known.
+    /// ICBU's policy; moving to `transport_icbu::policy`.
     pub fn alibaba_icbu() -> Policy {
-        Policy {
-            changeable: vec![
+        Policy::permissive("alibaba-icbu")
+            .with_changeable([
                 Part::Freight,
                 Part::Address,
                 Part::Logistics,
                 Part::Items,
                 Part::Remarks,
                 Part::Payment,
-            ],
-            always_sent: vec![Part::Address, Part::Logistics, Part::Items, Part::Payment],
-            line_price_form: LinePriceForm::UnitPrice,
-            address_required: vec!["zip", "country", "street", "city", "receiver", "telephone"],
-            logistics_required: vec!["shipment_method", "trade_term", "shipment_date"],
-            items_full_replacement: true,
-            item_required: vec!["name", "unit", "unit_price"],
-            payment_must_add_up: true,
-            ..Policy::permissive("alibaba-icbu")
-        }
+            ])
+            .with_always_sent([Part::Address, Part::Logistics, Part::Items, Part::Payment])
+            .with_line_price_form(LinePriceForm::UnitPrice)
+            .with_address_required([
+                AddressField::Zip,
+                AddressField::Country,
+                AddressField::Street,
+                AddressField::City,
+                AddressField::Receiver,
+                AddressField::Telephone,
+            ])
+            .with_logistics_required([
+                LogisticsField::ShipmentMethod,
+                LogisticsField::TradeTerm,
+                LogisticsField::ShipmentDate,
+            ])
+            .with_items_full_replacement(true)
+            .with_item_required([ItemField::Name, ItemField::Unit, ItemField::UnitPrice])
+            .with_payment_must_add_up(true)
     }
 
     /// Whether `part` can be changed.

@@ -2,7 +2,7 @@
 
 use crate::amendment::{Address, Amendment, Logistics, Part};
 use crate::order::Order;
-use crate::policy::Policy;
+use crate::policy::{AddressField, LogisticsField, Policy};
 
 use super::rejection::{Collector, ViolationCode};
 use super::{not_blank, resolve};
@@ -26,7 +26,7 @@ pub(super) fn address(
         check_address(a, policy, c);
     }
     if let Some(a) = &address {
-        for field in &policy.address_required {
+        for &field in &policy.address_required {
             if !address_has(a, field) {
                 c.push(
                     format!("address.{field}"),
@@ -58,7 +58,7 @@ pub(super) fn logistics(
         check_logistics(l, order.logistics(), policy, c);
     }
     if let Some(l) = &logistics {
-        for field in &policy.logistics_required {
+        for &field in &policy.logistics_required {
             if !logistics_has(l, field) {
                 c.push(
                     format!("logistics.{field}"),
@@ -87,32 +87,30 @@ fn check_address(a: &Address, policy: &Policy, c: &mut Collector) {
     }
 }
 
-fn address_has(a: &Address, field: &str) -> bool {
+fn address_has(a: &Address, field: AddressField) -> bool {
     let present = |v: &Option<String>| v.as_deref().is_some_and(not_blank);
     match field {
-        "receiver" => present(&a.receiver),
-        "mobile" => present(&a.mobile),
-        "telephone" => a.telephone.as_ref().is_some_and(|t| present(&t.number)),
-        "country" => present(&a.country),
-        "province" => present(&a.province),
-        "city" => present(&a.city),
-        "district" => present(&a.district),
-        "street" => present(&a.street),
-        "zip" => present(&a.zip),
-        _ => true,
+        AddressField::Receiver => present(&a.receiver),
+        AddressField::Mobile => present(&a.mobile),
+        AddressField::Telephone => a.telephone.as_ref().is_some_and(|t| present(&t.number)),
+        AddressField::Country => present(&a.country),
+        AddressField::Province => present(&a.province),
+        AddressField::City => present(&a.city),
+        AddressField::District => present(&a.district),
+        AddressField::Street => present(&a.street),
+        AddressField::Zip => present(&a.zip),
     }
 }
 
-fn logistics_has(l: &Logistics, field: &str) -> bool {
+fn logistics_has(l: &Logistics, field: LogisticsField) -> bool {
     let present = |v: &Option<String>| v.as_deref().is_some_and(not_blank);
     match field {
-        "shipment_method" => present(&l.shipment_method),
-        "trade_term" => present(&l.trade_term),
-        "shipment_date" => l.shipment_date.is_some(),
-        "carrier" => present(&l.carrier),
-        "warehouse" => present(&l.warehouse),
-        "transport_way" => l.transport_way.is_some(),
-        _ => true,
+        LogisticsField::ShipmentMethod => present(&l.shipment_method),
+        LogisticsField::TradeTerm => present(&l.trade_term),
+        LogisticsField::ShipmentDate => l.shipment_date.is_some(),
+        LogisticsField::Carrier => present(&l.carrier),
+        LogisticsField::Warehouse => present(&l.warehouse),
+        LogisticsField::TransportWay => l.transport_way.is_some(),
     }
 }
 

@@ -4,7 +4,7 @@
 use crate::amendment::{Amendment, Item, Part};
 use crate::money::{Amount, Currency};
 use crate::order::Order;
-use crate::policy::Policy;
+use crate::policy::{ItemField, Policy};
 
 use super::not_blank;
 use super::rejection::{Collector, ViolationCode};
@@ -78,22 +78,15 @@ fn check_items(
                 ),
             );
         }
-        for field in &policy.item_required {
-            let present = match *field {
-                "name" => item.name.as_deref().is_some_and(not_blank),
-                "unit" => item.unit.as_deref().is_some_and(not_blank),
-                "unit_price" => item.unit_price.is_some(),
-                "sku" => item.sku.is_some(),
-                _ => true,
-            };
-            if !present {
+        for &field in &policy.item_required {
+            if !item_has(item, field) {
                 let whence = if from_amendment {
                     ""
                 } else {
                     " (taken from the order snapshot)"
                 };
                 c.push(
-                    at(field),
+                    at(field.as_str()),
                     ViolationCode::ItemsFieldMissing,
                     format!(
                         "{} needs the {field} of {}{whence}",
@@ -105,5 +98,14 @@ fn check_items(
         if let Some(u) = item.unit_price {
             c.money(format_args!("items[{i}].unit_price"), u, cur);
         }
+    }
+}
+
+fn item_has(item: &Item, field: ItemField) -> bool {
+    match field {
+        ItemField::Name => item.name.as_deref().is_some_and(not_blank),
+        ItemField::Unit => item.unit.as_deref().is_some_and(not_blank),
+        ItemField::UnitPrice => item.unit_price.is_some(),
+        ItemField::Sku => item.sku.is_some(),
     }
 }

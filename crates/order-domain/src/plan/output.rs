@@ -108,18 +108,21 @@ impl FreightPlan {
 /// A validated change, ready for a transport to encode.
 ///
 /// ```
-/// use order_domain::{plan, Amendment, Order, Policy};
+/// use order_domain::{plan, Amendment, Order, Part, Policy, PriceDirection};
+/// let lower_only = Policy::permissive("lower-only")
+///     .with_changeable([Part::LinePrices])
+///     .with_price_direction(PriceDirection::LowerOnly);
 /// let order: Order = serde_json::from_str(r#"{"id": "1001", "status": "awaiting_payment",
 ///     "currency": "CNY", "lines": [{"id": "L1", "original_total": "10.00"}],
 ///     "freight": {"original": "6.00"}}"#).unwrap();
 /// let amendment: Amendment = serde_json::from_str(r#"{"lines": {"L1": "8.00"}}"#).unwrap();
-/// let p = plan(&order, &amendment, &Policy::wechat_shop()).unwrap();
+/// let p = plan(&order, &amendment, &lower_only).unwrap();
 /// assert_eq!(p.lines()[0].delta_vs_original().to_minor().unwrap(), -200);
 /// assert_eq!(p.new_total().to_string(), "14.00");
 /// assert_eq!(p.next_revision(), 1);
 ///
 /// let raise: Amendment = serde_json::from_str(r#"{"lines": {"L1": "12.00"}}"#).unwrap();
-/// let rejection = plan(&order, &raise, &Policy::wechat_shop()).unwrap_err();
+/// let rejection = plan(&order, &raise, &lower_only).unwrap_err();
 /// assert_eq!(rejection.violations[0].code.as_str(), "price.raise_forbidden");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
