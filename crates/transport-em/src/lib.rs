@@ -10,7 +10,7 @@
 //!    `statusCode` and `message` verbatim (classified by the generated
 //!    [`TradeModifyError`](generated::errors::TradeModifyError)).
 //! 2. [`EmPlatform`]: the [`OrderPlatform`](order_domain::OrderPlatform) port with
-//!    [`Policy::em_franchiser`](order_domain::Policy::em_franchiser). From a plan it sends only
+//!    [`policy()`](crate::policy()). From a plan it sends only
 //!    the parts the plan carries: address → `receivername`, `mobile`, `provincename`,
 //!    `cityname`, `distrctname`, `address`; logistics → `warehouseid`, `transportway`,
 //!    `logisticscompanyid` (ways 2 and 4 only), `logisticscontact`, `logisticscarnumber`,
@@ -53,6 +53,8 @@ mod client;
 #[allow(missing_docs)]
 pub mod generated;
 mod platform;
+pub mod policy;
+pub use policy::policy;
 pub mod sign;
 mod wire;
 

@@ -10,7 +10,7 @@
 //!    per app key, retries retryable failures, and decodes the reply into [`OrderModified`] or
 //!    a [`PlatformError`](order_domain::PlatformError).
 //! 2. [`IcbuPlatform`]: the [`OrderPlatform`](order_domain::OrderPlatform) port with
-//!    [`Policy::alibaba_icbu`](order_domain::Policy::alibaba_icbu): every request carries the
+//!    [`policy()`](crate::policy()): every request carries the
 //!    full address, logistics, product list and payment breakdown, money as decimal strings
 //!    in the order's currency with the currency named, and the order's version.
 //!
@@ -94,6 +94,8 @@ mod client;
 #[allow(missing_docs)]
 pub mod generated;
 mod platform;
+pub mod policy;
+pub use policy::policy;
 pub mod sign;
 mod wire;
 

@@ -9,7 +9,7 @@
 //!    and `data.result_code`), and retries retryable failures (101, 202,
 //!    `FAIL_BIZ_TRADING_SYSTEM_ERROR`, timeouts, 5xx) with backoff.
 //! 2. [`VvtoolPlatform`]: the [`OrderPlatform`](order_domain::OrderPlatform) port with
-//!    [`Policy::vvtool_1688`](order_domain::Policy::vvtool_1688) for one shop, which [`encode`]s a
+//!    [`policy()`](crate::policy()) for one shop, which [`encode`]s a
 //!    domain plan into the request (signed per-entry discounts in fen against the original for
 //!    every open line, the freight after the change in fen) and returns a receipt carrying the
 //!    call's cost (`withholding_money`).
@@ -57,6 +57,8 @@ mod client;
 #[allow(missing_docs)]
 pub mod generated;
 mod platform;
+pub mod policy;
+pub use policy::policy;
 mod wire;
 
 pub use client::{VvtoolClient, VvtoolConfig, decode_reply};

@@ -8,7 +8,7 @@
 //!    secret, cached until shortly before expiry, single-flight), refreshes the token and resends
 //!    once on errcodes 40001, 42001 and 40014, and retries retryable failures with backoff.
 //! 2. [`WechatShopPlatform`]: the [`OrderPlatform`](order_domain::OrderPlatform) port with
-//!    [`Policy::wechat_shop`](order_domain::Policy::wechat_shop), which [`encode`]s a domain
+//!    [`policy()`](crate::policy()), which [`encode`]s a domain
 //!    plan into the request (named lines only, absolute line totals in fen, freight when set).
 //!
 //! Errors are [`PlatformError`](order_domain::PlatformError)s classified by the generated
@@ -57,6 +57,8 @@ mod client;
 #[allow(missing_docs)]
 pub mod generated;
 mod platform;
+pub mod policy;
+pub use policy::policy;
 mod token;
 mod wire;
 

@@ -1,0 +1,17 @@
+//! The policy of WeChat Shop's `change_order_price`, transcribed from
+//! `docs/platforms/wechat-shop.md`.
+
+use order_domain::{LinePriceForm, OrderStatus, Part, Policy, PriceDirection};
+
+/// WeChat Shop `change_order_price`: absolute line totals in fen, lower only (against the
+/// original), the order total must stay above zero, at most 50 revisions, only while the
+/// order awaits payment.
+pub fn policy() -> Policy {
+    Policy::permissive("wechat-shop")
+        .with_changeable([Part::LinePrices, Part::Freight])
+        .with_price_direction(PriceDirection::LowerOnly)
+        .with_zero_total_allowed(false)
+        .with_line_price_form(LinePriceForm::AbsoluteLineTotal)
+        .with_revision_limit(50)
+        .with_allowed_statuses([OrderStatus::AwaitingPayment])
+}
