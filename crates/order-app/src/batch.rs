@@ -488,7 +488,7 @@ mod tests {
     }
 
     fn setup() -> (App, Arc<MemoryPlatform>, Arc<MemoryJournal>) {
-        let platform = Arc::new(MemoryPlatform::new(Policy::wechat_shop()));
+        let platform = Arc::new(MemoryPlatform::new(transport_wechat_shop::policy()));
         let journal = Arc::new(MemoryJournal::new());
         let app = App::builder()
             .shop(ShopId::new("wechat-a").unwrap(), platform.clone())
@@ -605,7 +605,7 @@ mod tests {
             shop: a.shop.clone(),
             order: a.order.clone(),
             amendment: a.set.clone(),
-            plan: order_domain::plan(&a.order, &a.set, &Policy::wechat_shop()),
+            plan: order_domain::plan(&a.order, &a.set, &transport_wechat_shop::policy()),
         };
         let now = Timestamp::from_millis(1);
         journal.begin(&intent, now).await.unwrap();
@@ -644,7 +644,7 @@ mod tests {
             shop: a.shop.clone(),
             order: a.order.clone(),
             amendment: a.set.clone(),
-            plan: order_domain::plan(&a.order, &a.set, &Policy::wechat_shop()),
+            plan: order_domain::plan(&a.order, &a.set, &transport_wechat_shop::policy()),
         };
         let now = Timestamp::from_millis(1);
         journal.begin(&intent, now).await.unwrap();
@@ -739,7 +739,7 @@ mod tests {
         for paced in [false, true] {
             let journal = Arc::new(MemoryJournal::new());
             let platform = Arc::new(Paced {
-                inner: MemoryPlatform::new(Policy::wechat_shop()),
+                inner: MemoryPlatform::new(transport_wechat_shop::policy()),
                 limiter: transport_core::RateLimiter::per_second(Some(RATE)),
                 journal: journal.clone(),
                 most_sent: std::sync::Mutex::new(0),

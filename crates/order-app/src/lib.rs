@@ -12,11 +12,11 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use order_app::{App, BatchOptions, memory::{MemoryJournal, MemoryPlatform}};
-//! use order_domain::{Policy, ShopId};
+//! use order_domain::ShopId;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let app = App::builder()
-//!     .shop(ShopId::new("wechat-main")?, Arc::new(MemoryPlatform::new(Policy::wechat_shop())))
+//!     .shop(ShopId::new("wechat-main")?, Arc::new(MemoryPlatform::new(transport_wechat_shop::policy())))
 //!     .journal(Arc::new(MemoryJournal::new()))
 //!     .build()?;
 //! let input = tokio::io::BufReader::new(tokio::fs::File::open("amendments.jsonl").await?);

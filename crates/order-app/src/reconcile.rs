@@ -299,7 +299,7 @@ pub async fn unconfirmed(journal: &dyn Journal) -> Result<Vec<AmendmentRecord>, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use order_domain::{Amendment, Currency, Intent, Policy, ShopId, plan};
+    use order_domain::{Amendment, Currency, Intent, ShopId, plan};
 
     const ORDER: &str = "58218860983545941";
     const L1: &str = "128403042259997715";
@@ -325,7 +325,7 @@ mod tests {
     fn record(key: &str, amendment: &str, state: AmendmentState, at: i64) -> AmendmentRecord {
         let before = order("12.00", "0.10", "8");
         let amendment: Amendment = serde_json::from_str(amendment).unwrap();
-        let plan = plan(&before, &amendment, &Policy::vvtool_1688());
+        let plan = plan(&before, &amendment, &transport_vvtool::policy());
         assert!(plan.is_ok(), "{plan:?}");
         AmendmentRecord {
             intent: Intent {

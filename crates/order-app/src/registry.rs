@@ -86,10 +86,10 @@ impl PlatformKind {
     /// The platform's rules.
     pub fn policy(self) -> Policy {
         match self {
-            PlatformKind::WechatShop => Policy::wechat_shop(),
-            PlatformKind::Vvtool1688 => Policy::vvtool_1688(),
-            PlatformKind::EmFranchiser => Policy::em_franchiser(),
-            PlatformKind::AlibabaIcbu => Policy::alibaba_icbu(),
+            PlatformKind::WechatShop => transport_wechat_shop::policy(),
+            PlatformKind::Vvtool1688 => transport_vvtool::policy(),
+            PlatformKind::EmFranchiser => transport_em::policy(),
+            PlatformKind::AlibabaIcbu => transport_icbu::policy(),
         }
     }
 

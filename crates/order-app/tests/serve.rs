@@ -15,7 +15,7 @@ use order_app::serve::{ReceiverDeps, receiver_router};
 use order_domain::{
     Amendment, AmendmentRecord, AmendmentState, Begin, Clock, IdempotencyKey, InboundRecord,
     Intent, Journal, JournalError, MessageDecoder, MessageInsert, MessageRecord, Order, OrderId,
-    Outcome, Policy, Receipt, ShopId, Timestamp, plan,
+    Outcome, Receipt, ShopId, Timestamp, plan,
 };
 use order_journal::SqliteJournal;
 use reqwest::StatusCode;
@@ -247,7 +247,7 @@ impl Harness {
         ))
         .unwrap();
         let amendment: Amendment = serde_json::from_str(amendment).unwrap();
-        let planned = plan(&order, &amendment, &Policy::vvtool_1688());
+        let planned = plan(&order, &amendment, &transport_vvtool::policy());
         assert!(planned.is_ok(), "{planned:?}");
         let key = IdempotencyKey::new(key).unwrap();
         let intent = Intent {

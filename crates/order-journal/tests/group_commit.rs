@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use order_domain::{
     Amendment, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal, JournalError,
-    MessageInsert, Order, Outcome, Policy, Receipt, ShopId, Timestamp, plan,
+    MessageInsert, Order, Outcome, Receipt, ShopId, Timestamp, plan,
 };
 use order_journal::SqliteJournal;
 use sqlx::{Connection, SqliteConnection};
@@ -30,7 +30,7 @@ fn intent(key: &str, order_id: &str) -> Intent {
     .unwrap();
     let amendment: Amendment =
         serde_json::from_str(&format!(r#"{{ "lines": {{ "{LINE_ID}": "50.00" }} }}"#)).unwrap();
-    let plan = plan(&order, &amendment, &Policy::vvtool_1688());
+    let plan = plan(&order, &amendment, &rules_1688::policy());
     Intent {
         key: IdempotencyKey::new(key).unwrap(),
         shop: ShopId::new("vv-main").unwrap(),

@@ -7,8 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use order_domain::{
     Amendment, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal, JournalError,
-    MessageInsert, Order, OrderId, Outcome, PlatformError, PlatformErrorKind, Policy, Receipt,
-    ShopId, Timestamp, plan,
+    MessageInsert, Order, OrderId, Outcome, PlatformError, PlatformErrorKind, Receipt, ShopId,
+    Timestamp, plan,
 };
 use order_journal::SqliteJournal;
 
@@ -33,7 +33,7 @@ fn intent_for(key: &str, order_id: &str, line_total: &str) -> Intent {
         r#"{{ "lines": {{ "{LINE_ID}": "{line_total}" }}, "freight": "0" }}"#
     ))
     .unwrap();
-    let plan = plan(&order, &amendment, &Policy::vvtool_1688());
+    let plan = plan(&order, &amendment, &rules_1688::policy());
     Intent {
         key: IdempotencyKey::new(key).unwrap(),
         shop: ShopId::new("vv-main").unwrap(),

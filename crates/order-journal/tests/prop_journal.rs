@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use order_domain::{
     Amendment, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal, JournalError,
-    MessageInsert, Order, Outcome, PlatformError, PlatformErrorKind, Policy, Receipt, ShopId,
-    Timestamp, plan,
+    MessageInsert, Order, Outcome, PlatformError, PlatformErrorKind, Receipt, ShopId, Timestamp,
+    plan,
 };
 use order_journal::SqliteJournal;
 use proptest::prelude::*;
@@ -44,7 +44,7 @@ fn intent(case: u64, key: &str) -> Intent {
     .unwrap();
     let amendment: Amendment =
         serde_json::from_str(&format!(r#"{{ "lines": {{ "{LINE_ID}": "0.30" }} }}"#)).unwrap();
-    let plan = plan(&order, &amendment, &Policy::vvtool_1688());
+    let plan = plan(&order, &amendment, &rules_1688::policy());
     Intent {
         key: IdempotencyKey::new(key).unwrap(),
         shop: ShopId::new("vv-main").unwrap(),

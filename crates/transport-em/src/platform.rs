@@ -16,7 +16,7 @@ use crate::client::EmClient;
 use crate::generated::params;
 use crate::wire::{EmNumberStyle, TradeModifyItem, TradeModifyRequest, encode_request_data};
 
-/// EM franchiser as an [`OrderPlatform`], with [`Policy::em_franchiser`].
+/// EM franchiser as an [`OrderPlatform`], with [`policy()`](crate::policy()).
 #[derive(Debug, Clone)]
 pub struct EmPlatform {
     client: EmClient,
@@ -28,7 +28,7 @@ impl EmPlatform {
     pub fn new(client: EmClient) -> Self {
         EmPlatform {
             client,
-            policy: Policy::em_franchiser(),
+            policy: crate::policy(),
         }
     }
 
@@ -427,7 +427,7 @@ mod tests {
             let o = em_order(extra);
             for a in &amendments {
                 let a: Amendment = serde_json::from_value(a.clone()).unwrap();
-                for policy in [Policy::em_franchiser(), loose.clone()] {
+                for policy in [crate::policy(), loose.clone()] {
                     if let Ok(p) = plan(&o, &a, &policy) {
                         out.push((o.clone(), p));
                     }

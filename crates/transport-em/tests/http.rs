@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use order_domain::{
-    Amendment, FixedClock, Order, OrderPlatform, PlatformErrorKind, Policy, Timestamp,
-    ViolationCode, plan,
+    Amendment, FixedClock, Order, OrderPlatform, PlatformErrorKind, Timestamp, ViolationCode, plan,
 };
 use order_sandbox::{EmSettings, EmTrade, Fault, Sandbox};
 use serde_json::json;
@@ -82,7 +81,7 @@ async fn apply(
     set: serde_json::Value,
 ) -> Result<order_domain::Receipt, order_domain::PlatformError> {
     let o = order();
-    let p = plan(&o, &amendment(set), &Policy::em_franchiser()).expect("plan");
+    let p = plan(&o, &amendment(set), &transport_em::policy()).expect("plan");
     let platform: Arc<dyn OrderPlatform> = Arc::new(platform(sb));
     platform.apply(&o, &p).await
 }
@@ -232,7 +231,7 @@ async fn plain_secret_scheme_interoperates_when_both_sides_use_it() {
 async fn domain_rules_refuse_before_anything_is_sent() {
     let sb = sandbox(EmSettings::default()).await;
     let o = order();
-    let policy = Policy::em_franchiser();
+    let policy = transport_em::policy();
     let partial = plan(
         &o,
         &amendment(json!({"address": {"province": "上海", "city": "上海市"}})),
@@ -260,7 +259,7 @@ async fn domain_rules_refuse_before_anything_is_sent() {
 #[tokio::test]
 async fn the_transport_guards_em_rules_even_under_a_loose_policy() {
     let sb = sandbox(EmSettings::default()).await;
-    let mut loose = Policy::em_franchiser();
+    let mut loose = transport_em::policy();
     loose.whole_quantities = false;
     loose.address_region_all_or_nothing = false;
     loose.logistics_rules = None;

@@ -17,7 +17,7 @@ use crate::wire::{
     ShipmentDate,
 };
 
-/// Alibaba.com ICBU as an [`OrderPlatform`], with [`Policy::alibaba_icbu`].
+/// Alibaba.com ICBU as an [`OrderPlatform`], with [`policy()`](crate::policy()).
 #[derive(Debug, Clone)]
 pub struct IcbuPlatform {
     client: IcbuClient,
@@ -29,7 +29,7 @@ impl IcbuPlatform {
     pub fn new(client: IcbuClient) -> Self {
         IcbuPlatform {
             client,
-            policy: Policy::alibaba_icbu(),
+            policy: crate::policy(),
         }
     }
 
@@ -512,7 +512,7 @@ mod tests {
             Part::Payment,
             Part::DeliveryDate,
         ];
-        p.always_sent = Policy::alibaba_icbu().always_sent;
+        p.always_sent = crate::policy().always_sent;
         p
     }
 
@@ -560,7 +560,7 @@ mod tests {
             let o = order(currency, extra);
             for a in &amendments {
                 let a: Amendment = serde_json::from_value(a.clone()).unwrap();
-                for policy in [Policy::alibaba_icbu(), loose()] {
+                for policy in [crate::policy(), loose()] {
                     if let Ok(p) = plan(&o, &a, &policy) {
                         out.push((o.clone(), p));
                     }

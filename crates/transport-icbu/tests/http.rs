@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use order_domain::{
-    Amendment, FixedClock, Order, OrderPlatform, PlatformError, PlatformErrorKind, Policy, Receipt,
+    Amendment, FixedClock, Order, OrderPlatform, PlatformError, PlatformErrorKind, Receipt,
     Timestamp, ViolationCode, plan,
 };
 use order_sandbox::{Fault, IcbuOrder, IcbuSettings, Sandbox};
@@ -101,7 +101,7 @@ async fn apply_with(
     set: Value,
 ) -> Result<Receipt, PlatformError> {
     let o = order();
-    let p = plan(&o, &amendment(set), &Policy::alibaba_icbu()).expect("plan");
+    let p = plan(&o, &amendment(set), &transport_icbu::policy()).expect("plan");
     let platform: Arc<dyn OrderPlatform> = Arc::new(IcbuPlatform::new(client(sb, method)));
     platform.apply(&o, &p).await
 }
@@ -221,7 +221,7 @@ async fn chinese_remark_is_signed_and_accepted_by_every_sign_method() {
         let p = plan(
             &o,
             &amendment(json!({"remarks": {"order": remark}})),
-            &Policy::alibaba_icbu(),
+            &transport_icbu::policy(),
         )
         .expect("plan");
         let platform = IcbuPlatform::new(client(&sb, method));
@@ -246,13 +246,13 @@ async fn breakdown_that_does_not_add_up_is_refused_before_sending() {
         &amendment(
             json!({"payment": {"products": "200", "freight": "20", "total": "230", "initial": "150"}}),
         ),
-        &Policy::alibaba_icbu(),
+        &transport_icbu::policy(),
     )
     .unwrap_err();
     assert!(r.has(ViolationCode::PaymentTotalMismatch));
 
     // Under a policy that forgot the rule, the transport still refuses.
-    let mut loose = Policy::alibaba_icbu();
+    let mut loose = transport_icbu::policy();
     loose.payment_must_add_up = false;
     let p = plan(
         &o,
@@ -281,7 +281,7 @@ async fn current_remark_is_kept_when_the_plan_sets_none() {
             json!({"logistics": {"shipment_method": "air", "trade_term": "FOB",
                                          "shipment_date": {"days_after_payment": 3}}}),
         ),
-        &Policy::alibaba_icbu(),
+        &transport_icbu::policy(),
     )
     .expect("plan");
     let req = request_from_plan(&o, &p).expect("request");
@@ -295,7 +295,7 @@ async fn logistics_remark_is_refused_not_dropped() {
     let p = plan(
         &o,
         &amendment(json!({"remarks": {"logistics": "轻放"}})),
-        &Policy::alibaba_icbu(),
+        &transport_icbu::policy(),
     )
     .expect("plan");
     let e = request_from_plan(&o, &p).unwrap_err();
@@ -330,7 +330,7 @@ async fn business_failures_map_to_kinds() {
         &plan(
             &order(),
             &amendment(json!({"remarks": {"order": "x"}})),
-            &Policy::alibaba_icbu(),
+            &transport_icbu::policy(),
         )
         .unwrap(),
     )
@@ -608,7 +608,7 @@ fn sample_request() -> OrderModifyRequest {
     let p = plan(
         &o,
         &amendment(json!({"remarks": {"order": "样例"}})),
-        &Policy::alibaba_icbu(),
+        &transport_icbu::policy(),
     )
     .expect("plan");
     request_from_plan(&o, &p).expect("request")

@@ -13,7 +13,7 @@ use crate::wire::{EntryDiscount, ModifyOrderPriceRequest};
 /// The platform named in id errors.
 const PLATFORM: &str = "1688";
 
-/// 1688 through vv-tool as an [`OrderPlatform`] with [`Policy::vvtool_1688`], for one shop.
+/// 1688 through vv-tool as an [`OrderPlatform`] with [`policy()`](crate::policy()), for one shop.
 #[derive(Debug, Clone)]
 pub struct VvtoolPlatform {
     client: VvtoolClient,
@@ -27,7 +27,7 @@ impl VvtoolPlatform {
         VvtoolPlatform {
             client,
             shop_id: shop_id.into(),
-            policy: Policy::vvtool_1688(),
+            policy: crate::policy(),
         }
     }
 
@@ -158,7 +158,7 @@ mod tests {
         let a: Amendment =
             serde_json::from_str(r#"{"lines": {"2198111437768747372": "45.50"}, "freight": "0"}"#)
                 .unwrap();
-        let p = plan(&o, &a, &Policy::vvtool_1688()).unwrap();
+        let p = plan(&o, &a, &crate::policy()).unwrap();
         let req = encode(&o, &p, "shop-1").unwrap();
         assert_eq!(req.order_id, 2_198_111_437_768_747_370);
         assert_eq!(req.carriage, 0);
@@ -187,7 +187,7 @@ mod tests {
         let o = order();
         let a: Amendment =
             serde_json::from_str(r#"{"lines": {"2198111437768747371": "80.00"}}"#).unwrap();
-        let req = encode(&o, &plan(&o, &a, &Policy::vvtool_1688()).unwrap(), "s").unwrap();
+        let req = encode(&o, &plan(&o, &a, &crate::policy()).unwrap(), "s").unwrap();
         assert_eq!(req.carriage, 300);
         assert_eq!(req.entry_discounts[0].discount, -2000);
     }
@@ -196,7 +196,7 @@ mod tests {
     fn freight_only_plan_restates_current_discounts_of_open_lines() {
         let o = order();
         let a: Amendment = serde_json::from_str(r#"{"freight": "1.00"}"#).unwrap();
-        let req = encode(&o, &plan(&o, &a, &Policy::vvtool_1688()).unwrap(), "s").unwrap();
+        let req = encode(&o, &plan(&o, &a, &crate::policy()).unwrap(), "s").unwrap();
         assert_eq!(req.carriage, 100);
         assert_eq!(
             req.entry_discounts,
@@ -217,7 +217,7 @@ mod tests {
     fn non_numeric_ids_name_the_culprit() {
         let o: Order = serde_json::from_str(&ORDER.replace("2198111437768747372", "E-2")).unwrap();
         let a: Amendment = serde_json::from_str(r#"{"lines": {"E-2": "45.00"}}"#).unwrap();
-        let e = encode(&o, &plan(&o, &a, &Policy::vvtool_1688()).unwrap(), "s").unwrap_err();
+        let e = encode(&o, &plan(&o, &a, &crate::policy()).unwrap(), "s").unwrap_err();
         assert_eq!(e.kind(), PlatformErrorKind::InvalidRequest);
         assert!(e.message().contains("E-2"), "{e}");
     }

@@ -14,7 +14,7 @@ use crate::wire::{ChangeOrderInfo, ChangeOrderPriceRequest};
 /// The platform named in id errors.
 const PLATFORM: &str = "WeChat";
 
-/// WeChat Shop as an [`OrderPlatform`] with [`Policy::wechat_shop`].
+/// WeChat Shop as an [`OrderPlatform`] with [`policy()`](crate::policy()).
 #[derive(Debug, Clone)]
 pub struct WechatShopPlatform {
     client: WechatShopClient,
@@ -26,7 +26,7 @@ impl WechatShopPlatform {
     pub fn new(client: WechatShopClient) -> Self {
         WechatShopPlatform {
             client,
-            policy: Policy::wechat_shop(),
+            policy: crate::policy(),
         }
     }
 
@@ -161,7 +161,7 @@ mod tests {
         let o = order(ORDER);
         let a: Amendment =
             serde_json::from_str(r#"{"lines": {"L1": "25.50"}, "freight": "0"}"#).unwrap();
-        let p = plan(&o, &a, &Policy::wechat_shop()).unwrap();
+        let p = plan(&o, &a, &crate::policy()).unwrap();
         let req = encode(&o, &p).unwrap();
         assert_eq!(req.order_id, 3_705_115_058_471_208_928);
         assert!(req.change_express);
@@ -182,7 +182,7 @@ mod tests {
     fn no_freight_means_change_express_false() {
         let o = order(ORDER);
         let a: Amendment = serde_json::from_str(r#"{"lines": {"L2": "9.99"}}"#).unwrap();
-        let req = encode(&o, &plan(&o, &a, &Policy::wechat_shop()).unwrap()).unwrap();
+        let req = encode(&o, &plan(&o, &a, &crate::policy()).unwrap()).unwrap();
         assert!(!req.change_express);
         assert_eq!(req.express_fee, None);
         assert_eq!(req.change_order_infos[0].change_price, 999);
@@ -192,12 +192,12 @@ mod tests {
     fn non_numeric_ids_are_invalid_requests_naming_the_culprit() {
         let o = order(&ORDER.replace("3705115058471208928", "WX-1"));
         let a: Amendment = serde_json::from_str(r#"{"lines": {"L2": "9.99"}}"#).unwrap();
-        let e = encode(&o, &plan(&o, &a, &Policy::wechat_shop()).unwrap()).unwrap_err();
+        let e = encode(&o, &plan(&o, &a, &crate::policy()).unwrap()).unwrap_err();
         assert_eq!(e.kind(), PlatformErrorKind::InvalidRequest);
         assert!(e.message().contains("WX-1"), "{e}");
 
         let o = order(&ORDER.replace(r#""product": "2", "sku": "22", "#, ""));
-        let e = encode(&o, &plan(&o, &a, &Policy::wechat_shop()).unwrap()).unwrap_err();
+        let e = encode(&o, &plan(&o, &a, &crate::policy()).unwrap()).unwrap_err();
         assert_eq!(e.kind(), PlatformErrorKind::InvalidRequest);
         assert!(e.message().contains("line L2"), "{e}");
     }

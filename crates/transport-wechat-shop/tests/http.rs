@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use order_domain::{
-    Amendment, Order, OrderPlatform, PlatformError, PlatformErrorKind, Policy, ViolationCode, plan,
+    Amendment, Order, OrderPlatform, PlatformError, PlatformErrorKind, ViolationCode, plan,
 };
 use order_sandbox::{Fault, Sandbox, WechatApp, WechatEmulator, WechatOrder, WechatSettings};
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
@@ -216,7 +216,7 @@ async fn the_51st_change_is_refused_by_the_domain_then_by_the_emulator_if_forced
 async fn a_raise_is_refused_before_any_request() {
     let (_sb, em) = sandbox(WechatSettings::default()).await;
     seed_1001(&em);
-    let policy = Policy::wechat_shop();
+    let policy = transport_wechat_shop::policy();
     let r = plan(
         &order_1001(0),
         &amend(r#"{"lines": {"L1": "30.01"}}"#),
