@@ -3,3 +3,5 @@
 mod all_platforms;
 mod app_sandbox;
 mod domain_examples;
+mod prop_plan;
+mod seed_examples;

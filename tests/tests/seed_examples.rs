@@ -1,6 +1,6 @@
 //! Each seed document's own example, planned through the domain.
 
-use order_domain::{Amendment, Order, Policy, ViolationCode, plan};
+use order_domain::{Amendment, Order, ViolationCode, plan};
 
 fn order(v: serde_json::Value) -> Order {
     serde_json::from_value(v).unwrap()
@@ -36,7 +36,7 @@ fn icbu_example_adds_up() {
     let p = plan(
         &icbu_order(),
         &set(icbu_payment("300")),
-        &Policy::alibaba_icbu(),
+        &transport_icbu::policy(),
     )
     .unwrap();
     assert_eq!(p.new_total().to_string(), "300.00");
@@ -55,7 +55,7 @@ fn icbu_example_with_a_wrong_total_is_refused_with_the_sum() {
     let r = plan(
         &icbu_order(),
         &set(icbu_payment("299")),
-        &Policy::alibaba_icbu(),
+        &transport_icbu::policy(),
     )
     .unwrap_err();
     assert_eq!(r.codes(), vec![ViolationCode::PaymentTotalMismatch]);
@@ -72,7 +72,7 @@ fn icbu_products_must_be_quantity_times_unit_price() {
     let mut a = icbu_payment("300");
     a["items"] = serde_json::json!([{"product": "62337348461", "sku": "-1", "name": "helloworld",
         "unit": "set", "quantity": "100", "unit_price": "2.01"}]);
-    let r = plan(&icbu_order(), &set(a), &Policy::alibaba_icbu()).unwrap_err();
+    let r = plan(&icbu_order(), &set(a), &transport_icbu::policy()).unwrap_err();
     assert_eq!(r.codes(), vec![ViolationCode::PaymentProductsMismatch]);
 }
 
@@ -81,7 +81,7 @@ fn icbu_initial_payment_above_total_and_stale_version() {
     let mut a = icbu_payment("300");
     a["payment"]["initial"] = "300.01".into();
     a["version"] = "1576114050000".into();
-    let r = plan(&icbu_order(), &set(a), &Policy::alibaba_icbu()).unwrap_err();
+    let r = plan(&icbu_order(), &set(a), &transport_icbu::policy()).unwrap_err();
     assert_eq!(
         r.codes(),
         vec![
@@ -105,7 +105,7 @@ fn wechat_example_sets_an_absolute_line_total_and_free_shipping() {
     let p = plan(
         &wechat_order(0),
         &set(serde_json::json!({"lines": {"1234:5678": "3.00"}, "freight": "0"})),
-        &Policy::wechat_shop(),
+        &transport_wechat_shop::policy(),
     )
     .unwrap();
     assert_eq!(p.lines()[0].target().to_minor().unwrap(), 300);
@@ -118,7 +118,7 @@ fn wechat_reports_raises_zero_totals_and_the_51st_change_together() {
     let r = plan(
         &wechat_order(50),
         &set(serde_json::json!({"lines": {"1234:5678": "0"}, "freight": "0"})),
-        &Policy::wechat_shop(),
+        &transport_wechat_shop::policy(),
     )
     .unwrap_err();
     assert_eq!(
@@ -131,7 +131,7 @@ fn wechat_reports_raises_zero_totals_and_the_51st_change_together() {
     let r = plan(
         &wechat_order(50),
         &set(serde_json::json!({"lines": {"1234:5678": "5.01"}, "freight": "9"})),
-        &Policy::wechat_shop(),
+        &transport_wechat_shop::policy(),
     )
     .unwrap_err();
     assert_eq!(
@@ -146,7 +146,7 @@ fn wechat_reports_raises_zero_totals_and_the_51st_change_together() {
         plan(
             &wechat_order(49),
             &set(serde_json::json!({"lines": {"1234:5678": "4"}})),
-            &Policy::wechat_shop()
+            &transport_wechat_shop::policy()
         )
         .is_ok()
     );
@@ -166,11 +166,11 @@ fn vv_order(trade_type: &str) -> Order {
 fn vvtool_example_raise_is_refused_and_its_lowering_twin_is_signed() {
     let raise =
         set(serde_json::json!({"lines": {"2198111437768747370": "10.20"}, "freight": "2.00"}));
-    let r = plan(&vv_order("6"), &raise, &Policy::vvtool_1688()).unwrap_err();
+    let r = plan(&vv_order("6"), &raise, &transport_vvtool::policy()).unwrap_err();
     assert_eq!(r.codes(), vec![ViolationCode::PriceRaiseForbidden]);
     let lower =
         set(serde_json::json!({"lines": {"2198111437768747370": "9.80"}, "freight": "2.00"}));
-    let p = plan(&vv_order("6"), &lower, &Policy::vvtool_1688()).unwrap();
+    let p = plan(&vv_order("6"), &lower, &transport_vvtool::policy()).unwrap();
     assert_eq!(
         p.lines().len(),
         1,
@@ -183,7 +183,7 @@ fn vvtool_example_raise_is_refused_and_its_lowering_twin_is_signed() {
 #[test]
 fn vvtool_refuses_closed_entries_and_other_trade_types() {
     let a = set(serde_json::json!({"lines": {"2198111437768747371": "3.00"}}));
-    let r = plan(&vv_order("50060"), &a, &Policy::vvtool_1688()).unwrap_err();
+    let r = plan(&vv_order("50060"), &a, &transport_vvtool::policy()).unwrap_err();
     assert_eq!(
         r.codes(),
         vec![
@@ -212,7 +212,7 @@ fn em_example_is_accepted() {
         "remarks": {"order": "订单备注", "logistics": "物流备注123"},
         "items": [{"product": "ERP_1113005", "quantity": 1, "remark": "接口导入订单-修改明细3(数量3个改成1个)"}]
     }));
-    let p = plan(&em_order(), &a, &Policy::em_franchiser()).unwrap();
+    let p = plan(&em_order(), &a, &transport_em::policy()).unwrap();
     assert_eq!(p.items().unwrap()[0].quantity.to_string(), "1");
     assert_eq!(p.delivery_date().unwrap().to_string(), "2024-09-28");
 }
@@ -225,7 +225,7 @@ fn em_rules_are_all_reported() {
         "items": [{"product": "ERP_1113005", "quantity": "1.5"}],
         "lines": {"1": "1.00"}
     }));
-    let r = plan(&em_order(), &a, &Policy::em_franchiser()).unwrap_err();
+    let r = plan(&em_order(), &a, &transport_em::policy()).unwrap_err();
     assert_eq!(
         r.codes(),
         vec![
@@ -237,14 +237,14 @@ fn em_rules_are_all_reported() {
     );
     let way4 = set(serde_json::json!({"logistics": {"transport_way": 4}}));
     assert_eq!(
-        plan(&em_order(), &way4, &Policy::em_franchiser())
+        plan(&em_order(), &way4, &transport_em::policy())
             .unwrap_err()
             .codes(),
         vec![ViolationCode::LogisticsCompanyRequired]
     );
     let way3 = set(serde_json::json!({"logistics": {"transport_way": 3, "company": 8}}));
     assert_eq!(
-        plan(&em_order(), &way3, &Policy::em_franchiser())
+        plan(&em_order(), &way3, &transport_em::policy())
             .unwrap_err()
             .codes(),
         vec![ViolationCode::LogisticsCompanyUnexpected]
@@ -258,7 +258,7 @@ fn em_rules_are_all_reported() {
 #[test]
 fn sub_fen_amounts_and_unknown_lines_name_their_field() {
     let a = set(serde_json::json!({"lines": {"1234:5678": "2.995", "nope": "1"}}));
-    let r = plan(&wechat_order(0), &a, &Policy::wechat_shop()).unwrap_err();
+    let r = plan(&wechat_order(0), &a, &transport_wechat_shop::policy()).unwrap_err();
     let fields: Vec<_> = r
         .violations
         .iter()

@@ -1,6 +1,6 @@
 //! Plans one amendment for each outbound platform and prints the plan or the rejection.
 //!
-//! Run with `cargo run -p order-domain --example plan_each_platform`. Pure: nothing is sent.
+//! Run with `cargo run -p ordermod-tests --example plan_each_platform`. Pure: nothing is sent.
 
 use order_domain::{Amendment, Order, Plan, Policy, plan};
 
@@ -90,13 +90,13 @@ fn main() {
         "WeChat Shop: lower one line, free shipping",
         &wechat,
         &parse(r#"{"lines": {"a": "49.90"}, "freight": "0"}"#),
-        &Policy::wechat_shop(),
+        &transport_wechat_shop::policy(),
     );
     show(
         "WeChat Shop: a raise is refused",
         &wechat,
         &parse(r#"{"lines": {"b": "25.00"}}"#),
-        &Policy::wechat_shop(),
+        &transport_wechat_shop::policy(),
     );
 
     let vv: Order = parse(
@@ -110,7 +110,7 @@ fn main() {
         "1688 via vv-tool: signed deltas against the original",
         &vv,
         &parse(r#"{"lines": {"2198111437768747371": "90.00"}, "freight": "10.00"}"#),
-        &Policy::vvtool_1688(),
+        &transport_vvtool::policy(),
     );
 
     let em: Order = parse(
@@ -125,7 +125,7 @@ fn main() {
                 "logistics": {"transport_way": 4, "company": 8}, "delivery_date": "2024-09-28",
                 "items": [{"product": "ERP_1113005", "quantity": 1}]}"#,
         ),
-        &Policy::em_franchiser(),
+        &transport_em::policy(),
     );
     show(
         "EM franchiser: partial region and wrong company",
@@ -133,7 +133,7 @@ fn main() {
         &parse(
             r#"{"address": {"province": "上海"}, "logistics": {"transport_way": 2, "company": 5}}"#,
         ),
-        &Policy::em_franchiser(),
+        &transport_em::policy(),
     );
 
     let icbu: Order = parse(
@@ -151,7 +151,7 @@ fn main() {
         &parse(
             r#"{"payment": {"products": "200", "freight": "20", "insurance": "80", "total": "300", "initial": "150"}}"#,
         ),
-        &Policy::alibaba_icbu(),
+        &transport_icbu::policy(),
     );
     show(
         "Alibaba.com ICBU: a total that does not add up",
@@ -159,6 +159,6 @@ fn main() {
         &parse(
             r#"{"payment": {"products": "200", "freight": "20", "total": "300", "initial": "150"}}"#,
         ),
-        &Policy::alibaba_icbu(),
+        &transport_icbu::policy(),
     );
 }

@@ -150,7 +150,10 @@ fn order_and_amendment() -> impl Strategy<Value = (Order, Amendment)> {
 }
 
 fn price_policies() -> impl Strategy<Value = Policy> {
-    prop::sample::select(vec![Policy::wechat_shop(), Policy::vvtool_1688()])
+    prop::sample::select(vec![
+        transport_wechat_shop::policy(),
+        transport_vvtool::policy(),
+    ])
 }
 
 proptest! {
@@ -168,14 +171,14 @@ proptest! {
 
     #[test]
     fn prop_plan_never_yields_zero_total_where_forbidden((o, a) in order_and_amendment()) {
-        if let Ok(p) = plan(&o, &a, &Policy::wechat_shop()) {
+        if let Ok(p) = plan(&o, &a, &transport_wechat_shop::policy()) {
             prop_assert!(!p.new_total().is_zero());
         }
     }
 
     #[test]
     fn prop_plan_never_exceeds_revision_limit((o, a) in order_and_amendment()) {
-        match plan(&o, &a, &Policy::wechat_shop()) {
+        match plan(&o, &a, &transport_wechat_shop::policy()) {
             Ok(p) => prop_assert!(p.next_revision() <= 50),
             Err(r) => prop_assert_eq!(r.has(ViolationCode::RevisionLimitReached), o.revision().count >= 50),
         }
@@ -207,7 +210,7 @@ proptest! {
 
     #[test]
     fn prop_planning_the_result_again_changes_nothing((o, a) in order_and_amendment()) {
-        let policy = Policy::vvtool_1688();
+        let policy = transport_vvtool::policy();
         if let Ok(p) = plan(&o, &a, &policy) {
             let after = o.with_revision(&p, None);
             let again = plan(&after, &a, &policy).expect("an accepted amendment stays acceptable");
@@ -273,7 +276,7 @@ proptest! {
     ) {
         // Each revision restates every open line (as WeChat and 1688 expect); prices are
         // always stated against the original, so only the last revision matters.
-        let policy = Policy::vvtool_1688();
+        let policy = transport_vvtool::policy();
         let cur = o.currency();
         let restate = |(pct, fpct): (u32, u32)| Amendment {
             lines: o
@@ -395,7 +398,7 @@ fn em_case() -> impl Strategy<Value = (Order, Amendment)> {
 proptest! {
     #[test]
     fn prop_icbu_accepted_breakdowns_add_up((o, a) in icbu_case()) {
-        match plan(&o, &a, &Policy::alibaba_icbu()) {
+        match plan(&o, &a, &transport_icbu::policy()) {
             Ok(p) => {
                 let pay = p.payment().unwrap();
                 let z = Amount::ZERO;
@@ -420,7 +423,7 @@ proptest! {
 
     #[test]
     fn prop_em_accepted_plans_obey_logistics_and_address_rules((o, a) in em_case()) {
-        if let Ok(p) = plan(&o, &a, &Policy::em_franchiser()) {
+        if let Ok(p) = plan(&o, &a, &transport_em::policy()) {
             let l = p.logistics().unwrap();
             let company = l.company.filter(|&c| c != 0);
             match l.transport_way {
