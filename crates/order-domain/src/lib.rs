@@ -63,6 +63,7 @@ pub use order::{
 pub use plan::{FreightPlan, LinePlan, Plan, Rejection, Violation, ViolationCode, plan};
 pub use policy::{
     AddressField, ItemField, LinePriceForm, LogisticsField, LogisticsRules, Policy, PriceDirection,
+    UnnamedLines,
 };
 pub use ports::clock::{Clock, FixedClock, Timestamp};
 pub use ports::journal::{

@@ -48,6 +48,18 @@ pub enum LinePriceForm {
     UnitPrice,
 }
 
+/// What the platform does with the open lines a price change leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnnamedLines {
+    /// A line left out keeps its current price.
+    KeptByPlatform,
+    /// A line left out loses earlier changes (a new revision voids the earlier ones, or a
+    /// discount replaces the earlier discounts), so every line whose current total differs
+    /// from its original is restated with its current total in every price change.
+    Restate,
+}
+
 /// Transport ways and the logistics companies each accepts (EM franchiser).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LogisticsRules {
@@ -168,6 +180,8 @@ pub struct Policy {
     pub zero_total_allowed: bool,
     /// How line prices travel on the wire.
     pub line_price_form: LinePriceForm,
+    /// What the platform does with open lines a price change leaves out.
+    pub unnamed_lines: UnnamedLines,
     /// Maximum number of revisions (WeChat Shop: 50 before payment).
     pub revision_limit: Option<u32>,
     /// Statuses in which changes are accepted; `None` means any status except closed.
@@ -207,6 +221,7 @@ impl Policy {
             price_direction: PriceDirection::Any,
             zero_total_allowed: true,
             line_price_form: LinePriceForm::AbsoluteLineTotal,
+            unnamed_lines: UnnamedLines::KeptByPlatform,
             revision_limit: None,
             allowed_statuses: None,
             allowed_trade_types: None,
@@ -268,6 +283,14 @@ impl Policy {
     pub fn with_line_price_form(self, line_price_form: LinePriceForm) -> Policy {
         Policy {
             line_price_form,
+            ..self
+        }
+    }
+
+    /// What the platform does with open lines a price change leaves out.
+    pub fn with_unnamed_lines(self, unnamed_lines: UnnamedLines) -> Policy {
+        Policy {
+            unnamed_lines,
             ..self
         }
     }

@@ -20,6 +20,9 @@ pub struct LinePlan {
     pub(super) current: Money,
     pub(super) target: Money,
     pub(super) named: bool,
+    /// Unnamed, but sent with its current total because the policy restates such lines.
+    #[serde(default)]
+    pub(super) restated: bool,
 }
 
 impl LinePlan {
@@ -50,6 +53,15 @@ impl LinePlan {
     /// Whether the amendment named this line.
     pub fn is_named(&self) -> bool {
         self.named
+    }
+    /// Whether the line is restated unnamed: the policy's platform would otherwise undo its
+    /// earlier change ([`UnnamedLines::Restate`](crate::UnnamedLines::Restate)).
+    pub fn is_restated(&self) -> bool {
+        self.restated
+    }
+    /// Whether the request carries this line: named, or restated.
+    pub fn is_sent(&self) -> bool {
+        self.named || self.restated
     }
     /// `target - original`: the signed amount 1688 expects per entry.
     pub fn delta_vs_original(&self) -> Money {
@@ -162,13 +174,20 @@ impl Plan {
     pub fn parts(&self) -> &[Part] {
         &self.parts
     }
-    /// Every open line with its target; empty when the amendment sets no line prices.
+    /// Every open line with its target (its current total when unnamed); empty when the
+    /// amendment sets no line prices and the policy has no line to restate.
     pub fn lines(&self) -> &[LinePlan] {
         &self.lines
     }
     /// The lines the amendment named.
     pub fn named_lines(&self) -> impl Iterator<Item = &LinePlan> {
         self.lines.iter().filter(|l| l.named)
+    }
+    /// The lines a request must carry: the named ones and, where the policy restates unnamed
+    /// lines, every other line whose current total differs from its original (with its
+    /// current total as target).
+    pub fn sent_lines(&self) -> impl Iterator<Item = &LinePlan> {
+        self.lines.iter().filter(|l| l.is_sent())
     }
     /// Freight, when the amendment sets it.
     pub fn freight(&self) -> Option<&FreightPlan> {

@@ -8,7 +8,7 @@ use crate::amendment::Amendment;
 use crate::ids::LineId;
 use crate::money::{Amount, Money};
 use crate::order::{Order, OrderLine};
-use crate::policy::{Policy, PriceDirection};
+use crate::policy::{Policy, PriceDirection, UnnamedLines};
 
 use super::output::{FreightPlan, LinePlan};
 use super::rejection::{Collector, ViolationCode};
@@ -23,25 +23,27 @@ impl fmt::Display for LineField<'_> {
     }
 }
 
-/// Every open line with its target, in the order's order; empty when the amendment sets no
-/// line prices. Each named line is checked against the policy.
+/// Every open line with its target, in the order's order. Empty when the amendment sets no
+/// line prices, unless the policy restates unnamed lines and some line's current total differs
+/// from its original: a price change would otherwise undo that line's earlier change. Each
+/// named line is checked against the policy.
 pub(super) fn line_plans(
     order: &Order,
     amendment: &Amendment,
     policy: &Policy,
     c: &mut Collector,
 ) -> Vec<LinePlan> {
-    if amendment.lines.is_empty() {
-        return Vec::new();
-    }
     for (id, amount) in &amendment.lines {
         check_named_line(order, id, *amount, policy, c);
     }
+    let restate = policy.unnamed_lines == UnnamedLines::Restate;
+    let open = || order.lines().iter().filter(|l| !l.is_closed());
+    let any_to_restate = restate && open().any(differs_from_original);
+    if amendment.lines.is_empty() && !(any_to_restate && changes_prices(amendment)) {
+        return Vec::new();
+    }
     let cur = order.currency();
-    order
-        .lines()
-        .iter()
-        .filter(|l| !l.is_closed())
+    open()
         .map(|line| {
             let named = amendment.lines.get(line.id());
             LinePlan {
@@ -52,9 +54,19 @@ pub(super) fn line_plans(
                 current: line.current_total(),
                 target: named.map_or(line.current_total(), |a| a.in_currency(cur)),
                 named: named.is_some(),
+                restated: named.is_none() && restate && differs_from_original(line),
             }
         })
         .collect()
+}
+
+/// Whether the amendment changes any price (lines or freight): the requests that restate.
+fn changes_prices(amendment: &Amendment) -> bool {
+    !amendment.lines.is_empty() || amendment.freight.is_some()
+}
+
+fn differs_from_original(line: &OrderLine) -> bool {
+    line.current_total() != line.original_total()
 }
 
 /// One named line: its amount, that the order has it open, and the price direction.
