@@ -11,7 +11,7 @@
 //! entries excluded; only while the order awaits payment; only trade types 6, 8, 9 and 10.
 #![warn(missing_docs)]
 
-use order_domain::{LinePriceForm, OrderStatus, Part, Policy, PriceDirection};
+use order_domain::{LinePriceForm, OrderStatus, Part, Policy, PriceDirection, UnnamedLines};
 
 /// The name of 1688's modify-price operation, as plans and rejections show it.
 pub const NAME: &str = "1688";
@@ -30,6 +30,7 @@ pub fn policy() -> Policy {
         .with_changeable([Part::LinePrices, Part::Freight])
         .with_price_direction(PriceDirection::LowerOnly)
         .with_line_price_form(LinePriceForm::SignedDeltaAgainstOriginal)
+        .with_unnamed_lines(UnnamedLines::Restate)
         .with_allowed_statuses([OrderStatus::AwaitingPayment])
         .with_allowed_trade_types(["6", "8", "9", "10"])
         .with_closed_lines_excluded(true)
