@@ -71,7 +71,7 @@ pub fn encode(order: &Order, plan: &Plan) -> Result<ChangeOrderPriceRequest, Pla
         ));
     }
     let mut infos = Vec::with_capacity(plan.lines().len());
-    for line in plan.named_lines() {
+    for line in plan.sent_lines() {
         let lid = line.line().as_str();
         if raises(line.target(), line.original()) {
             return Err(PlatformError::new(
