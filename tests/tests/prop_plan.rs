@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 use order_domain::{
-    Address, Amendment, Amount, Currency, FreightSpec, LineId, Logistics, Money, Order,
-    OrderLineSpec, OrderSpec, OrderStatus, Policy, RevisionState, ViolationCode, plan,
+    Address, Amendment, Amount, Currency, FreightSpec, LineId, Logistics, Money, Order, OrderLine,
+    OrderLineSpec, OrderSpec, OrderStatus, Part, Plan, Policy, RevisionState, UnnamedLines,
+    ViolationCode, plan,
 };
 use proptest::prelude::*;
 
@@ -439,5 +440,77 @@ proptest! {
             let given = [&addr.province, &addr.city, &addr.district].iter().filter(|x| x.is_some()).count();
             prop_assert!(given == 0 || given == 3);
         }
+    }
+}
+
+/// The price policies, and two built here that differ only in what happens to unnamed lines.
+fn unnamed_line_policies() -> impl Strategy<Value = Policy> {
+    let built = |unnamed| {
+        Policy::permissive("built")
+            .with_changeable([Part::LinePrices, Part::Freight])
+            .with_unnamed_lines(unnamed)
+    };
+    prop::sample::select(vec![
+        transport_wechat_shop::policy(),
+        transport_vvtool::policy(),
+        built(UnnamedLines::KeptByPlatform),
+        built(UnnamedLines::Restate),
+    ])
+}
+
+/// What a platform with `policy`'s semantics holds for `line` after a request that carries
+/// the plan's sent lines: a sent line its target; an unsent one its current total where the
+/// platform keeps it, its original where a new revision undoes earlier ones.
+fn platform_ends_with(policy: &Policy, line: &OrderLine, p: &Plan) -> Money {
+    match p.sent_lines().find(|l| l.line() == line.id()) {
+        Some(sent) => sent.target(),
+        None => match policy.unnamed_lines {
+            UnnamedLines::KeptByPlatform => line.current_total(),
+            UnnamedLines::Restate => line.original_total(),
+        },
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    /// Issue 12 item 15 / issue 14 item 6: absolute state on the wire.
+    #[test]
+    fn prop_unnamed_lines_keep_their_current_total_and_restating_policies_send_them(
+        (o, a) in order_and_amendment(),
+        policy in unnamed_line_policies(),
+    ) {
+        let Ok(p) = plan(&o, &a, &policy) else { return Ok(()) };
+        // Every line's target is the named one or, unnamed, its current total.
+        for l in p.lines() {
+            match a.lines.get(l.line()) {
+                Some(t) => prop_assert_eq!(l.target().amount(), t.value()),
+                None => prop_assert_eq!(l.target(), l.current(), "unnamed line {}", l.line()),
+            }
+            prop_assert_eq!(l.is_sent(), l.is_named() || l.is_restated());
+        }
+        let open: Vec<&OrderLine> = o.lines().iter().filter(|l| !l.is_closed()).collect();
+        if policy.unnamed_lines == UnnamedLines::Restate {
+            // Every line whose current total differs from its original is in the request.
+            for line in open.iter().filter(|l| l.current_total() != l.original_total()) {
+                prop_assert!(
+                    p.sent_lines().any(|l| l.line() == line.id()),
+                    "line {} was changed earlier and is not restated", line.id()
+                );
+            }
+        } else {
+            prop_assert!(p.lines().iter().all(|l| !l.is_restated()));
+        }
+        // The platform ends where the plan says, line by line, and in total.
+        let mut ends = Vec::new();
+        for line in &open {
+            let end = platform_ends_with(&policy, line, &p);
+            let planned = p.lines().iter().find(|l| l.line() == line.id()).map_or(line.current_total(), |l| l.target());
+            prop_assert_eq!(end, planned, "line {}", line.id());
+            ends.push(end);
+        }
+        let freight = p.freight().map_or(o.freight_current(), |f| f.target());
+        let total = Money::sum(o.currency(), ends).and_then(|t| t.checked_add(freight));
+        prop_assert_eq!(total, Ok(p.new_total()));
     }
 }
