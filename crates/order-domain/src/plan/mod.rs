@@ -39,8 +39,8 @@ pub fn plan(order: &Order, amendment: &Amendment, policy: &Policy) -> Result<Pla
 
     let lines = prices::line_plans(order, amendment, policy, &mut c);
     let freight = prices::freight_plan(order, amendment, policy, &mut c);
-    let previous_total = order.total().unwrap_or(Money::zero(cur));
-    let price_total = prices::price_total(order, &lines, freight.as_ref(), previous_total);
+    let price_total_now = order.total().unwrap_or(Money::zero(cur));
+    let price_total = prices::price_total(order, &lines, freight.as_ref(), price_total_now);
     let changes_prices = !lines.is_empty() || freight.is_some();
     prices::check_zero_total(price_total, changes_prices, policy, &mut c);
 
@@ -48,9 +48,8 @@ pub fn plan(order: &Order, amendment: &Amendment, policy: &Policy) -> Result<Pla
     let logistics = delivery::logistics(order, amendment, policy, &mut c);
     let items = items::items(order, amendment, policy, &mut c);
     let payment = payment::payment(order, amendment, items.as_deref(), policy, &mut c);
-    let new_total = payment
-        .as_ref()
-        .map_or(price_total, |p| p.total.in_currency(cur));
+    let (previous_total, new_total) =
+        payment::totals(order, payment.as_ref(), price_total_now, price_total);
 
     c.finish(order, policy)?;
     Ok(Plan {

@@ -193,11 +193,13 @@ impl Plan {
     pub fn freight(&self) -> Option<&FreightPlan> {
         self.freight.as_ref()
     }
-    /// Order total before this revision.
+    /// Order total before this revision, computed like [`new_total`](Plan::new_total): the
+    /// payment total (insurance, services and tax included) when the plan sends a payment
+    /// breakdown, lines plus freight otherwise.
     pub fn previous_total(&self) -> Money {
         self.previous_total
     }
-    /// Order total after this revision.
+    /// Order total after this revision: what the platform ends with.
     pub fn new_total(&self) -> Money {
         self.new_total
     }
