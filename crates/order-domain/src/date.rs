@@ -1,10 +1,10 @@
 //! Calendar dates (`yyyy-MM-dd`) without a time zone, checked to be real days.
 //!
 //! This is the domain's one civil date, and it stays hand-written rather than wrapping
-//! `jiff::civil::Date`: the workspace's `jiff` entry keeps jiff's default features (the
-//! system time-zone database is read from the file system), a member cannot switch features
-//! off that the workspace entry turns on, and features unify across the build, so order-domain
-//! would carry jiff's IO code (architecture invariant 1). The domain needs only a checked
+//! `jiff::civil::Date`: the adapters use `jiff` with its default features (the system
+//! time-zone database is read from the file system), a member cannot switch off features the
+//! workspace entry turns on, and features unify across the build, so order-domain would carry
+//! jiff's IO code (architecture invariant 1). The domain needs only a checked
 //! `yyyy-MM-dd` day; timestamps and time zones belong to the adapters, which may use jiff.
 
 use std::fmt;
