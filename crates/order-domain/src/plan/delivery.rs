@@ -152,3 +152,41 @@ fn check_logistics(l: &Logistics, current: Option<&Logistics>, policy: &Policy, 
         None => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::amendment::{Amendment, Part};
+    use crate::order::Order;
+    use crate::plan::{ViolationCode, plan};
+    use crate::policy::{AddressField, LogisticsField, Policy};
+
+    #[test]
+    fn required_fields_are_named_in_violations_by_their_wire_names() {
+        let order: Order = serde_json::from_str(
+            r#"{"id": "1", "status": "awaiting_payment", "currency": "CNY",
+                "lines": [{"id": "L1", "original_total": "1"}]}"#,
+        )
+        .unwrap();
+        let a: Amendment = serde_json::from_str(
+            r#"{"address": {"city": "c", "zip": "  "}, "logistics": {"carrier": "DHL"}}"#,
+        )
+        .unwrap();
+        let policy = Policy::permissive("fields")
+            .with_changeable([Part::Address, Part::Logistics])
+            .with_address_required([AddressField::City, AddressField::Zip])
+            .with_logistics_required([LogisticsField::Carrier, LogisticsField::TradeTerm]);
+        let r = plan(&order, &a, &policy).unwrap_err();
+        let named: Vec<_> = r
+            .violations
+            .iter()
+            .map(|v| (v.field.as_str(), v.code))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("address.zip", ViolationCode::AddressFieldMissing),
+                ("logistics.trade_term", ViolationCode::LogisticsFieldMissing),
+            ]
+        );
+    }
+}
