@@ -283,3 +283,18 @@ fn unknown_amendment_parts_are_refused_by_name() {
     let err = serde_json::from_value::<Amendment>(serde_json::json!({"price": "1"})).unwrap_err();
     assert!(err.to_string().contains("unknown field `price`"), "{err}");
 }
+
+/// Issue 12 item 18: seed 004's order with freight 20; the freight drops to 15 and the total
+/// with insurance goes from 300 to 295, not from 220 (lines and freight) to 295.
+#[test]
+fn icbu_freight_drop_is_shown_as_a_drop_of_the_payment_total() {
+    let mut v = serde_json::to_value(icbu_order()).unwrap();
+    v["freight"] = serde_json::json!({"original": "20"});
+    let o = order(v);
+    let mut a = icbu_payment("295");
+    a["payment"]["freight"] = "15".into();
+    a["freight"] = "15".into();
+    let p = plan(&o, &set(a), &transport_icbu::policy()).unwrap();
+    assert_eq!(p.previous_total().to_string(), "300.00");
+    assert_eq!(p.new_total().to_string(), "295.00");
+}
