@@ -256,3 +256,67 @@ impl OrderSource for Open1688Platform {
         to_order(&info)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::decode_seller_view_reply;
+
+    /// The order of seed 002 (trimmed to the fields read), as a sellerView reply.
+    const SEED_002: &str = r#"{"success": "true", "result": {
+        "baseInfo": {"id": 58218860983545944, "idOfStr": "58218860983545941",
+            "status": "waitbuyerreceive", "tradeType": "50060", "shippingFee": 6,
+            "totalAmount": 6.15, "sumProductPayment": 0.3, "discount": 0},
+        "productItems": [
+          {"itemAmount": 0.3, "price": 0.3, "productID": 547486647009, "quantity": 1,
+           "skuID": 3315536521048, "status": "waitsellersend", "subItemID": 128403042259997710,
+           "unit": "箱", "entryDiscount": 0, "subItemIDString": "128403042259997715"},
+          {"itemAmount": 0.05, "price": 0.1, "quantity": 1, "status": "waitbuyerreceive",
+           "subItemID": 58218860985545944, "entryDiscount": -5},
+          {"itemAmount": 0.05, "price": 0.1, "quantity": 1, "status": "cancel",
+           "subItemID": 58218860986545944, "entryDiscount": 0}
+        ]}}"#;
+
+    #[test]
+    fn seed_002_maps_with_string_ids_and_mixed_units() {
+        let info = decode_seller_view_reply(SEED_002.as_bytes(), &[]).unwrap();
+        let o = to_order(&info).unwrap();
+        let cny = |s: &str| Money::parse(s, Currency::Cny).unwrap();
+        assert_eq!(o.id().as_str(), "58218860983545941", "idOfStr wins over id");
+        assert_eq!(o.status(), &OrderStatus::Shipped);
+        assert_eq!(o.trade_type(), Some("50060"));
+        assert_eq!(o.freight_current(), cny("6"));
+        let l = o.lines();
+        assert_eq!(
+            l[0].id().as_str(),
+            "128403042259997715",
+            "subItemIDString wins"
+        );
+        assert_eq!(
+            l[1].id().as_str(),
+            "58218860985545944",
+            "the number's literal, exactly"
+        );
+        assert_eq!(
+            (l[0].original_total(), l[0].current_total()),
+            (cny("0.3"), cny("0.3"))
+        );
+        // entryDiscount is fen against the original: 0.05 now, 0.10 originally.
+        assert_eq!(
+            (l[1].original_total(), l[1].current_total()),
+            (cny("0.1"), cny("0.05"))
+        );
+        assert!(l[2].is_closed() && !l[1].is_closed());
+        assert_eq!(l[0].product().map(|p| p.as_str()), Some("547486647009"));
+        assert_eq!(l[0].unit(), Some("箱"));
+    }
+
+    #[test]
+    fn an_order_without_an_id_is_a_protocol_error() {
+        let body = r#"{"success":"true","result":{"baseInfo":{"status":"waitbuyerpay"}}}"#;
+        let info = decode_seller_view_reply(body.as_bytes(), &[]).unwrap();
+        let e = to_order(&info).unwrap_err();
+        assert_eq!(e.kind(), PlatformErrorKind::Protocol);
+        assert!(e.message().contains("idOfStr"), "{e}");
+    }
+}
