@@ -7,12 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Which reference page feeds which transport crate.
-pub const PAGES: [(&str, &str); 5] = [
+pub const PAGES: [(&str, &str); 6] = [
     ("wechat-shop", "transport-wechat-shop"),
     ("vvtool-1688", "transport-vvtool"),
     ("em-franchiser", "transport-em"),
     ("alibaba-icbu", "transport-icbu"),
     ("1688-push", "transport-1688-push"),
+    ("1688-open", "transport-1688-open"),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

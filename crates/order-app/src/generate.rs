@@ -1,20 +1,21 @@
 //! The deterministic example generator behind `examples/amendments.jsonl`.
 //!
-//! [`amendments`] writes `per_platform` amendment lines for each of the four outbound platforms
-//! (shops `wechat-main`, `vvtool-main`, `em-main`, `icbu-main`, so `--sandbox` maps them by
-//! prefix), interleaved platform by platform. The same argument always gives the same bytes: a
+//! [`amendments`] writes `per_platform` amendment lines for each of the five outbound platforms
+//! (shops `wechat-main`, `vvtool-main`, `em-main`, `icbu-main`, `1688-main`, so `--sandbox` maps
+//! them by prefix), interleaved platform by platform. The same argument always gives the same bytes: a
 //! fixed-seed splitmix64 generator draws the amounts, and which amendments must be refused is
 //! decided by the index `i` within each platform, so the counts are exact:
 //!
-//! | `i` | WeChat Shop | vv-tool (1688) | EM franchiser | Alibaba.com ICBU |
-//! |---|---|---|---|---|
-//! | `i % 10 == 3` | line raised above its original | line raised above its original | partial address (province only) | payment total does not add up |
-//! | `i % 10 == 7` | order already paid | trade type 1 (not 6, 8, 9, 10) | express delivery (way 4) without a logistics company | product amount is not Σ quantity × unit price |
-//! | `i % 25 == 11` | every line and freight set to 0 (zero total) | order already paid | a fractional item quantity | initial payment above the total |
-//! | otherwise | valid: lower lines and/or freight | valid: lower entries and/or freight | valid: address, logistics, date, remarks or items | valid: new freight and payment, or new unit prices |
+//! | `i` | WeChat Shop | vv-tool (1688) | EM franchiser | Alibaba.com ICBU | 1688 open platform |
+//! |---|---|---|---|---|---|
+//! | `i % 10 == 3` | line raised above its original | line raised above its original | partial address (province only) | payment total does not add up | entry raised above its original |
+//! | `i % 10 == 7` | order already paid | trade type 1 (not 6, 8, 9, 10) | express delivery (way 4) without a logistics company | product amount is not Σ quantity × unit price | trade type 50060 (not 6, 8, 9, 10) |
+//! | `i % 25 == 11` | every line and freight set to 0 (zero total) | order already paid | a fractional item quantity | initial payment above the total | order already paid |
+//! | otherwise | valid: lower lines and/or freight | valid: lower entries and/or freight | valid: address, logistics, date, remarks or items | valid: new freight and payment, or new unit prices | valid: lower entries (one lowered earlier and kept) and/or freight |
 //!
-//! With 250 per platform: 25 + 25 + 10 = 60 refused and 190 valid per platform, so 760 valid
-//! and 240 refused in all. [`expected_counts`] computes these numbers for any size.
+//! With 250 per platform: 25 + 25 + 10 = 60 refused and 190 valid per platform, so 950 valid
+//! and 300 refused in all. The 1688 open platform lines draw from their own generator, so the
+//! other platforms' lines are the same bytes as before it was added. [`expected_counts`] computes these numbers for any size.
 
 use std::fmt::Write as _;
 
@@ -91,6 +92,7 @@ fn discounted(amount: i64, pct: i64) -> i64 {
 /// The example batch as JSON Lines.
 pub fn amendments(per_platform: usize) -> String {
     let mut rng = Rng(0x0DE2_0DE2_2026_1123);
+    let mut rng_1688 = Rng(0x1688_0DE2_2026_1129);
     let mut out = String::new();
     for i in 0..per_platform {
         for line in [
@@ -98,6 +100,7 @@ pub fn amendments(per_platform: usize) -> String {
             vvtool(i, &mut rng),
             em(i, &mut rng),
             icbu(i, &mut rng),
+            open1688(i, &mut rng_1688),
         ] {
             let _ = writeln!(out, "{line}");
         }
@@ -250,6 +253,69 @@ fn vvtool(i: usize, rng: &mut Rng) -> Value {
         }),
         i,
         "vvtool",
+    )
+}
+
+/// A 1688 open platform order of 1 to 4 entries (the fourth closed); the second entry, when
+/// open, was lowered earlier, so a plan that leaves it alone must restate its discount.
+fn open1688(i: usize, rng: &mut Rng) -> Value {
+    let k = kind(i);
+    let order_id = 2_298_111_437_768_740_000u64 + (i as u64) * 10;
+    let n_lines = usize::try_from(rng.range(1, 4)).unwrap_or(1);
+    let mut lines = Vec::new();
+    let mut open = Vec::new();
+    for l in 0..n_lines {
+        let id = order_id + 1 + l as u64;
+        let total = rng.range(1_000, 250_000);
+        let mut line = json!({ "id": id.to_string(), "original_total": cny(total) });
+        if l == 3 {
+            line["closed"] = json!(true);
+        } else {
+            let current = if l == 1 { discounted(total, 5) } else { total };
+            if current != total {
+                line["current_total"] = json!(cny(current));
+            }
+            open.push((id, current));
+        }
+        lines.push(line);
+    }
+    let freight = *rng.pick(&[0, 600, 1200]);
+    let trade_type = if k == Kind::RefusalB {
+        "50060"
+    } else {
+        *rng.pick(&["6", "8", "9", "10"])
+    };
+    let status = if k == Kind::RefusalC {
+        "paid"
+    } else {
+        "awaiting_payment"
+    };
+    let mut set = json!({});
+    if k == Kind::RefusalA {
+        set["lines"] = json!({ open[0].0.to_string(): cny(open[0].1 + 1_000) });
+    } else {
+        // The first entry is lowered; the others (the earlier-lowered one included) are left.
+        let pct = rng.range(3, 25);
+        set["lines"] = json!({ open[0].0.to_string(): cny(discounted(open[0].1, pct)) });
+        if rng.range(0, 2) == 0 {
+            set["freight"] = json!(cny(freight / 2));
+        }
+    }
+    with_key(
+        json!({
+            "shop": "1688-main",
+            "order": {
+                "id": order_id.to_string(),
+                "status": status,
+                "currency": "CNY",
+                "trade_type": trade_type,
+                "lines": lines,
+                "freight": { "original": cny(freight) },
+            },
+            "set": set,
+        }),
+        i,
+        "1688",
     )
 }
 
@@ -408,11 +474,11 @@ mod tests {
     fn the_batch_is_deterministic_and_every_line_is_refused_exactly_when_intended() {
         let a = amendments(60);
         assert_eq!(a, amendments(60));
-        let mut refused = [0usize; 4];
+        let mut refused = [0usize; 5];
         for (n, text) in a.lines().enumerate() {
             let line = parse_line(n as u64 + 1, text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             let kind = PlatformKind::from_sandbox_shop(&line.shop).unwrap();
-            let i = n / 4;
+            let i = n / 5;
             let planned = order_domain::plan(&line.order, &line.set, &kind.policy());
             let want_refused = super::kind(i) != Kind::Valid;
             assert_eq!(
@@ -422,12 +488,12 @@ mod tests {
                 n + 1
             );
             if let Err(r) = planned {
-                refused[n % 4] += 1;
+                refused[n % 5] += 1;
                 assert_eq!(r.violations.len(), 1, "one reason each: {r}");
             }
         }
         let (_, want) = expected_counts(60);
-        assert_eq!(refused, [want; 4]);
+        assert_eq!(refused, [want; 5]);
         assert_eq!(expected_counts(250), (190, 60));
     }
 }

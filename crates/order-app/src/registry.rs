@@ -10,6 +10,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use order_domain::{OrderPlatform, Policy, ShopId};
+use transport_1688_open::{Open1688Client, Open1688Config, Open1688Platform};
 use transport_core::{HttpClient, RateLimiter, SecretString};
 use transport_em::{EmClient, EmConfig, EmPlatform};
 use transport_icbu::{IcbuClient, IcbuConfig, IcbuPlatform, SignMethod};
@@ -29,6 +30,8 @@ pub enum PlatformKind {
     EmFranchiser,
     /// Alibaba.com ICBU `alibaba.trade.order.modify`.
     AlibabaIcbu,
+    /// 1688 price change through the 1688 open platform directly.
+    Alibaba1688,
 }
 
 /// The credential keys a platform takes: plain ones and secrets (configured as `<name>_env`).
@@ -44,11 +47,12 @@ pub struct CredentialSpec {
 
 impl PlatformKind {
     /// Every platform, in a fixed order.
-    pub const ALL: [PlatformKind; 4] = [
+    pub const ALL: [PlatformKind; 5] = [
         PlatformKind::WechatShop,
         PlatformKind::Vvtool1688,
         PlatformKind::EmFranchiser,
         PlatformKind::AlibabaIcbu,
+        PlatformKind::Alibaba1688,
     ];
 
     /// The name used in configs and amendment lines.
@@ -58,6 +62,7 @@ impl PlatformKind {
             PlatformKind::Vvtool1688 => "vvtool-1688",
             PlatformKind::EmFranchiser => "em-franchiser",
             PlatformKind::AlibabaIcbu => "alibaba-icbu",
+            PlatformKind::Alibaba1688 => transport_1688_open::NAME,
         }
     }
 
@@ -73,6 +78,7 @@ impl PlatformKind {
             PlatformKind::Vvtool1688 => "vvtool-",
             PlatformKind::EmFranchiser => "em-",
             PlatformKind::AlibabaIcbu => "icbu-",
+            PlatformKind::Alibaba1688 => "1688-",
         }
     }
 
@@ -90,6 +96,7 @@ impl PlatformKind {
             PlatformKind::Vvtool1688 => transport_vvtool::policy(),
             PlatformKind::EmFranchiser => transport_em::policy(),
             PlatformKind::AlibabaIcbu => transport_icbu::policy(),
+            PlatformKind::Alibaba1688 => transport_1688_open::policy(),
         }
     }
 
@@ -116,6 +123,11 @@ impl PlatformKind {
                 optional: &["sign_method", "partner_id"],
                 secrets: &["secret", "session"],
             },
+            PlatformKind::Alibaba1688 => &CredentialSpec {
+                required: &["app_key"],
+                optional: &[],
+                secrets: &["secret", "access_token"],
+            },
         }
     }
 }
@@ -141,7 +153,8 @@ pub fn build_platform(
 /// Shops that share a credential share one client, so they share its rate limiter (limits are
 /// per credential) and, on WeChat, its access token (two clients refreshing the same app's
 /// token would knock each other's token out): WeChat and EM clients are shared per app id,
-/// vv-tool clients per token variable, ICBU clients per app key and session variable.
+/// vv-tool clients per token variable, ICBU clients per app key and session variable, 1688
+/// open platform clients per app key and access token variable.
 /// Rate limits and retries live inside the transports: the shop's `rate_limit_per_second`, else
 /// the transport's documented default (the first shop of a shared client decides). Each
 /// credential also gets a [`SendPacer`] at the same rate ([`PlatformFactory::pacer`]), which
@@ -152,6 +165,7 @@ pub struct PlatformFactory {
     vvtool: HashMap<String, VvtoolClient>,
     em: HashMap<String, EmClient>,
     icbu: HashMap<(String, String), IcbuClient>,
+    open1688: HashMap<(String, String), Open1688Client>,
     /// Per credential (the clients' keys, prefixed by the platform).
     pacers: HashMap<String, SendPacer>,
     /// Per shop built.
@@ -206,6 +220,7 @@ impl PlatformFactory {
             vvtool: HashMap::new(),
             em: HashMap::new(),
             icbu: HashMap::new(),
+            open1688: HashMap::new(),
             pacers: HashMap::new(),
             shop_pacers: HashMap::new(),
         }
@@ -372,6 +387,36 @@ impl PlatformFactory {
                 };
                 self.pace(&shop.id, format!("icbu:{}:{}", key.0, key.1), fresh_rate);
                 Arc::new(IcbuPlatform::new(client))
+            }
+            PlatformKind::Alibaba1688 => {
+                let key = (plain("app_key")?, env_name("access_token"));
+                let client = match self.open1688.get(&key) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let mut config = Open1688Config::new(
+                            key.0.clone(),
+                            secret("secret")?,
+                            secret("access_token")?,
+                        );
+                        if let Some(url) = &shop.base_url {
+                            config = config.with_base_url(url.clone());
+                        }
+                        if rate.is_some() {
+                            config = config.with_rate_limit(rate);
+                        }
+                        let per_second = config.rate_limit_per_second;
+                        let c = Open1688Client::new(http.clone(), config);
+                        self.open1688.insert(key.clone(), c.clone());
+                        fresh_rate = per_second;
+                        c
+                    }
+                };
+                self.pace(
+                    &shop.id,
+                    format!("1688-open:{}:{}", key.0, key.1),
+                    fresh_rate,
+                );
+                Arc::new(Open1688Platform::new(client))
             }
         };
         Ok(platform)

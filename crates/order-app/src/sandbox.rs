@@ -4,9 +4,9 @@
 //!
 //! ## Which platform serves a sandbox shop
 //! 1. the line's `platform` key when present (`wechat-shop`, `vvtool-1688`, `em-franchiser`,
-//!    `alibaba-icbu`);
-//! 2. otherwise the shop name's prefix: `wechat-`, `vvtool-`, `em-`, `icbu-`
-//!    (e.g. `wechat-main`, `vvtool-sh`, `em-north`, `icbu-export`).
+//!    `alibaba-icbu`, `alibaba-1688`);
+//! 2. otherwise the shop name's prefix: `wechat-`, `vvtool-`, `em-`, `icbu-`, `1688-`
+//!    (e.g. `wechat-main`, `vvtool-sh`, `em-north`, `icbu-export`, `1688-main`).
 //!
 //! A shop that matches neither is an input error for its lines.
 
@@ -22,7 +22,8 @@ use order_domain::{
 };
 use order_sandbox::{
     EmApp, EmEmulator, EmSettings, EmTrade, IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings,
-    Sandbox, VvtoolEmulator, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatApp,
+    Open1688App, Open1688Emulator, Open1688Entry, Open1688Order, Open1688Settings, Sandbox,
+    VvtoolEmulator, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatApp,
     WechatEmulator, WechatLine, WechatOrder, WechatSettings,
 };
 
@@ -39,7 +40,7 @@ pub fn platform_of(shop: &ShopId, platform: Option<&str>) -> Result<PlatformKind
         }
         None => PlatformKind::from_sandbox_shop(shop).ok_or_else(|| {
             format!(
-                "sandbox shop `{shop}` names no platform: start its name with wechat-, vvtool-, em- or icbu-, or add a \"platform\" key to the line"
+                "sandbox shop `{shop}` names no platform: start its name with wechat-, vvtool-, em-, icbu- or 1688-, or add a \"platform\" key to the line"
             )
         }),
     }
@@ -152,6 +153,42 @@ pub fn vvtool_seed(order: &Order, shop_id: &str) -> Result<VvtoolOrder, String> 
             None => 0,
         },
         original_carriage: minor_i64(order.freight_original(), "freight.original")?,
+        carriage: minor_i64(order.freight_current(), "freight.current")?,
+        entries,
+        changes: u64::from(order.revision().count),
+    })
+}
+
+/// The 1688 open platform emulator's form of `order`: entries by id with signed discounts
+/// against their originals, in fen; 1688 status texts; the trade type as text.
+pub fn open1688_seed(order: &Order) -> Result<Open1688Order, String> {
+    let entries = order
+        .lines()
+        .iter()
+        .map(|l| {
+            let original = minor_i64(l.original_total(), "original_total")?;
+            let q = l.quantity().value();
+            Ok(Open1688Entry {
+                id: id_u64(l.id().as_str(), "line id")?,
+                original_amount: original,
+                discount: minor_i64(l.current_total(), "current_total")? - original,
+                quantity: q.to_string().parse().unwrap_or(1),
+                name: l.name().map(str::to_owned),
+                closed: l.is_closed(),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(Open1688Order {
+        order_id: id_u64(order.id().as_str(), "order id")?,
+        status: match order.status() {
+            OrderStatus::AwaitingPayment => "waitbuyerpay".into(),
+            OrderStatus::Paid => "waitsellersend".into(),
+            OrderStatus::Shipped => "waitbuyerreceive".into(),
+            OrderStatus::Completed => "success".into(),
+            OrderStatus::Closed => "cancel".into(),
+            OrderStatus::Other(s) => s.clone(),
+        },
+        trade_type: order.trade_type().unwrap_or_default().to_owned(),
         carriage: minor_i64(order.freight_current(), "freight.current")?,
         entries,
         changes: u64::from(order.revision().count),
@@ -280,6 +317,13 @@ pub fn seed_order(
                 em.seed_order(seed);
             }
         }
+        PlatformKind::Alibaba1688 => {
+            let em = sb.open1688().ok_or_else(|| off("1688 open platform"))?;
+            let seed = open1688_seed(order)?;
+            if em.order(seed.order_id).is_none() {
+                em.seed_order(seed);
+            }
+        }
     }
     Ok(())
 }
@@ -309,6 +353,13 @@ fn sandbox_credentials(kind: PlatformKind, shop: &ShopId) -> (Pairs, Pairs) {
             vec![
                 ("secret", format!("sandbox-secret-{s}")),
                 ("session", format!("sandbox-session-{s}")),
+            ],
+        ),
+        PlatformKind::Alibaba1688 => (
+            vec![("app_key", format!("sbx-{s}"))],
+            vec![
+                ("secret", format!("sandbox-secret-{s}")),
+                ("access_token", format!("sandbox-token-{s}")),
             ],
         ),
     }
@@ -356,7 +407,7 @@ impl fmt::Debug for SandboxRun {
 }
 
 impl SandboxRun {
-    /// Starts all four emulators on loopback (any free ports), with an app, token or session
+    /// Starts all five emulators on loopback (any free ports), with an app, token or session
     /// for each of `shops` and each platform's default rate limit. Needs a tokio runtime.
     pub async fn start(
         shops: &BTreeMap<ShopId, PlatformKind>,
@@ -366,7 +417,7 @@ impl SandboxRun {
     }
 
     /// Like [`start`](Self::start), on fixed ports when `base_port` is given: WeChat Shop on
-    /// `base_port`, vv-tool on `+1`, EM on `+2`, ICBU on `+3`.
+    /// `base_port`, vv-tool on `+1`, EM on `+2`, ICBU on `+3`, the 1688 open platform on `+4`.
     pub async fn start_on(
         shops: &BTreeMap<ShopId, PlatformKind>,
         seed: u64,
@@ -376,12 +427,13 @@ impl SandboxRun {
         let mut vvtool = VvtoolSettings::default();
         let mut em = EmSettings::default();
         let mut icbu = IcbuSettings::default();
+        let mut open1688 = Open1688Settings::default();
         if let Some(p) = base_port {
             let port = |n: u16| {
                 p.checked_add(n).ok_or_else(|| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidInput,
-                        format!("base port {p} leaves no room for four emulators"),
+                        format!("base port {p} leaves no room for five emulators"),
                     )
                 })
             };
@@ -389,6 +441,7 @@ impl SandboxRun {
             vvtool.port = port(1)?;
             em.port = port(2)?;
             icbu.port = port(3)?;
+            open1688.port = port(4)?;
         }
         for (shop, kind) in shops {
             let (plain, secrets) = sandbox_credentials(*kind, shop);
@@ -427,6 +480,12 @@ impl SandboxRun {
                     secret: sec("secret"),
                     sessions: vec![sec("session")],
                 }),
+                PlatformKind::Alibaba1688 => open1688.apps.push(Open1688App {
+                    app_key: p("app_key"),
+                    secret: sec("secret"),
+                    tokens: vec![sec("access_token")],
+                    quota: None,
+                }),
             }
         }
         let sandbox = Sandbox::builder()
@@ -435,6 +494,7 @@ impl SandboxRun {
             .vvtool(vvtool)
             .em(em)
             .icbu(icbu)
+            .open1688(open1688)
             .start()
             .await?;
         Ok(SandboxRun {
@@ -460,6 +520,7 @@ impl SandboxRun {
             PlatformKind::Vvtool1688 => sb.vvtool().map(VvtoolEmulator::base_url),
             PlatformKind::EmFranchiser => sb.em().map(EmEmulator::base_url),
             PlatformKind::AlibabaIcbu => sb.icbu().map(IcbuEmulator::base_url),
+            PlatformKind::Alibaba1688 => sb.open1688().map(Open1688Emulator::gateway_url),
         }
         .unwrap_or_default()
     }
@@ -471,6 +532,7 @@ impl SandboxRun {
             PlatformKind::Vvtool1688 => VvtoolSettings::default().rate_limit_per_second,
             PlatformKind::EmFranchiser => EmSettings::default().rate_limit_per_second,
             PlatformKind::AlibabaIcbu => IcbuSettings::default().rate_limit_per_second,
+            PlatformKind::Alibaba1688 => Open1688Settings::default().rate_limit_per_second,
         }
     }
 

@@ -588,3 +588,30 @@ fn ctrl_c_finishes_the_amendments_in_flight_prints_the_summary_and_a_rerun_resum
     assert_eq!(second[1], first[0], "{stdout}");
     assert_eq!(second[2], refused as u64, "{stdout}");
 }
+
+#[test]
+fn alibaba_1688_shops_apply_on_the_sandbox_through_the_open_platform() {
+    let d = dir("open1688");
+    let lines = batch(20, &["1688-"]);
+    let file = d.join("batch.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let report = d.join("report.json");
+    let out = ordermod(
+        &[
+            "apply",
+            "--sandbox",
+            file.to_str().unwrap(),
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &BTreeMap::new(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let (valid, refused) = expected_counts(20);
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let shop = &r["summary"]["per_shop"]["1688-main"];
+    assert_eq!(shop["applied"], valid, "{r:#}");
+    assert_eq!(shop["rejected"], refused, "{r:#}");
+    assert_eq!(shop["failed"], 0, "{stdout}");
+}

@@ -11,6 +11,7 @@
 //! | vv-tool (1688) | [`vvtool`] | `POST /tool/erps/1688modify-order-price` |
 //! | EM franchiser | [`em`] | `POST /franchiser/api/trade/modify` |
 //! | Alibaba.com ICBU | [`icbu`] | `POST /router/rest` (`method=alibaba.trade.order.modify`) |
+//! | 1688 open platform | [`open1688`] | `POST /openapi/param2/1/{namespace}/{api}/{app_key}` (price change, seller's order read) |
 //!
 //! Every emulator also serves these admin endpoints (JSON):
 //!
@@ -134,12 +135,17 @@ macro_rules! admin_common_routes {
 pub mod common;
 pub mod em;
 pub mod icbu;
+pub mod open1688;
 pub mod vvtool;
 pub mod wechat;
 
 pub use common::{CallRecord, Fault, FaultProfile, FaultRequest, Stats};
 pub use em::{EmApp, EmEmulator, EmItem, EmSettings, EmSignScheme, EmTrade};
 pub use icbu::{IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings};
+pub use open1688::{
+    Open1688App, Open1688BusyReply, Open1688Emulator, Open1688Entry, Open1688Order,
+    Open1688Settings,
+};
 pub use vvtool::{
     VvtoolBusyReply, VvtoolEmulator, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken,
 };
@@ -152,6 +158,7 @@ pub struct Sandbox {
     vvtool: Option<VvtoolEmulator>,
     em: Option<EmEmulator>,
     icbu: Option<IcbuEmulator>,
+    open1688: Option<Open1688Emulator>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -180,6 +187,11 @@ impl Sandbox {
     pub fn icbu(&self) -> Option<&IcbuEmulator> {
         self.icbu.as_ref()
     }
+
+    /// The 1688 open platform emulator, if enabled.
+    pub fn open1688(&self) -> Option<&Open1688Emulator> {
+        self.open1688.as_ref()
+    }
 }
 
 impl Drop for Sandbox {
@@ -198,6 +210,7 @@ pub struct SandboxBuilder {
     vvtool: Option<VvtoolSettings>,
     em: Option<EmSettings>,
     icbu: Option<IcbuSettings>,
+    open1688: Option<Open1688Settings>,
 }
 
 impl SandboxBuilder {
@@ -231,12 +244,19 @@ impl SandboxBuilder {
         self
     }
 
+    /// Enables the 1688 open platform emulator.
+    pub fn open1688(mut self, settings: Open1688Settings) -> Self {
+        self.open1688 = Some(settings);
+        self
+    }
+
     /// Enables every platform with default settings.
     pub fn all_platforms(self) -> Self {
         self.wechat(WechatSettings::default())
             .vvtool(VvtoolSettings::default())
             .em(EmSettings::default())
             .icbu(IcbuSettings::default())
+            .open1688(Open1688Settings::default())
     }
 
     /// Binds and starts the enabled emulators (needs a running tokio runtime).
@@ -246,6 +266,7 @@ impl SandboxBuilder {
             vvtool: None,
             em: None,
             icbu: None,
+            open1688: None,
             tasks: Vec::new(),
         };
         if let Some(s) = self.wechat {
@@ -279,6 +300,14 @@ impl SandboxBuilder {
             em.set_base_url(format!("http://{addr}"));
             sb.tasks.push(task);
             sb.icbu = Some(em);
+        }
+        if let Some(s) = self.open1688 {
+            let port = s.port;
+            let em = Open1688Emulator::new(s, self.seed);
+            let (addr, task) = common::serve(em.router(), port).await?;
+            em.set_base_url(format!("http://{addr}"));
+            sb.tasks.push(task);
+            sb.open1688 = Some(em);
         }
         Ok(sb)
     }
