@@ -8,6 +8,7 @@
 //! | platform | module | business endpoint |
 //! |---|---|---|
 //! | WeChat Shop | [`wechat`] | `POST /product/order/change_order_price?access_token=` |
+//! | WeChat Channels shop | [`channels`] | `POST /channels/ec/order/{price,address}/update`, `/channels/ec/order/get` (`?access_token=`) |
 //! | vv-tool (1688) | [`vvtool`] | `POST /tool/erps/1688modify-order-price` |
 //! | EM franchiser | [`em`] | `POST /franchiser/api/trade/modify` |
 //! | Alibaba.com ICBU | [`icbu`] | `POST /router/rest` (`method=alibaba.trade.order.modify`) |
@@ -131,12 +132,16 @@ macro_rules! admin_common_routes {
     }};
 }
 
+pub mod channels;
 pub mod common;
 pub mod em;
 pub mod icbu;
 pub mod vvtool;
 pub mod wechat;
 
+pub use channels::{
+    ChannelsAddress, ChannelsEmulator, ChannelsLine, ChannelsOrder, ChannelsSettings,
+};
 pub use common::{CallRecord, Fault, FaultProfile, FaultRequest, Stats};
 pub use em::{EmApp, EmEmulator, EmItem, EmSettings, EmSignScheme, EmTrade};
 pub use icbu::{IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings};
@@ -152,6 +157,7 @@ pub struct Sandbox {
     vvtool: Option<VvtoolEmulator>,
     em: Option<EmEmulator>,
     icbu: Option<IcbuEmulator>,
+    channels: Option<ChannelsEmulator>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -180,6 +186,11 @@ impl Sandbox {
     pub fn icbu(&self) -> Option<&IcbuEmulator> {
         self.icbu.as_ref()
     }
+
+    /// The WeChat Channels shop emulator, if enabled.
+    pub fn channels(&self) -> Option<&ChannelsEmulator> {
+        self.channels.as_ref()
+    }
 }
 
 impl Drop for Sandbox {
@@ -198,6 +209,7 @@ pub struct SandboxBuilder {
     vvtool: Option<VvtoolSettings>,
     em: Option<EmSettings>,
     icbu: Option<IcbuSettings>,
+    channels: Option<ChannelsSettings>,
 }
 
 impl SandboxBuilder {
@@ -231,12 +243,19 @@ impl SandboxBuilder {
         self
     }
 
+    /// Enables the WeChat Channels shop emulator.
+    pub fn channels(mut self, settings: ChannelsSettings) -> Self {
+        self.channels = Some(settings);
+        self
+    }
+
     /// Enables every platform with default settings.
     pub fn all_platforms(self) -> Self {
         self.wechat(WechatSettings::default())
             .vvtool(VvtoolSettings::default())
             .em(EmSettings::default())
             .icbu(IcbuSettings::default())
+            .channels(ChannelsSettings::default())
     }
 
     /// Binds and starts the enabled emulators (needs a running tokio runtime).
@@ -246,6 +265,7 @@ impl SandboxBuilder {
             vvtool: None,
             em: None,
             icbu: None,
+            channels: None,
             tasks: Vec::new(),
         };
         if let Some(s) = self.wechat {
@@ -279,6 +299,14 @@ impl SandboxBuilder {
             em.set_base_url(format!("http://{addr}"));
             sb.tasks.push(task);
             sb.icbu = Some(em);
+        }
+        if let Some(s) = self.channels {
+            let port = s.port;
+            let em = ChannelsEmulator::new(s, self.seed);
+            let (addr, task) = common::serve(em.router(), port).await?;
+            em.set_base_url(format!("http://{addr}"));
+            sb.tasks.push(task);
+            sb.channels = Some(em);
         }
         Ok(sb)
     }
