@@ -63,7 +63,7 @@ struct Source {
     config: PathBuf,
     /// Run against in-process emulators seeded with the input's orders; no config needed.
     /// Shops map to platforms by a `platform` key on the line or by name prefix
-    /// (`wechat-`, `vvtool-`, `em-`, `icbu-`).
+    /// (`wechat-`, `vvtool-`, `em-`, `icbu-`, `channels-`).
     #[arg(long)]
     sandbox: bool,
 }
@@ -149,7 +149,8 @@ struct SandboxArgs {
     /// Seed of the emulators' fault generators.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Listen on fixed ports: WeChat Shop on PORT, vv-tool PORT+1, EM PORT+2, ICBU PORT+3
+    /// Listen on fixed ports: WeChat Shop on PORT, vv-tool PORT+1, EM PORT+2, ICBU PORT+3,
+    /// WeChat Channels PORT+4
     /// (any free ports otherwise).
     #[arg(long)]
     port: Option<u16>,

@@ -4,9 +4,9 @@
 //!
 //! ## Which platform serves a sandbox shop
 //! 1. the line's `platform` key when present (`wechat-shop`, `vvtool-1688`, `em-franchiser`,
-//!    `alibaba-icbu`);
-//! 2. otherwise the shop name's prefix: `wechat-`, `vvtool-`, `em-`, `icbu-`
-//!    (e.g. `wechat-main`, `vvtool-sh`, `em-north`, `icbu-export`).
+//!    `alibaba-icbu`, `wechat-channels`);
+//! 2. otherwise the shop name's prefix: `wechat-`, `vvtool-`, `em-`, `icbu-`, `channels-`
+//!    (e.g. `wechat-main`, `vvtool-sh`, `em-north`, `icbu-export`, `channels-main`).
 //!
 //! A shop that matches neither is an input error for its lines.
 
@@ -21,8 +21,9 @@ use order_domain::{
     Policy, Receipt, ShopId,
 };
 use order_sandbox::{
-    EmApp, EmEmulator, EmSettings, EmTrade, IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings,
-    Sandbox, VvtoolEmulator, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatApp,
+    ChannelsAddress, ChannelsEmulator, ChannelsLine, ChannelsOrder, ChannelsSettings, EmApp,
+    EmEmulator, EmSettings, EmTrade, IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings, Sandbox,
+    VvtoolEmulator, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatApp,
     WechatEmulator, WechatLine, WechatOrder, WechatSettings,
 };
 
@@ -39,7 +40,7 @@ pub fn platform_of(shop: &ShopId, platform: Option<&str>) -> Result<PlatformKind
         }
         None => PlatformKind::from_sandbox_shop(shop).ok_or_else(|| {
             format!(
-                "sandbox shop `{shop}` names no platform: start its name with wechat-, vvtool-, em- or icbu-, or add a \"platform\" key to the line"
+                "sandbox shop `{shop}` names no platform: start its name with wechat-, vvtool-, em-, icbu- or channels-, or add a \"platform\" key to the line"
             )
         }),
     }
@@ -115,6 +116,70 @@ pub fn wechat_seed(order: &Order) -> Result<WechatOrder, String> {
         express_fee: minor_u64(order.freight_current(), "freight.current")?,
         lines,
         revisions: order.revision().count,
+    })
+}
+
+/// The WeChat Channels emulator's form of `order`: numeric ids; each line as quantity × unit
+/// price in fen (quantity 1 and the line total when the total does not divide evenly); status
+/// codes 10, 20, 30, 100, 250; closed lines left out.
+pub fn channels_seed(order: &Order) -> Result<ChannelsOrder, String> {
+    let lines = order
+        .lines()
+        .iter()
+        .filter(|l| !l.is_closed())
+        .map(|l| {
+            let product = l
+                .product()
+                .ok_or_else(|| format!("line {} has no product id", l.id()))?;
+            let total = minor_u64(l.original_total(), "original_total")?;
+            let qty = l
+                .quantity()
+                .is_whole()
+                .then(|| l.quantity().to_string().parse::<u64>().ok())
+                .flatten()
+                .filter(|&q| q > 0 && total % q == 0)
+                .unwrap_or(1);
+            Ok(ChannelsLine {
+                product_id: id_u64(product.as_str(), "product id")?,
+                sku_id: match l.sku() {
+                    Some(s) => id_u64(s.as_str(), "sku id")?,
+                    None => 0,
+                },
+                sku_cnt: qty,
+                sale_price: total / qty,
+                current_total: minor_u64(l.current_total(), "current_total")?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let address = order
+        .address()
+        .map(|a| ChannelsAddress {
+            user_name: a.receiver.clone(),
+            postal_code: a.zip.clone(),
+            province_name: a.province.clone(),
+            city_name: a.city.clone(),
+            county_name: a.district.clone(),
+            detail_info: a.street.clone(),
+            tel_number: a.mobile.clone(),
+            ..ChannelsAddress::default()
+        })
+        .unwrap_or_default();
+    Ok(ChannelsOrder {
+        order_id: id_u64(order.id().as_str(), "order id")?,
+        status: match order.status() {
+            OrderStatus::AwaitingPayment => 10,
+            OrderStatus::Paid => 20,
+            OrderStatus::Shipped => 30,
+            OrderStatus::Completed => 100,
+            OrderStatus::Closed => 250,
+            OrderStatus::Other(s) => s.parse().unwrap_or(0),
+        },
+        original_freight: minor_u64(order.freight_original(), "freight.original")?,
+        freight: minor_u64(order.freight_current(), "freight.current")?,
+        lines,
+        address,
+        price_changes: order.revision().count,
+        address_changes: 0,
     })
 }
 
@@ -280,6 +345,13 @@ pub fn seed_order(
                 em.seed_order(seed);
             }
         }
+        PlatformKind::WechatChannels => {
+            let em = sb.channels().ok_or_else(|| off("WeChat Channels"))?;
+            let seed = channels_seed(order)?;
+            if em.order(seed.order_id).is_none() {
+                em.seed_order(seed);
+            }
+        }
     }
     Ok(())
 }
@@ -292,7 +364,7 @@ type Pairs = Vec<(&'static str, String)>;
 fn sandbox_credentials(kind: PlatformKind, shop: &ShopId) -> (Pairs, Pairs) {
     let s = shop.as_str();
     match kind {
-        PlatformKind::WechatShop => (
+        PlatformKind::WechatShop | PlatformKind::WechatChannels => (
             vec![("appid", format!("sbx-{s}"))],
             vec![("secret", format!("sandbox-secret-{s}"))],
         ),
@@ -356,7 +428,7 @@ impl fmt::Debug for SandboxRun {
 }
 
 impl SandboxRun {
-    /// Starts all four emulators on loopback (any free ports), with an app, token or session
+    /// Starts all five emulators on loopback (any free ports), with an app, token or session
     /// for each of `shops` and each platform's default rate limit. Needs a tokio runtime.
     pub async fn start(
         shops: &BTreeMap<ShopId, PlatformKind>,
@@ -366,7 +438,7 @@ impl SandboxRun {
     }
 
     /// Like [`start`](Self::start), on fixed ports when `base_port` is given: WeChat Shop on
-    /// `base_port`, vv-tool on `+1`, EM on `+2`, ICBU on `+3`.
+    /// `base_port`, vv-tool on `+1`, EM on `+2`, ICBU on `+3`, WeChat Channels on `+4`.
     pub async fn start_on(
         shops: &BTreeMap<ShopId, PlatformKind>,
         seed: u64,
@@ -376,12 +448,13 @@ impl SandboxRun {
         let mut vvtool = VvtoolSettings::default();
         let mut em = EmSettings::default();
         let mut icbu = IcbuSettings::default();
+        let mut channels = ChannelsSettings::default();
         if let Some(p) = base_port {
             let port = |n: u16| {
                 p.checked_add(n).ok_or_else(|| {
                     std::io::Error::new(
                         std::io::ErrorKind::InvalidInput,
-                        format!("base port {p} leaves no room for four emulators"),
+                        format!("base port {p} leaves no room for five emulators"),
                     )
                 })
             };
@@ -389,6 +462,7 @@ impl SandboxRun {
             vvtool.port = port(1)?;
             em.port = port(2)?;
             icbu.port = port(3)?;
+            channels.port = port(4)?;
         }
         for (shop, kind) in shops {
             let (plain, secrets) = sandbox_credentials(*kind, shop);
@@ -422,6 +496,11 @@ impl SandboxRun {
                     appid: p("appid"),
                     secret: sec("secret"),
                 }),
+                PlatformKind::WechatChannels => channels.apps.push(WechatApp {
+                    appid: p("appid"),
+                    secret: sec("secret"),
+                    permitted: true,
+                }),
                 PlatformKind::AlibabaIcbu => icbu.apps.push(IcbuApp {
                     app_key: p("app_key"),
                     secret: sec("secret"),
@@ -435,6 +514,7 @@ impl SandboxRun {
             .vvtool(vvtool)
             .em(em)
             .icbu(icbu)
+            .channels(channels)
             .start()
             .await?;
         Ok(SandboxRun {
@@ -460,6 +540,7 @@ impl SandboxRun {
             PlatformKind::Vvtool1688 => sb.vvtool().map(VvtoolEmulator::base_url),
             PlatformKind::EmFranchiser => sb.em().map(EmEmulator::base_url),
             PlatformKind::AlibabaIcbu => sb.icbu().map(IcbuEmulator::base_url),
+            PlatformKind::WechatChannels => sb.channels().map(ChannelsEmulator::base_url),
         }
         .unwrap_or_default()
     }
@@ -471,6 +552,7 @@ impl SandboxRun {
             PlatformKind::Vvtool1688 => VvtoolSettings::default().rate_limit_per_second,
             PlatformKind::EmFranchiser => EmSettings::default().rate_limit_per_second,
             PlatformKind::AlibabaIcbu => IcbuSettings::default().rate_limit_per_second,
+            PlatformKind::WechatChannels => ChannelsSettings::default().rate_limit_per_second,
         }
     }
 
