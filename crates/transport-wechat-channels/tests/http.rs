@@ -542,3 +542,35 @@ async fn errors_and_debug_output_carry_no_secret() {
         .unwrap_err();
     assert_no_secret(&e);
 }
+
+#[tokio::test]
+async fn a_stable_token_the_platform_still_refuses_is_replaced_by_a_forced_refresh() {
+    let (_sb, em) = sandbox(ChannelsSettings::default()).await;
+    seed_big(&em, 10);
+    let source: Arc<dyn TokenSource> = Arc::new(AppSecretTokenSource::at(
+        http(),
+        &em.base_url(),
+        TokenEndpoint::Stable,
+        APPID,
+        SecretString::from(SECRET),
+    ));
+    let c = with_tokens(&em, source);
+    c.get_order(BIG_ORDER).await.unwrap();
+    // The token is still the current one for the token endpoint, but the call refuses it.
+    em.reply_next(
+        40001,
+        "invalid credential, access_token is invalid or not latest",
+        1,
+    );
+    c.get_order(BIG_ORDER).await.unwrap();
+    assert_eq!(
+        em.token_fetches(),
+        3,
+        "first fetch, unforced refetch, forced refetch"
+    );
+    assert_eq!(
+        em.tokens_issued(),
+        2,
+        "the forced refetch issued a new token"
+    );
+}
