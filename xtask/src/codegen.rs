@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// Which reference page feeds which transport crate.
-pub const PAGES: [(&str, &str); 6] = [
+pub const PAGES: [(&str, &str); 7] = [
     ("wechat-shop", "transport-wechat-shop"),
+    ("wechat-channels", "transport-wechat-channels"),
     ("vvtool-1688", "transport-vvtool"),
     ("em-franchiser", "transport-em"),
     ("alibaba-icbu", "transport-icbu"),

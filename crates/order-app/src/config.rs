@@ -69,7 +69,7 @@ pub enum ConfigError {
     Syntax(String),
     /// The platform name is unknown.
     #[error(
-        "shop `{shop}`: unknown platform `{platform}` (known: wechat-shop, vvtool-1688, em-franchiser, alibaba-icbu, alibaba-1688)"
+        "shop `{shop}`: unknown platform `{platform}` (known: wechat-shop, vvtool-1688, em-franchiser, alibaba-icbu, alibaba-1688, wechat-channels)"
     )]
     UnknownPlatform {
         /// The shop.
@@ -458,7 +458,7 @@ token_env = "VV_TOKEN"
     #[test]
     fn the_sample_config_parses() {
         let c = Config::parse(include_str!("../../../examples/ordermod.toml")).unwrap();
-        assert_eq!(c.shops.len(), 5);
+        assert_eq!(c.shops.len(), 6);
         let kinds: Vec<_> = c.shops.iter().map(|s| s.platform).collect();
         assert_eq!(kinds, PlatformKind::ALL.to_vec());
     }

@@ -1,21 +1,23 @@
 //! The deterministic example generator behind `examples/amendments.jsonl`.
 //!
-//! [`amendments`] writes `per_platform` amendment lines for each of the five outbound platforms
-//! (shops `wechat-main`, `vvtool-main`, `em-main`, `icbu-main`, `1688-main`, so `--sandbox` maps
-//! them by prefix), interleaved platform by platform. The same argument always gives the same bytes: a
-//! fixed-seed splitmix64 generator draws the amounts, and which amendments must be refused is
-//! decided by the index `i` within each platform, so the counts are exact:
+//! [`amendments`] writes `per_platform` amendment lines for each of the six outbound platforms
+//! (shops `wechat-main`, `vvtool-main`, `em-main`, `icbu-main`, `1688-main`, `channels-main`, so
+//! `--sandbox` maps them by prefix), interleaved platform by platform. The same argument always
+//! gives the same bytes: a fixed-seed splitmix64 generator draws the amounts, and which
+//! amendments must be refused is decided by the index `i` within each platform, so the counts
+//! are exact:
 //!
-//! | `i` | WeChat Shop | vv-tool (1688) | EM franchiser | Alibaba.com ICBU | 1688 open platform |
-//! |---|---|---|---|---|---|
-//! | `i % 10 == 3` | line raised above its original | line raised above its original | partial address (province only) | payment total does not add up | entry raised above its original |
-//! | `i % 10 == 7` | order already paid | trade type 1 (not 6, 8, 9, 10) | express delivery (way 4) without a logistics company | product amount is not Σ quantity × unit price | trade type 50060 (not 6, 8, 9, 10) |
-//! | `i % 25 == 11` | every line and freight set to 0 (zero total) | order already paid | a fractional item quantity | initial payment above the total | order already paid |
-//! | otherwise | valid: lower lines and/or freight | valid: lower entries and/or freight | valid: address, logistics, date, remarks or items | valid: new freight and payment, or new unit prices | valid: lower entries (one lowered earlier and kept) and/or freight |
+//! | `i` | WeChat Shop | vv-tool (1688) | EM franchiser | Alibaba.com ICBU | 1688 open platform | WeChat Channels |
+//! |---|---|---|---|---|---|---|
+//! | `i % 10 == 3` | line raised above its original | line raised above its original | partial address (province only) | payment total does not add up | entry raised above its original | line raised above its original |
+//! | `i % 10 == 7` | order already paid | trade type 1 (not 6, 8, 9, 10) | express delivery (way 4) without a logistics company | product amount is not Σ quantity × unit price | trade type 50060 (not 6, 8, 9, 10) | new address for a shipped order |
+//! | `i % 25 == 11` | every line and freight set to 0 (zero total) | order already paid | a fractional item quantity | initial payment above the total | order already paid | every line and freight set to 0 (zero total) |
+//! | otherwise | valid: lower lines and/or freight | valid: lower entries and/or freight | valid: address, logistics, date, remarks or items | valid: new freight and payment, or new unit prices | valid: lower entries (one lowered earlier and kept) and/or freight | valid: lower lines and/or freight, or (every third) a new address for a paid order |
 //!
-//! With 250 per platform: 25 + 25 + 10 = 60 refused and 190 valid per platform, so 950 valid
-//! and 300 refused in all. The 1688 open platform lines draw from their own generator, so the
-//! other platforms' lines are the same bytes as before it was added. [`expected_counts`] computes these numbers for any size.
+//! With 250 per platform: 25 + 25 + 10 = 60 refused and 190 valid per platform, so 1,140 valid
+//! and 360 refused in all. The 1688 open platform and WeChat Channels lines draw from their own
+//! generators, so the other platforms' lines are the same bytes as before they were added.
+//! [`expected_counts`] computes these numbers for any size.
 
 use std::fmt::Write as _;
 
@@ -93,6 +95,7 @@ fn discounted(amount: i64, pct: i64) -> i64 {
 pub fn amendments(per_platform: usize) -> String {
     let mut rng = Rng(0x0DE2_0DE2_2026_1123);
     let mut rng_1688 = Rng(0x1688_0DE2_2026_1129);
+    let mut channels_rng = Rng(0x0C4A_11E1_2026_1129);
     let mut out = String::new();
     for i in 0..per_platform {
         for line in [
@@ -101,6 +104,7 @@ pub fn amendments(per_platform: usize) -> String {
             em(i, &mut rng),
             icbu(i, &mut rng),
             open1688(i, &mut rng_1688),
+            channels(i, &mut channels_rng),
         ] {
             let _ = writeln!(out, "{line}");
         }
@@ -183,6 +187,86 @@ fn wechat(i: usize, rng: &mut Rng) -> Value {
         }),
         i,
         "wechat",
+    )
+}
+
+fn channels(i: usize, rng: &mut Rng) -> Value {
+    let k = kind(i);
+    let order_id = 3_720_000_000_000_000_000u64 + (i as u64) * 11;
+    let n_lines = usize::try_from(rng.range(1, 3)).unwrap_or(1);
+    let mut lines = Vec::new();
+    let mut totals = Vec::new();
+    for l in 0..n_lines {
+        let qty = rng.range(1, 4);
+        let total = rng.range(990, 29_900) * qty;
+        totals.push(total);
+        lines.push(json!({
+            "id": format!("{order_id}-{l}"),
+            "product": (30_000_000_000u64 + (i as u64) * 10 + l as u64).to_string(),
+            "sku": (40_000_000_000u64 + (i as u64) * 10 + l as u64).to_string(),
+            "quantity": qty.to_string(),
+            "original_total": cny(total),
+        }));
+    }
+    let freight = *rng.pick(&[0, 500, 800, 1000]);
+    let new_address = |n: usize| {
+        json!({
+            "receiver": format!("收货人{n}"),
+            "mobile": format!("1380000{:04}", n % 10_000),
+            "province": "广东省",
+            "city": "广州市",
+            "district": "海珠区",
+            "street": format!("新港中路 {} 号", n % 400 + 1),
+        })
+    };
+    let address_change = k == Kind::Valid && i % 3 == 2;
+    let status = match k {
+        Kind::RefusalB => "shipped",
+        _ if address_change => "paid",
+        _ => "awaiting_payment",
+    };
+    let set = match k {
+        Kind::RefusalB => json!({ "address": new_address(i) }),
+        Kind::Valid if address_change => json!({ "address": new_address(i) }),
+        Kind::RefusalA => {
+            json!({ "lines": { format!("{order_id}-0"): cny(totals[0] + 100) } })
+        }
+        Kind::RefusalC => {
+            let zero: serde_json::Map<String, Value> = (0..n_lines)
+                .map(|l| (format!("{order_id}-{l}"), json!("0")))
+                .collect();
+            json!({ "lines": zero, "freight": "0" })
+        }
+        Kind::Valid => {
+            let pct = rng.range(5, 30);
+            let mut set_lines = serde_json::Map::new();
+            for (l, t) in totals.iter().enumerate() {
+                if l == 0 || rng.range(0, 1) == 1 {
+                    set_lines.insert(format!("{order_id}-{l}"), json!(cny(discounted(*t, pct))));
+                }
+            }
+            let mut set = json!({ "lines": set_lines });
+            if freight > 0 && rng.range(0, 2) == 0 {
+                set["freight"] = json!("0");
+            }
+            set
+        }
+    };
+    with_key(
+        json!({
+            "shop": "channels-main",
+            "order": {
+                "id": order_id.to_string(),
+                "status": status,
+                "currency": "CNY",
+                "lines": lines,
+                "freight": { "original": cny(freight) },
+                "address": new_address(i + 1000),
+            },
+            "set": set,
+        }),
+        i,
+        "channels",
     )
 }
 
@@ -474,11 +558,11 @@ mod tests {
     fn the_batch_is_deterministic_and_every_line_is_refused_exactly_when_intended() {
         let a = amendments(60);
         assert_eq!(a, amendments(60));
-        let mut refused = [0usize; 5];
+        let mut refused = [0usize; 6];
         for (n, text) in a.lines().enumerate() {
             let line = parse_line(n as u64 + 1, text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             let kind = PlatformKind::from_sandbox_shop(&line.shop).unwrap();
-            let i = n / 5;
+            let i = n / 6;
             let planned = order_domain::plan(&line.order, &line.set, &kind.policy());
             let want_refused = super::kind(i) != Kind::Valid;
             assert_eq!(
@@ -488,12 +572,12 @@ mod tests {
                 n + 1
             );
             if let Err(r) = planned {
-                refused[n % 5] += 1;
+                refused[n % 6] += 1;
                 assert_eq!(r.violations.len(), 1, "one reason each: {r}");
             }
         }
         let (_, want) = expected_counts(60);
-        assert_eq!(refused, [want; 5]);
+        assert_eq!(refused, [want; 6]);
         assert_eq!(expected_counts(250), (190, 60));
     }
 }

@@ -63,7 +63,7 @@ struct Source {
     config: PathBuf,
     /// Run against in-process emulators seeded with the input's orders; no config needed.
     /// Shops map to platforms by a `platform` key on the line or by name prefix
-    /// (`wechat-`, `vvtool-`, `em-`, `icbu-`, `1688-`).
+    /// (`wechat-`, `vvtool-`, `em-`, `icbu-`, `1688-`, `channels-`).
     #[arg(long)]
     sandbox: bool,
 }
@@ -150,7 +150,7 @@ struct SandboxArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Listen on fixed ports: WeChat Shop on PORT, vv-tool PORT+1, EM PORT+2, ICBU PORT+3,
-    /// the 1688 open platform PORT+4
+    /// the 1688 open platform PORT+4, WeChat Channels PORT+5
     /// (any free ports otherwise).
     #[arg(long)]
     port: Option<u16>,

@@ -11,10 +11,12 @@ use std::sync::Arc;
 
 use order_domain::{OrderPlatform, Policy, ShopId};
 use transport_1688_open::{Open1688Client, Open1688Config, Open1688Platform};
+use transport_core::wechat_token::{TokenEndpoint, TokenSources};
 use transport_core::{HttpClient, RateLimiter, SecretString};
 use transport_em::{EmClient, EmConfig, EmPlatform};
 use transport_icbu::{IcbuClient, IcbuConfig, IcbuPlatform, SignMethod};
 use transport_vvtool::{VvtoolClient, VvtoolConfig, VvtoolPlatform};
+use transport_wechat_channels::{ChannelsClient, ChannelsConfig, ChannelsPlatform};
 use transport_wechat_shop::{WechatConfig, WechatShopClient, WechatShopPlatform};
 
 use crate::config::{ConfigError, ResolvedCredentials, ShopConfig};
@@ -32,6 +34,8 @@ pub enum PlatformKind {
     AlibabaIcbu,
     /// 1688 price change through the 1688 open platform directly.
     Alibaba1688,
+    /// WeChat Channels shop (微信小店) price, freight and address changes.
+    WechatChannels,
 }
 
 /// The credential keys a platform takes: plain ones and secrets (configured as `<name>_env`).
@@ -47,12 +51,13 @@ pub struct CredentialSpec {
 
 impl PlatformKind {
     /// Every platform, in a fixed order.
-    pub const ALL: [PlatformKind; 5] = [
+    pub const ALL: [PlatformKind; 6] = [
         PlatformKind::WechatShop,
         PlatformKind::Vvtool1688,
         PlatformKind::EmFranchiser,
         PlatformKind::AlibabaIcbu,
         PlatformKind::Alibaba1688,
+        PlatformKind::WechatChannels,
     ];
 
     /// The name used in configs and amendment lines.
@@ -63,6 +68,7 @@ impl PlatformKind {
             PlatformKind::EmFranchiser => "em-franchiser",
             PlatformKind::AlibabaIcbu => "alibaba-icbu",
             PlatformKind::Alibaba1688 => transport_1688_open::NAME,
+            PlatformKind::WechatChannels => "wechat-channels",
         }
     }
 
@@ -79,6 +85,8 @@ impl PlatformKind {
             PlatformKind::EmFranchiser => "em-",
             PlatformKind::AlibabaIcbu => "icbu-",
             PlatformKind::Alibaba1688 => "1688-",
+            // Not `wechat-`: that prefix selects WeChat Shop.
+            PlatformKind::WechatChannels => "channels-",
         }
     }
 
@@ -97,13 +105,14 @@ impl PlatformKind {
             PlatformKind::EmFranchiser => transport_em::policy(),
             PlatformKind::AlibabaIcbu => transport_icbu::policy(),
             PlatformKind::Alibaba1688 => transport_1688_open::policy(),
+            PlatformKind::WechatChannels => transport_wechat_channels::policy(),
         }
     }
 
     /// The credential keys the platform takes.
     pub const fn credential_spec(self) -> &'static CredentialSpec {
         match self {
-            PlatformKind::WechatShop => &CredentialSpec {
+            PlatformKind::WechatShop | PlatformKind::WechatChannels => &CredentialSpec {
                 required: &["appid"],
                 optional: &[],
                 secrets: &["secret"],
@@ -162,6 +171,10 @@ pub fn build_platform(
 pub struct PlatformFactory {
     http: HttpClient,
     wechat: HashMap<String, WechatShopClient>,
+    channels: HashMap<String, ChannelsClient>,
+    /// WeChat app tokens, one source per token URL and app id: a WeChat Shop and a Channels
+    /// shop of one app share one token.
+    tokens: TokenSources,
     vvtool: HashMap<String, VvtoolClient>,
     em: HashMap<String, EmClient>,
     icbu: HashMap<(String, String), IcbuClient>,
@@ -217,6 +230,8 @@ impl PlatformFactory {
         PlatformFactory {
             http,
             wechat: HashMap::new(),
+            channels: HashMap::new(),
+            tokens: TokenSources::new(),
             vvtool: HashMap::new(),
             em: HashMap::new(),
             icbu: HashMap::new(),
@@ -300,7 +315,14 @@ impl PlatformFactory {
                             config = config.with_rate_limit(rate);
                         }
                         let per_second = config.rate_limit_per_second;
-                        let c = WechatShopClient::new(http.clone(), config);
+                        let tokens = self.tokens.get(
+                            http,
+                            &config.base_url,
+                            TokenEndpoint::Plain,
+                            &appid,
+                            &config.secret,
+                        );
+                        let c = WechatShopClient::with_token_source(http.clone(), config, tokens);
                         self.wechat.insert(appid.clone(), c.clone());
                         fresh_rate = per_second;
                         c
@@ -308,6 +330,35 @@ impl PlatformFactory {
                 };
                 self.pace(&shop.id, format!("wechat:{appid}"), fresh_rate);
                 Arc::new(WechatShopPlatform::new(client))
+            }
+            PlatformKind::WechatChannels => {
+                let appid = plain("appid")?;
+                let client = match self.channels.get(&appid) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let mut config = ChannelsConfig::new(appid.clone(), secret("secret")?);
+                        if let Some(url) = &shop.base_url {
+                            config = config.with_base_url(url.clone());
+                        }
+                        if rate.is_some() {
+                            config = config.with_rate_limit(rate);
+                        }
+                        let per_second = config.rate_limit_per_second;
+                        let tokens = self.tokens.get(
+                            http,
+                            &config.base_url,
+                            TokenEndpoint::Plain,
+                            &appid,
+                            &config.secret,
+                        );
+                        let c = ChannelsClient::with_token_source(http.clone(), config, tokens);
+                        self.channels.insert(appid.clone(), c.clone());
+                        fresh_rate = per_second;
+                        c
+                    }
+                };
+                self.pace(&shop.id, format!("channels:{appid}"), fresh_rate);
+                Arc::new(ChannelsPlatform::new(client))
             }
             PlatformKind::Vvtool1688 => {
                 let token_var = env_name("token");

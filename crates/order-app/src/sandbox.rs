@@ -4,9 +4,10 @@
 //!
 //! ## Which platform serves a sandbox shop
 //! 1. the line's `platform` key when present (`wechat-shop`, `vvtool-1688`, `em-franchiser`,
-//!    `alibaba-icbu`, `alibaba-1688`);
-//! 2. otherwise the shop name's prefix: `wechat-`, `vvtool-`, `em-`, `icbu-`, `1688-`
-//!    (e.g. `wechat-main`, `vvtool-sh`, `em-north`, `icbu-export`, `1688-main`).
+//!    `alibaba-icbu`, `alibaba-1688`, `wechat-channels`);
+//! 2. otherwise the shop name's prefix: `wechat-`, `vvtool-`, `em-`, `icbu-`, `1688-`,
+//!    `channels-` (e.g. `wechat-main`, `vvtool-sh`, `em-north`, `icbu-export`, `1688-main`,
+//!    `channels-main`).
 //!
 //! A shop that matches neither is an input error for its lines.
 
@@ -21,10 +22,11 @@ use order_domain::{
     Policy, Receipt, ShopId,
 };
 use order_sandbox::{
-    EmApp, EmEmulator, EmSettings, EmTrade, IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings,
-    Open1688App, Open1688Emulator, Open1688Entry, Open1688Order, Open1688Settings, Sandbox,
-    VvtoolEmulator, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatApp,
-    WechatEmulator, WechatLine, WechatOrder, WechatSettings,
+    ChannelsAddress, ChannelsEmulator, ChannelsLine, ChannelsOrder, ChannelsSettings, EmApp,
+    EmEmulator, EmSettings, EmTrade, IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings, Open1688App,
+    Open1688Emulator, Open1688Entry, Open1688Order, Open1688Settings, Sandbox, VvtoolEmulator,
+    VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatApp, WechatEmulator, WechatLine,
+    WechatOrder, WechatSettings,
 };
 
 use crate::app::{App, AppError, http_client};
@@ -40,7 +42,7 @@ pub fn platform_of(shop: &ShopId, platform: Option<&str>) -> Result<PlatformKind
         }
         None => PlatformKind::from_sandbox_shop(shop).ok_or_else(|| {
             format!(
-                "sandbox shop `{shop}` names no platform: start its name with wechat-, vvtool-, em-, icbu- or 1688-, or add a \"platform\" key to the line"
+                "sandbox shop `{shop}` names no platform: start its name with wechat-, vvtool-, em-, icbu-, 1688- or channels-, or add a \"platform\" key to the line"
             )
         }),
     }
@@ -116,6 +118,70 @@ pub fn wechat_seed(order: &Order) -> Result<WechatOrder, String> {
         express_fee: minor_u64(order.freight_current(), "freight.current")?,
         lines,
         revisions: order.revision().count,
+    })
+}
+
+/// The WeChat Channels emulator's form of `order`: numeric ids; each line as quantity × unit
+/// price in fen (quantity 1 and the line total when the total does not divide evenly); status
+/// codes 10, 20, 30, 100, 250; closed lines left out.
+pub fn channels_seed(order: &Order) -> Result<ChannelsOrder, String> {
+    let lines = order
+        .lines()
+        .iter()
+        .filter(|l| !l.is_closed())
+        .map(|l| {
+            let product = l
+                .product()
+                .ok_or_else(|| format!("line {} has no product id", l.id()))?;
+            let total = minor_u64(l.original_total(), "original_total")?;
+            let qty = l
+                .quantity()
+                .is_whole()
+                .then(|| l.quantity().to_string().parse::<u64>().ok())
+                .flatten()
+                .filter(|&q| q > 0 && total % q == 0)
+                .unwrap_or(1);
+            Ok(ChannelsLine {
+                product_id: id_u64(product.as_str(), "product id")?,
+                sku_id: match l.sku() {
+                    Some(s) => id_u64(s.as_str(), "sku id")?,
+                    None => 0,
+                },
+                sku_cnt: qty,
+                sale_price: total / qty,
+                current_total: minor_u64(l.current_total(), "current_total")?,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let address = order
+        .address()
+        .map(|a| ChannelsAddress {
+            user_name: a.receiver.clone(),
+            postal_code: a.zip.clone(),
+            province_name: a.province.clone(),
+            city_name: a.city.clone(),
+            county_name: a.district.clone(),
+            detail_info: a.street.clone(),
+            tel_number: a.mobile.clone(),
+            ..ChannelsAddress::default()
+        })
+        .unwrap_or_default();
+    Ok(ChannelsOrder {
+        order_id: id_u64(order.id().as_str(), "order id")?,
+        status: match order.status() {
+            OrderStatus::AwaitingPayment => 10,
+            OrderStatus::Paid => 20,
+            OrderStatus::Shipped => 30,
+            OrderStatus::Completed => 100,
+            OrderStatus::Closed => 250,
+            OrderStatus::Other(s) => s.parse().unwrap_or(0),
+        },
+        original_freight: minor_u64(order.freight_original(), "freight.original")?,
+        freight: minor_u64(order.freight_current(), "freight.current")?,
+        lines,
+        address,
+        price_changes: order.revision().count,
+        address_changes: 0,
     })
 }
 
@@ -324,6 +390,13 @@ pub fn seed_order(
                 em.seed_order(seed);
             }
         }
+        PlatformKind::WechatChannels => {
+            let em = sb.channels().ok_or_else(|| off("WeChat Channels"))?;
+            let seed = channels_seed(order)?;
+            if em.order(seed.order_id).is_none() {
+                em.seed_order(seed);
+            }
+        }
     }
     Ok(())
 }
@@ -336,7 +409,7 @@ type Pairs = Vec<(&'static str, String)>;
 fn sandbox_credentials(kind: PlatformKind, shop: &ShopId) -> (Pairs, Pairs) {
     let s = shop.as_str();
     match kind {
-        PlatformKind::WechatShop => (
+        PlatformKind::WechatShop | PlatformKind::WechatChannels => (
             vec![("appid", format!("sbx-{s}"))],
             vec![("secret", format!("sandbox-secret-{s}"))],
         ),
@@ -417,7 +490,8 @@ impl SandboxRun {
     }
 
     /// Like [`start`](Self::start), on fixed ports when `base_port` is given: WeChat Shop on
-    /// `base_port`, vv-tool on `+1`, EM on `+2`, ICBU on `+3`, the 1688 open platform on `+4`.
+    /// `base_port`, vv-tool on `+1`, EM on `+2`, ICBU on `+3`, the 1688 open platform on `+4`,
+    /// WeChat Channels on `+5`.
     pub async fn start_on(
         shops: &BTreeMap<ShopId, PlatformKind>,
         seed: u64,
@@ -428,6 +502,7 @@ impl SandboxRun {
         let mut em = EmSettings::default();
         let mut icbu = IcbuSettings::default();
         let mut open1688 = Open1688Settings::default();
+        let mut channels = ChannelsSettings::default();
         if let Some(p) = base_port {
             let port = |n: u16| {
                 p.checked_add(n).ok_or_else(|| {
@@ -442,6 +517,7 @@ impl SandboxRun {
             em.port = port(2)?;
             icbu.port = port(3)?;
             open1688.port = port(4)?;
+            channels.port = port(5)?;
         }
         for (shop, kind) in shops {
             let (plain, secrets) = sandbox_credentials(*kind, shop);
@@ -475,6 +551,11 @@ impl SandboxRun {
                     appid: p("appid"),
                     secret: sec("secret"),
                 }),
+                PlatformKind::WechatChannels => channels.apps.push(WechatApp {
+                    appid: p("appid"),
+                    secret: sec("secret"),
+                    permitted: true,
+                }),
                 PlatformKind::AlibabaIcbu => icbu.apps.push(IcbuApp {
                     app_key: p("app_key"),
                     secret: sec("secret"),
@@ -495,6 +576,7 @@ impl SandboxRun {
             .em(em)
             .icbu(icbu)
             .open1688(open1688)
+            .channels(channels)
             .start()
             .await?;
         Ok(SandboxRun {
@@ -521,6 +603,7 @@ impl SandboxRun {
             PlatformKind::EmFranchiser => sb.em().map(EmEmulator::base_url),
             PlatformKind::AlibabaIcbu => sb.icbu().map(IcbuEmulator::base_url),
             PlatformKind::Alibaba1688 => sb.open1688().map(Open1688Emulator::gateway_url),
+            PlatformKind::WechatChannels => sb.channels().map(ChannelsEmulator::base_url),
         }
         .unwrap_or_default()
     }
@@ -533,6 +616,7 @@ impl SandboxRun {
             PlatformKind::EmFranchiser => EmSettings::default().rate_limit_per_second,
             PlatformKind::AlibabaIcbu => IcbuSettings::default().rate_limit_per_second,
             PlatformKind::Alibaba1688 => Open1688Settings::default().rate_limit_per_second,
+            PlatformKind::WechatChannels => ChannelsSettings::default().rate_limit_per_second,
         }
     }
 

@@ -8,6 +8,7 @@
 //! | platform | module | business endpoint |
 //! |---|---|---|
 //! | WeChat Shop | [`wechat`] | `POST /product/order/change_order_price?access_token=` |
+//! | WeChat Channels shop | [`channels`] | `POST /channels/ec/order/{price,address}/update`, `/channels/ec/order/get` (`?access_token=`) |
 //! | vv-tool (1688) | [`vvtool`] | `POST /tool/erps/1688modify-order-price` |
 //! | EM franchiser | [`em`] | `POST /franchiser/api/trade/modify` |
 //! | Alibaba.com ICBU | [`icbu`] | `POST /router/rest` (`method=alibaba.trade.order.modify`) |
@@ -132,6 +133,7 @@ macro_rules! admin_common_routes {
     }};
 }
 
+pub mod channels;
 pub mod common;
 pub mod em;
 pub mod icbu;
@@ -139,6 +141,9 @@ pub mod open1688;
 pub mod vvtool;
 pub mod wechat;
 
+pub use channels::{
+    ChannelsAddress, ChannelsEmulator, ChannelsLine, ChannelsOrder, ChannelsSettings,
+};
 pub use common::{CallRecord, Fault, FaultProfile, FaultRequest, Stats};
 pub use em::{EmApp, EmEmulator, EmItem, EmSettings, EmSignScheme, EmTrade};
 pub use icbu::{IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings};
@@ -159,6 +164,7 @@ pub struct Sandbox {
     em: Option<EmEmulator>,
     icbu: Option<IcbuEmulator>,
     open1688: Option<Open1688Emulator>,
+    channels: Option<ChannelsEmulator>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -192,6 +198,11 @@ impl Sandbox {
     pub fn open1688(&self) -> Option<&Open1688Emulator> {
         self.open1688.as_ref()
     }
+
+    /// The WeChat Channels shop emulator, if enabled.
+    pub fn channels(&self) -> Option<&ChannelsEmulator> {
+        self.channels.as_ref()
+    }
 }
 
 impl Drop for Sandbox {
@@ -211,6 +222,7 @@ pub struct SandboxBuilder {
     em: Option<EmSettings>,
     icbu: Option<IcbuSettings>,
     open1688: Option<Open1688Settings>,
+    channels: Option<ChannelsSettings>,
 }
 
 impl SandboxBuilder {
@@ -250,6 +262,12 @@ impl SandboxBuilder {
         self
     }
 
+    /// Enables the WeChat Channels shop emulator.
+    pub fn channels(mut self, settings: ChannelsSettings) -> Self {
+        self.channels = Some(settings);
+        self
+    }
+
     /// Enables every platform with default settings.
     pub fn all_platforms(self) -> Self {
         self.wechat(WechatSettings::default())
@@ -257,6 +275,7 @@ impl SandboxBuilder {
             .em(EmSettings::default())
             .icbu(IcbuSettings::default())
             .open1688(Open1688Settings::default())
+            .channels(ChannelsSettings::default())
     }
 
     /// Binds and starts the enabled emulators (needs a running tokio runtime).
@@ -267,6 +286,7 @@ impl SandboxBuilder {
             em: None,
             icbu: None,
             open1688: None,
+            channels: None,
             tasks: Vec::new(),
         };
         if let Some(s) = self.wechat {
@@ -308,6 +328,14 @@ impl SandboxBuilder {
             em.set_base_url(format!("http://{addr}"));
             sb.tasks.push(task);
             sb.open1688 = Some(em);
+        }
+        if let Some(s) = self.channels {
+            let port = s.port;
+            let em = ChannelsEmulator::new(s, self.seed);
+            let (addr, task) = common::serve(em.router(), port).await?;
+            em.set_base_url(format!("http://{addr}"));
+            sb.tasks.push(task);
+            sb.channels = Some(em);
         }
         Ok(sb)
     }

@@ -13,6 +13,7 @@
 //! | [`retry`] | [`RetryPolicy`] and [`with_retries`]: bounded exponential backoff with jitter (`backon`) that retries retryable [`PlatformError`]s only and honours their `retry_after`. |
 //! | [`json`] | lenient exact readers for ids and amounts that arrive as numbers or strings (never through `f64`), and [`Scan`](json::Scan), a strict allocation-free reader for the usual shape of a reply (fast paths). |
 //! | [`text`] | [`SmallText`](text::SmallText): short wire text (amounts, dates) formatted without a heap allocation. |
+//! | [`wechat_token`] | WeChat app access tokens shared by the WeChat transports: [`TokenSource`](wechat_token::TokenSource), [`AppSecretTokenSource`](wechat_token::AppSecretTokenSource) (`/cgi-bin/token` or `/cgi-bin/stable_token`, cached, single-flight) and [`TokenSources`](wechat_token::TokenSources), one source per app. |
 //! | [`error`] | conversions from `reqwest` errors, HTTP statuses and undecodable bodies into [`PlatformError`]s, always redacted, with a short snippet of a bad body. |
 //!
 //! Errors are the domain's [`PlatformError`] throughout, so a transport returns what the
@@ -52,6 +53,7 @@ pub mod retry;
 pub mod secret;
 pub mod sign;
 pub mod text;
+pub mod wechat_token;
 
 pub use clock::SystemClock;
 pub use convert::{invalid_request, minor_units, numeric_id};

@@ -65,5 +65,7 @@ mod wire;
 pub use client::{WechatConfig, WechatShopClient, decode_reply, reply_error};
 pub use generated::errors::ChangeOrderPriceError;
 pub use platform::{WechatShopPlatform, encode};
-pub use token::{AppSecretTokenSource, StaticToken, TOKEN_PATH, TokenSource};
+pub use token::{
+    AppSecretTokenSource, StaticToken, TOKEN_PATH, TokenEndpoint, TokenSource, TokenSources,
+};
 pub use wire::{ChangeOrderInfo, ChangeOrderPriceRequest, Reply};

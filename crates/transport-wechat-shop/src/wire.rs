@@ -80,19 +80,6 @@ pub(crate) fn plain_envelope(text: &str) -> Option<(i64, Option<&str>)> {
     Some((code?, msg.flatten()))
 }
 
-/// The token endpoint's reply: a token, or an envelope error.
-#[derive(Deserialize)]
-pub(crate) struct TokenReply {
-    #[serde(default)]
-    pub access_token: Option<String>,
-    #[serde(default, deserialize_with = "opt_i64_lenient")]
-    pub expires_in: Option<i64>,
-    #[serde(default, deserialize_with = "opt_i64_lenient")]
-    pub errcode: Option<i64>,
-    #[serde(default)]
-    pub errmsg: Option<String>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
