@@ -86,7 +86,8 @@ impl WechatConfig {
 ///
 /// Each call waits for the app's rate limiter, sends the request with a token from the
 /// [`TokenSource`], refreshes the token and resends once on errcodes 40001, 42001 and 40014, and
-/// retries retryable failures (errcode -1, 45009, timeouts, 5xx) under the [`RetryPolicy`].
+/// retries retryable failures (errcode -1, the minute quota 45011, timeouts, 5xx) under the
+/// [`RetryPolicy`]. The daily quota (45009) is `QuotaExhausted` and never retried.
 #[derive(Clone)]
 pub struct WechatShopClient {
     http: HttpClient,
@@ -282,7 +283,15 @@ fn envelope_result(
 /// platform's message.
 pub fn reply_error(code: i64, message: &str, secrets: &[&str]) -> PlatformError {
     let msg = transport_core::redact_text(message, secrets);
-    ChangeOrderPriceError::from_reply(&code.to_string(), &msg).into_platform_error()
+    let err = ChangeOrderPriceError::from_reply(&code.to_string(), &msg);
+    // A used-up daily quota needs the merchant: say when it comes back and how to reset it.
+    let detail = matches!(err, ChangeOrderPriceError::DailyQuotaExhausted { .. })
+        .then(|| err.merchant_action());
+    let e = err.into_platform_error();
+    match detail {
+        Some(d) => e.with_detail(d),
+        None => e,
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use order_domain::{
     Amendment, Order, OrderPlatform, PlatformError, PlatformErrorKind, Policy, ViolationCode, plan,
 };
-use order_sandbox::{Fault, Sandbox, WechatApp, WechatEmulator, WechatOrder, WechatSettings};
+use order_sandbox::{
+    Fault, QuotaReply, Sandbox, WechatApp, WechatEmulator, WechatOrder, WechatSettings,
+};
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
 use transport_wechat_shop::{
     ChangeOrderInfo, ChangeOrderPriceRequest, StaticToken, TokenSource, WechatConfig,
@@ -361,6 +363,56 @@ async fn system_busy_is_retried_to_success_and_bounded() {
 }
 
 #[tokio::test]
+async fn daily_quota_45009_is_quota_exhausted_never_retried_and_says_when_it_resets() {
+    let (_sb, em) = sandbox(WechatSettings::default()).await;
+    seed_1001(&em);
+    let c = client(&em); // 4 attempts
+    // Fetch the token first so only business calls are counted.
+    c.change_order_price(&req(1001, &[(1, 11, 2900)], None))
+        .await
+        .unwrap();
+    em.quota_reply_next(QuotaReply::Daily, 3);
+    let (e, calls) = refused(&em, &c, &req(1001, &[(1, 11, 2800)], None)).await;
+    assert_eq!(e.code(), Some("45009"));
+    assert_eq!(e.kind(), PlatformErrorKind::QuotaExhausted);
+    assert!(!e.retryable());
+    assert_eq!(calls, 1, "a used-up daily quota is not retried");
+    assert_eq!(e.message(), "reach max api daily quota limit");
+    let detail = e.detail().expect("the merchant is told what to do");
+    assert!(detail.contains("next day"), "{detail}");
+    assert!(detail.contains("/cgi-bin/clear_quota"), "{detail}");
+    assert_eq!(em.order(1001).unwrap().lines[0].current_total, 2900);
+}
+
+#[tokio::test]
+async fn minute_quota_45011_is_rate_limited_and_retried_to_success() {
+    let (_sb, em) = sandbox(WechatSettings::default()).await;
+    seed_1001(&em);
+    let c = client(&em); // 4 attempts
+    c.change_order_price(&req(1001, &[(1, 11, 2900)], None))
+        .await
+        .unwrap();
+    let before = em.stats().total_requests;
+    em.quota_reply_next(QuotaReply::Minute, 2);
+    c.change_order_price(&req(1001, &[(1, 11, 2800)], None))
+        .await
+        .unwrap();
+    assert_eq!(
+        em.stats().total_requests - before,
+        3,
+        "two 45011, then success"
+    );
+    assert_eq!(em.order(1001).unwrap().lines[0].current_total, 2800);
+
+    em.quota_reply_next(QuotaReply::Minute, 10);
+    let (e, calls) = refused(&em, &c, &req(1001, &[(1, 11, 2700)], None)).await;
+    assert_eq!(e.code(), Some("45011"));
+    assert_eq!(e.kind(), PlatformErrorKind::RateLimited);
+    assert!(e.retryable());
+    assert_eq!(calls, 4, "bounded by max_attempts");
+}
+
+#[tokio::test]
 async fn transport_faults_are_retried_to_success() {
     let (_sb, em) = sandbox(WechatSettings::default()).await;
     seed_1001(&em);
@@ -486,7 +538,7 @@ async fn emulator_rate_limit_reaches_the_caller_only_when_the_client_does_not_pa
         }
     }
     let e = last.expect("4 unpaced calls against 2/s");
-    assert_eq!(e.code(), Some("45009"));
+    assert_eq!(e.code(), Some("45011"));
     assert_eq!(e.kind(), PlatformErrorKind::RateLimited);
     assert!(e.retryable());
 }
