@@ -19,7 +19,7 @@ pub use transport_core::SystemClock;
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct EmConfig {
-    /// Base URL, e.g. `http://47.101.175.115:7070` (the published address).
+    /// Base URL, default `https://47.101.175.115:7070` (the published host; the document shows `http://`).
     pub base_url: String,
     /// Path of the operation; [`params::PATH`] by default.
     pub path: String,

@@ -27,7 +27,7 @@
 //! # async fn demo() -> Result<(), order_domain::PlatformError> {
 //! let http = HttpClient::new(&HttpConfig::default())?;
 //! let config = EmConfig::new(
-//!     "http://47.101.175.115:7070",
+//!     "https://47.101.175.115:7070",
 //!     "my-appid",
 //!     SecretString::from("my-secret".to_owned()),
 //! )

@@ -20,7 +20,7 @@ use crate::wire::{
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct VvtoolConfig {
-    /// Base URL, default `http://api.vv-tool.com`.
+    /// Base URL, default `https://api.vv-tool.com`.
     pub base_url: String,
     /// Path of the operation, default `/tool/erps/1688modify-order-price`.
     pub path: String,
