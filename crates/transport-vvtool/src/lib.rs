@@ -56,6 +56,7 @@ mod client;
 // no docs.
 #[allow(missing_docs)]
 pub mod generated;
+mod lenient;
 mod platform;
 mod wire;
 
