@@ -16,7 +16,8 @@ use crate::wire::{EmNumberStyle, TradeModified, TradeModifyRequest, decode_reply
 pub use transport_core::SystemClock;
 
 /// Settings of one EM partner account.
-#[derive(Clone)]
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EmConfig {
     /// Base URL, default `https://47.101.175.115:7070` (the published host; the document shows `http://`).
@@ -90,21 +91,6 @@ impl EmConfig {
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
         self
-    }
-}
-
-impl fmt::Debug for EmConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EmConfig")
-            .field("base_url", &self.base_url)
-            .field("path", &self.path)
-            .field("appid", &self.appid)
-            .field("secret", &"***")
-            .field("sign_scheme", &self.sign_scheme)
-            .field("rate_limit_per_second", &self.rate_limit_per_second)
-            .field("retry", &self.retry)
-            .field("number_style", &self.number_style)
-            .finish()
     }
 }
 
