@@ -25,7 +25,8 @@ const TIMESTAMP_AT: usize = 3;
 pub use transport_core::SystemClock;
 
 /// Settings of one TOP app acting for one seller.
-#[derive(Clone)]
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct IcbuConfig {
     /// Gateway base URL; [`DEFAULT_BASE_URL`] by default.
@@ -95,22 +96,6 @@ impl IcbuConfig {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
-    }
-}
-
-impl fmt::Debug for IcbuConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IcbuConfig")
-            .field("base_url", &self.base_url)
-            .field("path", &self.path)
-            .field("app_key", &self.app_key)
-            .field("app_secret", &"***")
-            .field("session", &"***")
-            .field("sign_method", &self.sign_method)
-            .field("partner_id", &self.partner_id)
-            .field("rate_limit_per_second", &self.rate_limit_per_second)
-            .field("retry", &self.retry)
-            .finish()
     }
 }
 
