@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use order_domain::PlatformError;
 use transport_core::{
-    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, protocol_error, with_retries,
+    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, protocol_error,
 };
 
+use crate::failure::{ChangeOrderPriceFailure, retried};
 use crate::generated::errors::ChangeOrderPriceError;
 use crate::generated::params;
 use crate::token::{AppSecretTokenSource, TokenSource};
@@ -140,13 +141,14 @@ impl WechatShopClient {
         &self.appid
     }
 
-    /// Changes an unpaid order's prices. `Ok` only for errcode 0; every other errcode becomes a
-    /// [`PlatformError`] classified by the generated [`ChangeOrderPriceError`] with the platform's
-    /// code and message verbatim.
+    /// Changes an unpaid order's prices. `Ok` only for errcode 0; every other errcode is a
+    /// [`ChangeOrderPriceFailure::Refused`] carrying the generated [`ChangeOrderPriceError`]
+    /// (the platform's code and message verbatim) and its domain classification; failures with
+    /// no platform answer are [`ChangeOrderPriceFailure::Unanswered`].
     pub async fn change_order_price(
         &self,
         req: &ChangeOrderPriceRequest,
-    ) -> Result<Reply, PlatformError> {
+    ) -> Result<Reply, ChangeOrderPriceFailure> {
         let body = serde_json::to_vec(req).map_err(|e| {
             PlatformError::new(
                 order_domain::PlatformErrorKind::InvalidRequest,
@@ -154,11 +156,11 @@ impl WechatShopClient {
                 format!("request could not be encoded: {e}"),
             )
         })?;
-        with_retries(&self.retry, || self.attempt(req.order_id, &body)).await
+        retried(&self.retry, || self.attempt(req.order_id, &body)).await
     }
 
     /// One attempt: token, send, and on a token errcode one refresh and resend.
-    async fn attempt(&self, order_id: u64, body: &[u8]) -> Result<Reply, PlatformError> {
+    async fn attempt(&self, order_id: u64, body: &[u8]) -> Result<Reply, ChangeOrderPriceFailure> {
         let token = self.tokens.token().await?;
         match self.send_once(&token, body).await? {
             Ok(reply) => Ok(reply),
@@ -174,7 +176,7 @@ impl WechatShopClient {
         }
     }
 
-    fn error(&self, code: i64, msg: &str, token: &SecretString) -> PlatformError {
+    fn error(&self, code: i64, msg: &str, token: &SecretString) -> ChangeOrderPriceFailure {
         reply_error(
             code,
             msg,
@@ -249,17 +251,17 @@ pub fn decode_reply(
 
 /// Classifies a non-zero errcode through the generated table, redacting `secrets` from the
 /// platform's message.
-pub fn reply_error(code: i64, message: &str, secrets: &[&str]) -> PlatformError {
+pub fn reply_error(code: i64, message: &str, secrets: &[&str]) -> ChangeOrderPriceFailure {
     let msg = transport_core::redact_text(message, secrets);
-    let err = ChangeOrderPriceError::from_reply(&code.to_string(), &msg);
+    let error = ChangeOrderPriceError::from_reply(&code.to_string(), &msg);
+    let domain = error.clone().into_platform_error();
     // A used-up daily quota needs the merchant: say when it comes back and how to reset it.
-    let detail = matches!(err, ChangeOrderPriceError::DailyQuotaExhausted { .. })
-        .then(|| err.merchant_action());
-    let e = err.into_platform_error();
-    match detail {
-        Some(d) => e.with_detail(d),
-        None => e,
-    }
+    let domain = if matches!(error, ChangeOrderPriceError::DailyQuotaExhausted { .. }) {
+        domain.with_detail(error.merchant_action())
+    } else {
+        domain
+    };
+    ChangeOrderPriceFailure::Refused { error, domain }
 }
 
 #[cfg(test)]

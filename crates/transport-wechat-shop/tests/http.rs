@@ -13,8 +13,8 @@ use order_sandbox::{
 };
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
 use transport_wechat_shop::{
-    ChangeOrderInfo, ChangeOrderPriceRequest, StaticToken, TokenSource, WechatConfig,
-    WechatShopClient, WechatShopPlatform,
+    ChangeOrderInfo, ChangeOrderPriceError, ChangeOrderPriceFailure, ChangeOrderPriceRequest,
+    StaticToken, TokenSource, WechatConfig, WechatShopClient, WechatShopPlatform,
 };
 
 const APPID: &str = "wx-sandbox-app";
@@ -106,7 +106,7 @@ fn req(
 }
 
 /// Neither the app secret nor any access token the emulator issued may appear in an error.
-fn assert_no_secret(e: &PlatformError, extra: &[&str]) {
+fn assert_no_secret(e: &(impl std::fmt::Display + std::fmt::Debug), extra: &[&str]) {
     let text = format!("{e} {e:?}");
     assert!(!text.contains(SECRET), "secret leaked: {text}");
     assert!(!text.contains("sbx_"), "token leaked: {text}");
@@ -241,7 +241,7 @@ async fn refused(
     let before = em.stats().total_requests;
     let e = client.change_order_price(request).await.unwrap_err();
     assert_no_secret(&e, &[]);
-    (e, em.stats().total_requests - before)
+    (e.into(), em.stats().total_requests - before)
 }
 
 #[tokio::test]
@@ -312,6 +312,58 @@ async fn no_permission_is_unauthorised() {
     assert_eq!(e.code(), Some("9401021"));
     assert_eq!(e.kind(), PlatformErrorKind::Unauthorised);
     assert_eq!(calls, 1);
+}
+
+#[tokio::test]
+async fn the_typed_client_returns_the_generated_error_and_the_platform_gets_a_platform_error() {
+    let (_sb, em) = sandbox(WechatSettings::default()).await;
+    let mut paid = WechatOrder::awaiting_payment(1002, 500, &[(1, 11, 3000)]);
+    paid.status = "paid".into();
+    em.seed_order(paid);
+    let c = client(&em);
+    let e = c
+        .change_order_price(&req(1002, &[(1, 11, 100)], None))
+        .await
+        .unwrap_err();
+    let ChangeOrderPriceFailure::Refused { error, domain } = &e else {
+        panic!("a refusal: {e:?}");
+    };
+    assert!(
+        matches!(error, ChangeOrderPriceError::OrderNotAwaitingPayment { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "101100");
+    assert_eq!(domain.kind(), PlatformErrorKind::WrongState);
+    assert_eq!(PlatformError::from(e.clone()), *domain);
+    // An undocumented code is the generated enum's catch-all, code and message verbatim.
+    let c = WechatShopClient::with_token_source(
+        http(),
+        config(&em, APPID),
+        Arc::new(StaticToken(SecretString::from(""))),
+    );
+    let e = c
+        .change_order_price(&req(1002, &[(1, 11, 100)], None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            ChangeOrderPriceFailure::Refused {
+                error: ChangeOrderPriceError::Unknown { code, .. },
+                ..
+            } if code == "41001"
+        ),
+        "{e:?}"
+    );
+    // No platform answer: the domain's error as it came, untyped.
+    em.fail_next(Fault::Http500, 10);
+    let e = client(&em)
+        .change_order_price(&req(1002, &[(1, 11, 100)], None))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ChangeOrderPriceFailure::Unanswered(_)), "{e:?}");
+    assert_eq!(e.kind(), PlatformErrorKind::Transient);
+    em.clear_faults();
 }
 
 #[tokio::test]
