@@ -4,11 +4,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use order_domain::{Clock, PlatformError};
-use transport_core::{
-    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, with_retries,
-};
+use order_domain::Clock;
+use transport_core::{ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString};
 
+use crate::failure::{TradeModifyFailure, retried};
 use crate::generated::params;
 use crate::sign::{EmSignScheme, EmSigner};
 use crate::wire::{EmNumberStyle, TradeModified, TradeModifyRequest, decode_reply};
@@ -173,12 +172,13 @@ impl EmClient {
         ]
     }
 
-    /// Sends one change and returns EM's acknowledgement, or the failure as a
-    /// [`PlatformError`] (EM's code and message verbatim; no secret in any text).
+    /// Sends one change and returns EM's acknowledgement, or the failure: EM's refusal typed by
+    /// the generated [`TradeModifyError`](crate::TradeModifyError) (code and message verbatim),
+    /// or a failure with no EM answer; no secret in any text.
     pub async fn modify_trade(
         &self,
         req: &TradeModifyRequest,
-    ) -> Result<TradeModified, PlatformError> {
+    ) -> Result<TradeModified, TradeModifyFailure> {
         let request_data = req.to_request_data_as(self.config.number_style)?;
         self.modify_trade_data(&req.tradeno, &request_data).await
     }
@@ -191,10 +191,10 @@ impl EmClient {
         &self,
         tradeno: &str,
         request_data: &str,
-    ) -> Result<TradeModified, PlatformError> {
+    ) -> Result<TradeModified, TradeModifyFailure> {
         let secret = self.config.secret.expose_secret();
         let secrets = [secret];
-        with_retries(&self.config.retry, || async {
+        retried(&self.config.retry, || async {
             self.limiter.until_ready(&self.config.appid).await;
             let form = self.signed_form(request_data, self.clock.now().as_secs());
             let reply = self

@@ -50,6 +50,7 @@
 )]
 
 mod client;
+mod failure;
 #[allow(missing_docs)]
 pub mod generated;
 mod platform;
@@ -57,6 +58,8 @@ pub mod sign;
 mod wire;
 
 pub use client::{EmClient, EmConfig, SystemClock};
+pub use failure::TradeModifyFailure;
+pub use generated::errors::TradeModifyError;
 pub use platform::{EmPlatform, request_data_from_plan, request_from_plan};
 pub use sign::{EmSignScheme, EmSigner, UnknownSignScheme};
 pub use wire::{EmNumberStyle, TradeModified, TradeModifyItem, TradeModifyRequest, decode_reply};

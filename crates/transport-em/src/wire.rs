@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use transport_core::protocol_error;
 
+use crate::failure::TradeModifyFailure;
 use crate::generated::errors::TradeModifyError;
 use crate::generated::params;
 
@@ -204,22 +205,14 @@ struct Reply {
 ///
 /// `statusCode` is read leniently (a JSON number or a numeric string), and unknown fields are
 /// ignored.
-pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<TradeModified, PlatformError> {
+pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<TradeModified, TradeModifyFailure> {
     if body.trim_ascii_start().first() != Some(&b'{') {
-        return Err(protocol_error(
-            "EM reply is not a JSON object",
-            body,
-            secrets,
-        ));
+        return Err(protocol_error("EM reply is not a JSON object", body, secrets).into());
     }
     let reply: Reply = serde_json::from_slice(body)
         .map_err(|e| protocol_error(&format!("EM reply is not JSON ({e})"), body, secrets))?;
     let Some(code) = reply.status_code.as_ref().and_then(code_text) else {
-        return Err(protocol_error(
-            "EM reply has no usable statusCode",
-            body,
-            secrets,
-        ));
+        return Err(protocol_error("EM reply has no usable statusCode", body, secrets).into());
     };
     let message = match reply.message {
         Some(Value::String(s)) => s,
@@ -239,7 +232,9 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<TradeModified, Plat
             raw_reply: String::from_utf8_lossy(body).into_owned(),
         })
     } else {
-        Err(TradeModifyError::from_reply(&code, &message).into_platform_error())
+        let error = TradeModifyError::from_reply(&code, &message);
+        let domain = error.clone().into_platform_error();
+        Err(TradeModifyFailure::Refused { error, domain })
     }
 }
 
