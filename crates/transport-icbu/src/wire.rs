@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use transport_core::protocol_error;
 
+use crate::failure::OrderModifyFailure;
 use crate::generated::errors::{OrderModifyGatewayError, OrderModifyResultError};
 use crate::generated::params;
 
@@ -334,17 +335,15 @@ struct ModifyResult {
 
 /// Decodes a gateway reply: the normal envelope, a `result.success = false` business error, or
 /// an `error_response`. A body that is none of these is a `Protocol` error.
-pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<OrderModified, PlatformError> {
+pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<OrderModified, OrderModifyFailure> {
     let reply: Obj<TopReply> = serde_json::from_slice(body)
         .map_err(|e| protocol_error(&format!("TOP reply is not JSON ({e})"), body, secrets))?;
     let reply = reply.0;
     if let Some(err) = reply.error_response {
         let Value::Object(err) = err else {
-            return Err(protocol_error(
-                "TOP error_response is not an object",
-                body,
-                secrets,
-            ));
+            return Err(
+                protocol_error("TOP error_response is not an object", body, secrets).into(),
+            );
         };
         return Err(gateway_error(&err, body, secrets));
     }
@@ -357,18 +356,15 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<OrderModified, Plat
             "TOP reply has neither alibaba_trade_order_modify_response.result nor error_response",
             body,
             secrets,
-        ));
+        )
+        .into());
     };
     let success = match &result.success {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) if s == "true" => true,
         Some(Value::String(s)) if s == "false" => false,
         _ => {
-            return Err(protocol_error(
-                "TOP result has no boolean success",
-                body,
-                secrets,
-            ));
+            return Err(protocol_error("TOP result has no boolean success", body, secrets).into());
         }
     };
     if !success {
@@ -386,8 +382,13 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<OrderModified, Plat
 }
 
 /// A business failure (`result.success = false`), classified by the generated table.
-pub fn result_error(code: &str, message: &str) -> PlatformError {
-    OrderModifyResultError::from_reply(code.trim(), message).into_platform_error()
+pub fn result_error(code: &str, message: &str) -> OrderModifyFailure {
+    let error = OrderModifyResultError::from_reply(code.trim(), message);
+    let domain = error.clone().into_platform_error();
+    OrderModifyFailure::Rejected {
+        error,
+        domain: Box::new(domain),
+    }
 }
 
 /// A gateway `error_response`, classified by the generated table and refined by `sub_code`:
@@ -400,10 +401,14 @@ pub fn result_error(code: &str, message: &str) -> PlatformError {
 ///
 /// The message is `sub_msg` when present, else `msg`; the detail keeps `msg`, `sub_code`,
 /// `sub_msg` and `request_id`.
-pub fn gateway_error(err: &Map<String, Value>, body: &[u8], secrets: &[&str]) -> PlatformError {
+pub fn gateway_error(
+    err: &Map<String, Value>,
+    body: &[u8],
+    secrets: &[&str],
+) -> OrderModifyFailure {
     use params::error_response as f;
     let Some(code) = scalar_text(err.get(f::CODE)).filter(|c| !c.trim().is_empty()) else {
-        return protocol_error("TOP error_response has no code", body, secrets);
+        return protocol_error("TOP error_response has no code", body, secrets).into();
     };
     let code = code.trim().to_owned();
     let msg = scalar_text(err.get(f::MSG)).unwrap_or_default();
@@ -437,8 +442,12 @@ pub fn gateway_error(err: &Map<String, Value>, body: &[u8], secrets: &[&str]) ->
     if let Some(r) = &request_id {
         detail.push(format!("request_id: {r}"));
     }
-    PlatformError::new(kind, Some(generated.code().to_owned()), message)
-        .with_detail(detail.join("; "))
+    let domain = PlatformError::new(kind, Some(generated.code().to_owned()), message)
+        .with_detail(detail.join("; "));
+    OrderModifyFailure::Refused {
+        error: generated,
+        domain: Box::new(domain),
+    }
 }
 
 #[cfg(test)]
@@ -446,7 +455,7 @@ mod tests {
     use super::*;
 
     fn err(body: &str) -> PlatformError {
-        decode_reply(body.as_bytes(), &[]).unwrap_err()
+        decode_reply(body.as_bytes(), &[]).unwrap_err().into()
     }
 
     #[test]

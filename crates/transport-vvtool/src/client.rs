@@ -7,9 +7,9 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use transport_core::sign::{hex_lower, md5};
 use transport_core::{
     ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, protocol_error, redact_text,
-    with_retries,
 };
 
+use crate::failure::{ModifyOrderPriceFailure, retried};
 use crate::generated::errors::{ModifyOrderPriceError, ModifyOrderPriceResultError};
 use crate::generated::params;
 use crate::wire::{Data, Envelope, ModifyOrderPriceReply, ModifyOrderPriceRequest, auth_link};
@@ -120,7 +120,7 @@ impl VvtoolClient {
     pub async fn modify_order_price(
         &self,
         req: &ModifyOrderPriceRequest,
-    ) -> Result<ModifyOrderPriceReply, PlatformError> {
+    ) -> Result<ModifyOrderPriceReply, ModifyOrderPriceFailure> {
         let body = serde_json::to_vec(req).map_err(|e| {
             PlatformError::new(
                 PlatformErrorKind::InvalidRequest,
@@ -128,10 +128,10 @@ impl VvtoolClient {
                 format!("request could not be encoded: {e}"),
             )
         })?;
-        with_retries(&self.retry, || self.attempt(&body)).await
+        retried(&self.retry, || self.attempt(&body)).await
     }
 
-    async fn attempt(&self, body: &[u8]) -> Result<ModifyOrderPriceReply, PlatformError> {
+    async fn attempt(&self, body: &[u8]) -> Result<ModifyOrderPriceReply, ModifyOrderPriceFailure> {
         self.limiter.until_ready(&self.key).await;
         let token = self.token.expose_secret();
         let secrets = [token];
@@ -157,7 +157,8 @@ impl VvtoolClient {
             Err(e) if e.code() == Some("protocol") && !reply.status().is_success() => Err(reply
                 .error_for_status(&secrets)
                 .err()
-                .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets))),
+                .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets))
+                .into()),
             decoded => decoded,
         }
     }
@@ -169,10 +170,13 @@ impl VvtoolClient {
 /// keeps the authorisation link, a business failure keeps the call's cost. A body that is not
 /// a vv-tool reply is a `Protocol` error with a redacted snippet. `secrets` are redacted from
 /// everything kept.
-pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<ModifyOrderPriceReply, PlatformError> {
+pub fn decode_reply(
+    body: &[u8],
+    secrets: &[&str],
+) -> Result<ModifyOrderPriceReply, ModifyOrderPriceFailure> {
     // A derived struct would also accept a JSON array, field by field: refuse it first.
     if body.trim_ascii_start().first() != Some(&b'{') {
-        return Err(protocol_error("reply is not a JSON object", body, secrets));
+        return Err(protocol_error("reply is not a JSON object", body, secrets).into());
     }
     let env: Envelope = serde_json::from_slice(body).map_err(|e| {
         protocol_error(
@@ -182,17 +186,20 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<ModifyOrderPriceRep
         )
     })?;
     let Some(code) = env.code else {
-        return Err(protocol_error("reply has no code", body, secrets));
+        return Err(protocol_error("reply has no code", body, secrets).into());
     };
     let msg = redact_text(env.msg.as_deref().unwrap_or_default(), secrets);
     if code != params::SUCCESS_CODE {
-        let e = ModifyOrderPriceError::from_reply(&code.to_string(), &msg);
-        let is_302 = matches!(e, ModifyOrderPriceError::ShopNotAuthorised { .. });
-        let mut err = e.into_platform_error();
+        let error = ModifyOrderPriceError::from_reply(&code.to_string(), &msg);
+        let is_302 = matches!(error, ModifyOrderPriceError::ShopNotAuthorised { .. });
+        let mut domain = error.clone().into_platform_error();
         if is_302 && let Some(link) = auth_link(env.data.as_ref(), &msg) {
-            err = err.with_detail(redact_text(&link, secrets));
+            domain = domain.with_detail(redact_text(&link, secrets));
         }
-        return Err(err);
+        return Err(ModifyOrderPriceFailure::Refused {
+            error,
+            domain: Box::new(domain),
+        });
     }
     let data: Data = match env.data {
         Some(v) if v.is_object() => serde_json::from_value(v).map_err(|e| {
@@ -203,11 +210,9 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<ModifyOrderPriceRep
             )
         })?,
         _ => {
-            return Err(protocol_error(
-                "reply has code 0 but no data object",
-                body,
-                secrets,
-            ));
+            return Err(
+                protocol_error("reply has code 0 but no data object", body, secrets).into(),
+            );
         }
     };
     match data.success() {
@@ -220,17 +225,17 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<ModifyOrderPriceRep
         Some(false) => {
             let code = data.result_code.as_deref().unwrap_or_default();
             let msg = redact_text(data.result_msg.as_deref().unwrap_or_default(), secrets);
-            let mut err = ModifyOrderPriceResultError::from_reply(code, &msg).into_platform_error();
+            let error = ModifyOrderPriceResultError::from_reply(code, &msg);
+            let mut domain = error.clone().into_platform_error();
             if let Some(cost) = data.cost() {
-                err = err.with_detail(format!("withholding_money {cost}"));
+                domain = domain.with_detail(format!("withholding_money {cost}"));
             }
-            Err(err)
+            Err(ModifyOrderPriceFailure::Rejected {
+                error,
+                domain: Box::new(domain),
+            })
         }
-        None => Err(protocol_error(
-            "reply data has no boolean success",
-            body,
-            secrets,
-        )),
+        None => Err(protocol_error("reply data has no boolean success", body, secrets).into()),
     }
 }
 
