@@ -20,8 +20,9 @@ pub enum TradeModifyFailure {
         /// The refusal, typed: a variant per documented code, `Unknown` with the code and
         /// message verbatim for the rest.
         error: TradeModifyError,
-        /// Its classification for the domain (kind, retry, detail).
-        domain: PlatformError,
+        /// Its classification for the domain (kind, retry, detail); boxed to keep the
+        /// failure small.
+        domain: Box<PlatformError>,
     },
     /// No platform answer to type: connection, timeout, HTTP status, unreadable reply, an
     /// invalid request caught before sending.
@@ -33,7 +34,7 @@ impl TradeModifyFailure {
     /// The domain's view of the failure.
     pub fn platform_error(&self) -> &PlatformError {
         match self {
-            TradeModifyFailure::Refused { domain, .. } => domain,
+            TradeModifyFailure::Refused { domain, .. } => domain.as_ref(),
             TradeModifyFailure::Unanswered(e) => e,
         }
     }
@@ -67,7 +68,7 @@ impl TradeModifyFailure {
 impl From<TradeModifyFailure> for PlatformError {
     fn from(f: TradeModifyFailure) -> Self {
         match f {
-            TradeModifyFailure::Refused { domain, .. } => domain,
+            TradeModifyFailure::Refused { domain, .. } => *domain,
             TradeModifyFailure::Unanswered(e) => e,
         }
     }

@@ -234,7 +234,10 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<TradeModified, Trad
     } else {
         let error = TradeModifyError::from_reply(&code, &message);
         let domain = error.clone().into_platform_error();
-        Err(TradeModifyFailure::Refused { error, domain })
+        Err(TradeModifyFailure::Refused {
+            error,
+            domain: Box::new(domain),
+        })
     }
 }
 

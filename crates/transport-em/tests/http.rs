@@ -339,7 +339,7 @@ async fn undocumented_codes_keep_code_and_message() {
         matches!(error, TradeModifyError::InvalidSignature { .. }),
         "{error:?}"
     );
-    assert_eq!(PlatformError::from(e.clone()), *domain);
+    assert_eq!(PlatformError::from(e.clone()), **domain);
     // Unknown trade: 1006.
     let e = client_with(&base, SECRET, EmSignScheme::default())
         .modify_trade(&TradeModifyRequest::new("DD-NOPE"))

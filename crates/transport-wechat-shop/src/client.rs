@@ -261,7 +261,10 @@ pub fn reply_error(code: i64, message: &str, secrets: &[&str]) -> ChangeOrderPri
     } else {
         domain
     };
-    ChangeOrderPriceFailure::Refused { error, domain }
+    ChangeOrderPriceFailure::Refused {
+        error,
+        domain: Box::new(domain),
+    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,9 @@ pub enum ChangeOrderPriceFailure {
         /// The refusal, typed: a variant per documented code, `Unknown` with the code and
         /// message verbatim for the rest.
         error: ChangeOrderPriceError,
-        /// Its classification for the domain (kind, retry, detail).
-        domain: PlatformError,
+        /// Its classification for the domain (kind, retry, detail); boxed to keep the
+        /// failure small.
+        domain: Box<PlatformError>,
     },
     /// No platform answer to type: connection, timeout, HTTP status, unreadable reply, an
     /// invalid request caught before sending.
@@ -33,7 +34,7 @@ impl ChangeOrderPriceFailure {
     /// The domain's view of the failure.
     pub fn platform_error(&self) -> &PlatformError {
         match self {
-            ChangeOrderPriceFailure::Refused { domain, .. } => domain,
+            ChangeOrderPriceFailure::Refused { domain, .. } => domain.as_ref(),
             ChangeOrderPriceFailure::Unanswered(e) => e,
         }
     }
@@ -67,7 +68,7 @@ impl ChangeOrderPriceFailure {
 impl From<ChangeOrderPriceFailure> for PlatformError {
     fn from(f: ChangeOrderPriceFailure) -> Self {
         match f {
-            ChangeOrderPriceFailure::Refused { domain, .. } => domain,
+            ChangeOrderPriceFailure::Refused { domain, .. } => *domain,
             ChangeOrderPriceFailure::Unanswered(e) => e,
         }
     }

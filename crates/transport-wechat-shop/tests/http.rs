@@ -334,7 +334,7 @@ async fn the_typed_client_returns_the_generated_error_and_the_platform_gets_a_pl
     );
     assert_eq!(error.code(), "101100");
     assert_eq!(domain.kind(), PlatformErrorKind::WrongState);
-    assert_eq!(PlatformError::from(e.clone()), *domain);
+    assert_eq!(PlatformError::from(e.clone()), **domain);
     // An undocumented code is the generated enum's catch-all, code and message verbatim.
     let c = WechatShopClient::with_token_source(
         http(),
