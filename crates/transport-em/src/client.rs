@@ -211,3 +211,27 @@ impl EmClient {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_base_url_is_https() {
+        // What the application uses when a shop names no base URL.
+        assert!(
+            params::DEFAULT_BASE_URL.starts_with("https://"),
+            "{}",
+            params::DEFAULT_BASE_URL
+        );
+        let c = EmClient::new(
+            HttpClient::new(&transport_core::HttpConfig::default()).unwrap(),
+            EmConfig::new(params::DEFAULT_BASE_URL, "app", SecretString::from("s")),
+        );
+        assert!(
+            c.url().starts_with("https://47.101.175.115:7070/"),
+            "{}",
+            c.url()
+        );
+    }
+}

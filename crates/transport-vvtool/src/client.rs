@@ -244,6 +244,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_default_base_url_is_https() {
+        let c = VvtoolConfig::new(SecretString::from("vv-token"));
+        assert!(c.base_url.starts_with("https://"), "{}", c.base_url);
+        assert_eq!(c.base_url, params::DEFAULT_BASE_URL);
+    }
+
+    #[test]
     fn odd_replies_are_read_by_serde_alone() {
         // The usual success; unknown fields ignored; the cost kept as its exact text.
         let ok = decode_reply(
