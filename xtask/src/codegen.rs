@@ -267,7 +267,8 @@ mod tests {
                     ("40001", "Unauthorised"),
                     ("42001", "Unauthorised"),
                     ("40014", "Unauthorised"),
-                    ("45009", "RateLimited"),
+                    ("45009", "QuotaExhausted"),
+                    ("45011", "RateLimited"),
                 ],
             ),
             (

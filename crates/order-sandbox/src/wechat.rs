@@ -12,7 +12,8 @@
 //! | 41001 | access token missing |
 //! | 42001 | token expired (TTL passed, or [`WechatEmulator::expire_tokens`]) |
 //! | 40013 / 40125 / 40002 | token endpoint: unknown appid / wrong secret / wrong grant type |
-//! | 45009 | more calls than the per-appid rate limit allows |
+//! | 45009 | the daily quota is used up (scripted: [`WechatEmulator::quota_reply_next`]) |
+//! | 45011 | more calls than the per-appid rate limit allows ("minute quota") |
 //! | 100002 | unknown order |
 //! | 101100 | order not awaiting payment |
 //! | 108021 | a line total above its original total, or freight above the original freight |
@@ -191,6 +192,26 @@ struct WechatState {
     current: HashMap<String, String>,
     issued: u64,
     orders: HashMap<u64, WechatOrder>,
+    /// Quota replies to give the next business calls, in order.
+    quota_replies: std::collections::VecDeque<QuotaReply>,
+}
+
+/// A WeChat quota reply scripted with [`WechatEmulator::quota_reply_next`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaReply {
+    /// errcode 45009, "reach max api daily quota limit".
+    Daily,
+    /// errcode 45011, "api minute-quota reach limit".
+    Minute,
+}
+
+impl QuotaReply {
+    fn errcode(self) -> (i64, &'static str) {
+        match self {
+            QuotaReply::Daily => (45009, "reach max api daily quota limit"),
+            QuotaReply::Minute => (45011, "api minute-quota reach limit"),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -274,6 +295,13 @@ impl WechatEmulator {
     /// Current state of an order.
     pub fn order(&self, order_id: u64) -> Option<WechatOrder> {
         self.state().orders.get(&order_id).cloned()
+    }
+
+    /// The next `n` business calls with a valid token are answered with `quota` (nothing is
+    /// applied).
+    pub fn quota_reply_next(&self, quota: QuotaReply, n: usize) {
+        let mut st = self.state();
+        st.quota_replies.extend(std::iter::repeat_n(quota, n));
     }
 
     /// Marks every issued token expired: its next use answers errcode 42001.
@@ -526,9 +554,15 @@ async fn change_price(State(em): State<WechatEmulator>, uri: Uri, body: Bytes) -
         }
     };
     let cred = Some(appid.as_str());
+    let scripted = em.state().quota_replies.pop_front();
+    if let Some(q) = scripted {
+        let (code, msg) = q.errcode();
+        core.record(seq, order_key, cred, format!("rejected:{code}"), false);
+        return reply(code, msg);
+    }
     if !core.admit(&appid, em.inner.settings.rate_limit_per_second) {
         core.record(seq, order_key, cred, "rate_limited", false);
-        return reply(45009, "reach max api daily quota limit");
+        return reply(45011, "api minute-quota reach limit");
     }
     let fault = core.next_fault();
     if let Some(f) = fault {

@@ -229,7 +229,7 @@ async fn wechat_rate_limit_per_appid() {
     let mut limited = 0;
     for _ in 0..6 {
         let r = wx_change(&wx.base_url(), &token, &body).await;
-        if r["errcode"] == 45009 {
+        if r["errcode"] == 45011 {
             limited += 1;
         } else {
             assert_eq!(r["errcode"], 0);
@@ -1487,4 +1487,23 @@ async fn all_platforms_start_together() {
         .await
         .unwrap();
     assert!(none.icbu().is_none());
+}
+
+#[tokio::test]
+async fn wechat_scripted_quota_replies_come_first_and_apply_nothing() {
+    let sb = wechat_sandbox(WechatSettings::default()).await;
+    let wx = sb.wechat().unwrap();
+    wx.seed_order(wx_order());
+    let token = wx.issue_token("wx-sandbox-app").unwrap();
+    let body = json!({"order_id": BIG, "change_express": false, "change_order_infos": []});
+    wx.quota_reply_next(order_sandbox::QuotaReply::Daily, 1);
+    wx.quota_reply_next(order_sandbox::QuotaReply::Minute, 1);
+    let r = wx_change(&wx.base_url(), &token, &body).await;
+    assert_eq!(r["errcode"], 45009);
+    assert_eq!(r["errmsg"], "reach max api daily quota limit");
+    let r = wx_change(&wx.base_url(), &token, &body).await;
+    assert_eq!(r["errcode"], 45011);
+    assert_eq!(r["errmsg"], "api minute-quota reach limit");
+    let r = wx_change(&wx.base_url(), &token, &body).await;
+    assert_eq!(r["errcode"], 0);
 }

@@ -6,7 +6,7 @@ use order_domain::Amount;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
-use transport_core::json::opt_i64_lenient;
+use transport_core::lenient::opt_i64_lenient;
 
 use crate::generated::params;
 

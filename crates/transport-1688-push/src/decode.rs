@@ -268,8 +268,19 @@ fn read_logistics(o: &Obj<'_>, log: &mut Log) -> Result<NativeLogistics, Message
 }
 
 fn read_item(o: &Obj<'_>, log: &mut Log) -> Result<ProductItem, MessageError> {
-    let (sub_item_id, sub_item_id_numeric) =
+    let (mut sub_item_id, sub_item_id_numeric) =
         o.twin_id(msg::SUB_ITEM_ID, msg::SUB_ITEM_ID_STRING, log)?;
+    let product_snapshot_url = o.text("productSnapshotUrl")?;
+    if o.id(msg::SUB_ITEM_ID_STRING)?.is_none()
+        && let Some(numeric) = &sub_item_id_numeric
+    {
+        sub_item_id = Some(check_numeric_entry_id(
+            numeric,
+            product_snapshot_url.as_deref(),
+            o.path_of(msg::SUB_ITEM_ID),
+            log,
+        ));
+    }
     Ok(ProductItem {
         sub_item_id,
         sub_item_id_numeric,
@@ -291,7 +302,7 @@ fn read_item(o: &Obj<'_>, log: &mut Log) -> Result<ProductItem, MessageError> {
         refund_id: o.text("refundId")?,
         logistics_status: o.int("logisticsStatus")?,
         product_img_url: o.texts("productImgUrl")?,
-        product_snapshot_url: o.text("productSnapshotUrl")?,
+        product_snapshot_url,
         sku_infos: o
             .objs("skuInfos")?
             .iter()
@@ -306,6 +317,65 @@ fn read_item(o: &Obj<'_>, log: &mut Log) -> Result<ProductItem, MessageError> {
         gmt_modified: o.time("gmtModified", log)?,
         gmt_pay_expire_time: o.time("gmtPayExpireTime", log)?,
     })
+}
+
+/// The largest integer below which every integer survives a round trip through an IEEE double.
+const EXACT_IN_F64: u64 = 1 << 53;
+
+/// An entry id given only as a number (`subItemID` without `subItemIDString`). Upstream
+/// producers round such numbers through a double, so one above 2^53 may be wrong in its last
+/// digits. The same entry's `productSnapshotUrl` usually names it exactly (`order_entry_id`):
+/// that id is used when it differs, and the recovery is recorded. Without it, the number is
+/// kept but flagged as unreliable, never silently trusted.
+fn check_numeric_entry_id(
+    numeric: &str,
+    snapshot_url: Option<&str>,
+    at: String,
+    log: &mut Log,
+) -> String {
+    let from_url = snapshot_url.and_then(order_entry_id);
+    match from_url {
+        Some(exact) if exact == numeric => numeric.to_owned(),
+        Some(exact) => {
+            log.record(
+                RepairKind::RecoveredId,
+                at,
+                format!(
+                    "numeric id {numeric} has no subItemIDString and disagrees with \
+                     productSnapshotUrl's order_entry_id `{exact}`; the URL's id is used"
+                ),
+            );
+            exact.to_owned()
+        }
+        None => {
+            let exact_as_double = numeric.parse::<u64>().is_ok_and(|n| n <= EXACT_IN_F64);
+            if !exact_as_double {
+                log.record(
+                    RepairKind::UnreliableId,
+                    at,
+                    format!(
+                        "numeric id {numeric} is above 2^53, has no subItemIDString and no \
+                         productSnapshotUrl order_entry_id to check it against; it may have \
+                         been rounded through a double and is kept unverified"
+                    ),
+                );
+            }
+            numeric.to_owned()
+        }
+    }
+}
+
+/// The `order_entry_id` query parameter of a 1688 snapshot URL, when it is all digits. The
+/// URL is read as text (the documents show such URLs with a stray space after `https:`).
+fn order_entry_id(url: &str) -> Option<&str> {
+    let (_, query) = url.split_once('?')?;
+    let query = query.split('#').next().unwrap_or_default();
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "order_entry_id")
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The normalised status of a 1688 order status (`baseInfo.status`).

@@ -8,7 +8,8 @@
 //!    string literals is touched, no quote is invented, no comma is added: a body broken in any
 //!    other way stays [`Malformed`](order_domain::MessageError::Malformed).
 //! 2. **Reading choices** while mapping fields, each recorded: an id whose numeric and text
-//!    forms disagree (the text wins), a time that does not follow the 1688 format (kept raw).
+//!    forms disagree (the text wins), a numeric-only entry id recovered from the entry's
+//!    `productSnapshotUrl` or flagged as unreliable, a time that does not follow the 1688 format (kept raw).
 
 use std::fmt;
 
@@ -20,6 +21,12 @@ pub enum RepairKind {
     EscapedControlCharacters,
     /// A numeric id and its text twin disagreed; the text form was used.
     IdDisagreement,
+    /// An entry id given only as a number disagreed with the exact id in the same entry's
+    /// `productSnapshotUrl` (`order_entry_id`); the URL's id was used.
+    RecoveredId,
+    /// An entry id given only as a number above 2^53, with nothing in the message to check it
+    /// against: it may have been rounded through a double. It is kept but not to be trusted.
+    UnreliableId,
     /// A time did not follow the 1688 format; its raw text was kept.
     UnparsedTime,
     /// An amount was absent and derived from others (documented in the field's doc).

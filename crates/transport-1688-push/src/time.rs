@@ -64,14 +64,12 @@ impl fmt::Display for PlatformTime {
     }
 }
 
+/// A run of ASCII digits (no sign, no space) as a number.
 fn digits(s: &[u8]) -> Option<i64> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    Some(
-        s.iter()
-            .fold(0_i64, |acc, d| acc * 10 + i64::from(d - b'0')),
-    )
+    std::str::from_utf8(s).ok()?.parse().ok()
 }
 
 /// `yyyyMMddHHmmssSSS` + `+HHMM`/`-HHMM`: exactly 22 ASCII bytes.
@@ -94,42 +92,25 @@ fn parse_1688(raw: &str) -> Option<(i64, i16)> {
     };
     let off_h = digits(&b[18..20])?;
     let off_m = digits(&b[20..22])?;
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 59
-        || off_h > 23
-        || off_m > 59
-    {
+    if off_h > 23 || off_m > 59 {
         return None;
     }
     let offset = sign * (off_h * 60 + off_m);
-    let days = days_from_civil(year, month, day);
-    let local_ms = ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + milli;
-    let utc = local_ms - offset * 60_000;
-    Some((utc, i16::try_from(offset).ok()?))
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let local = jiff::civil::DateTime::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+        i8::try_from(hour).ok()?,
+        i8::try_from(minute).ok()?,
+        i8::try_from(second).ok()?,
+        i32::try_from(milli * 1_000_000).ok()?,
+    )
+    .ok()?;
+    let utc = jiff::tz::Offset::from_seconds(i32::try_from(offset * 60).ok()?)
+        .ok()?
+        .to_timestamp(local)
+        .ok()?;
+    Some((utc.as_millisecond(), i16::try_from(offset).ok()?))
 }
 
 #[cfg(test)]
@@ -162,6 +143,11 @@ mod tests {
             "2018-02-07 15: 27: 58",
             "",
             "20230229120000000+0000",
+            "20230431120000000+0000",
+            "20230101240000000+0000",
+            "20230101126000000+0000",
+            "20230101120060000+0000",
+            "20230101120000000+2400",
             "20171313231708000-0700",
             "20170913231708000 0700",
             "2017091323170800-07000",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use order_domain::{Currency, LineId, MessageDecoder, MessageError, Money, OrderStatus, Timestamp};
 use transport_1688_push::{
     HmacSha1SortedKeyValue, InMemoryNonceStore, Md5SortedParams, NonceStore, PushConfig,
-    PushDecoder, RepairKind, SignedParts, decode_message, map_status,
+    PushDecoder, Repair, RepairKind, SignedParts, decode_message, map_status,
 };
 
 const SEED: &[u8] = include_bytes!("fixtures/seed_002.json");
@@ -46,8 +46,8 @@ fn seed_example_decodes_exactly() {
         ids,
         [
             "128403042259997715",
-            "58218860985545944",
-            "58218860986545944"
+            "58218860985545941",
+            "58218860986545941"
         ]
     );
     let l0 = o.line(&LineId::new("128403042259997715").unwrap()).unwrap();
@@ -163,6 +163,14 @@ fn seed_example_records_every_repair() {
                 RepairKind::UnparsedTime,
                 "$.messageBody.productItems[0].gmtPayExpireTime"
             ),
+            (
+                RepairKind::RecoveredId,
+                "$.messageBody.productItems[1].subItemID"
+            ),
+            (
+                RepairKind::RecoveredId,
+                "$.messageBody.productItems[2].subItemID"
+            ),
         ]
     );
     assert!(
@@ -235,6 +243,44 @@ fn unknown_fields_are_ignored() {
 }
 
 #[test]
+fn seed_lines_2_and_3_get_their_ids_from_the_snapshot_url() {
+    let d = decode_message(SEED).unwrap();
+    let items = &d.message.product_items;
+    // The numbers as sent, rounded through a double upstream...
+    assert_eq!(
+        items[1].sub_item_id_numeric.as_deref(),
+        Some("58218860985545944")
+    );
+    assert_eq!(
+        items[2].sub_item_id_numeric.as_deref(),
+        Some("58218860986545944")
+    );
+    // ...and the true ids, from each entry's productSnapshotUrl `order_entry_id`.
+    assert_eq!(items[1].sub_item_id.as_deref(), Some("58218860985545941"));
+    assert_eq!(items[2].sub_item_id.as_deref(), Some("58218860986545941"));
+    let recovered: Vec<&Repair> = d
+        .repairs
+        .iter()
+        .filter(|r| r.kind == RepairKind::RecoveredId)
+        .collect();
+    assert_eq!(recovered.len(), 2);
+    assert!(recovered[0].detail.contains("58218860985545944"));
+    assert!(recovered[0].detail.contains("58218860985545941"));
+}
+
+#[test]
+fn a_numeric_id_that_agrees_with_its_snapshot_url_or_fits_a_double_is_not_flagged() {
+    let body = r#"{"messageType":"T","messageBody":{"baseInfo":{"id":"1","status":"x","totalAmount":0,"shippingFee":0},
+      "productItems":[
+        {"subItemID":58218860985545941,"itemAmount":0,"productSnapshotUrl":"https://t/s.htm?a=1&order_entry_id=58218860985545941"},
+        {"subItemID":9007199254740992,"itemAmount":0}]}}"#;
+    let d = decode_message(body.as_bytes()).unwrap();
+    let ids: Vec<&str> = d.order.lines().iter().map(|l| l.id().as_str()).collect();
+    assert_eq!(ids, ["58218860985545941", "9007199254740992"]);
+    assert!(d.repairs.is_empty(), "{:?}", d.repairs);
+}
+
+#[test]
 fn string_ids_win_over_numeric_twins() {
     let body = r#"{"messageType":"T","messageBody":{"baseInfo":{"id":58218860983545944,"idOfStr":"58218860983545941","status":"waitbuyerpay","totalAmount":"1.00","shippingFee":0},
       "productItems":[
@@ -248,8 +294,13 @@ fn string_ids_win_over_numeric_twins() {
     let kinds: Vec<RepairKind> = d.repairs.iter().map(|r| r.kind).collect();
     assert_eq!(
         kinds,
-        [RepairKind::IdDisagreement, RepairKind::IdDisagreement]
+        [
+            RepairKind::IdDisagreement,
+            RepairKind::IdDisagreement,
+            RepairKind::UnreliableId
+        ]
     );
+    assert_eq!(d.repairs[2].at, "$.messageBody.productItems[1].subItemID");
     // Only the numeric form: used as exact digits, never through f64.
     let only_num = r#"{"messageType":"T","messageBody":{"baseInfo":{"id":2198111437768747370,"status":"x","totalAmount":0,"shippingFee":0}}}"#;
     let d = decode_message(only_num.as_bytes()).unwrap();

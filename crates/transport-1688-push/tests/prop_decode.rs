@@ -157,8 +157,21 @@ proptest! {
                 cny(&want.amount).to_minor().unwrap() - want.discount);
             prop_assert_eq!(got.quantity().value(), want.quantity.into());
         }
-        // The only repairs: the deliberately corrupted numeric twins (the text form won).
-        prop_assert!(d.repairs.iter().all(|r| r.kind == RepairKind::IdDisagreement));
-        prop_assert_eq!(d.repairs.len(), if ids_as_text { lines.len() } else { 0 });
+        // The only repairs: the deliberately corrupted numeric twins (the text form won), or,
+        // with numeric ids alone, every id a double cannot hold exactly, flagged unreliable.
+        let (kind, count) = if ids_as_text {
+            (RepairKind::IdDisagreement, lines.len())
+        } else {
+            let above_2_53 = (0..lines.len())
+                .filter(|&i| {
+                    format!("1{i}{}", lines[i].id)
+                        .parse::<u64>()
+                        .map_or(true, |n| n > 1 << 53)
+                })
+                .count();
+            (RepairKind::UnreliableId, above_2_53)
+        };
+        prop_assert!(d.repairs.iter().all(|r| r.kind == kind));
+        prop_assert_eq!(d.repairs.len(), count);
     }
 }

@@ -11,7 +11,6 @@
 //! | [`sign`] | pure digest primitives for platform signatures: MD5, HMAC-MD5, HMAC-SHA1, HMAC-SHA256, upper/lower hex, and [`verify_hex`](sign::verify_hex), a constant-time comparison of a received hex signature. |
 //! | [`limit`] | [`RateLimiter`]: per-credential request pacing on `governor`, keyed by a credential id. |
 //! | [`retry`] | [`RetryPolicy`] and [`with_retries`]: bounded exponential backoff with jitter (`backon`) that retries retryable [`PlatformError`]s only and honours their `retry_after`. |
-//! | [`json`] | lenient exact readers for ids and amounts that arrive as numbers or strings (never through `f64`), and [`Scan`](json::Scan), a strict allocation-free reader for the usual shape of a reply (fast paths). |
 //! | [`text`] | [`SmallText`](text::SmallText): short wire text (amounts, dates) formatted without a heap allocation. |
 //! | [`wechat_token`] | WeChat app access tokens shared by the WeChat transports: [`TokenSource`](wechat_token::TokenSource), [`AppSecretTokenSource`](wechat_token::AppSecretTokenSource) (`/cgi-bin/token` or `/cgi-bin/stable_token`, cached, single-flight) and [`TokenSources`](wechat_token::TokenSources), one source per app. |
 //! | [`error`] | conversions from `reqwest` errors, HTTP statuses and undecodable bodies into [`PlatformError`]s, always redacted, with a short snippet of a bad body. |
@@ -46,7 +45,7 @@ pub mod clock;
 pub mod convert;
 pub mod error;
 pub mod http;
-pub mod json;
+pub mod lenient;
 pub mod limit;
 pub mod redact;
 pub mod retry;

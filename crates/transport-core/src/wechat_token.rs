@@ -26,7 +26,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::json::opt_i64_lenient;
+use crate::lenient::opt_i64_lenient;
 use crate::{ExposeSecret, HttpClient, SecretString, decode_json};
 
 /// Path of the plain token endpoint.

@@ -4,11 +4,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use order_domain::{Clock, PlatformError};
-use transport_core::{
-    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, with_retries,
-};
+use order_domain::Clock;
+use transport_core::{ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString};
 
+use crate::failure::{TradeModifyFailure, retried};
 use crate::generated::params;
 use crate::sign::{EmSignScheme, EmSigner};
 use crate::wire::{EmNumberStyle, TradeModified, TradeModifyRequest, decode_reply};
@@ -16,10 +15,11 @@ use crate::wire::{EmNumberStyle, TradeModified, TradeModifyRequest, decode_reply
 pub use transport_core::SystemClock;
 
 /// Settings of one EM partner account.
-#[derive(Clone)]
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EmConfig {
-    /// Base URL, e.g. `http://47.101.175.115:7070` (the published address).
+    /// Base URL, default `https://47.101.175.115:7070` (the published host; the document shows `http://`).
     pub base_url: String,
     /// Path of the operation; [`params::PATH`] by default.
     pub path: String,
@@ -90,21 +90,6 @@ impl EmConfig {
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
         self.path = path.into();
         self
-    }
-}
-
-impl fmt::Debug for EmConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EmConfig")
-            .field("base_url", &self.base_url)
-            .field("path", &self.path)
-            .field("appid", &self.appid)
-            .field("secret", &"***")
-            .field("sign_scheme", &self.sign_scheme)
-            .field("rate_limit_per_second", &self.rate_limit_per_second)
-            .field("retry", &self.retry)
-            .field("number_style", &self.number_style)
-            .finish()
     }
 }
 
@@ -187,12 +172,13 @@ impl EmClient {
         ]
     }
 
-    /// Sends one change and returns EM's acknowledgement, or the failure as a
-    /// [`PlatformError`] (EM's code and message verbatim; no secret in any text).
+    /// Sends one change and returns EM's acknowledgement, or the failure: EM's refusal typed by
+    /// the generated [`TradeModifyError`](crate::TradeModifyError) (code and message verbatim),
+    /// or a failure with no EM answer; no secret in any text.
     pub async fn modify_trade(
         &self,
         req: &TradeModifyRequest,
-    ) -> Result<TradeModified, PlatformError> {
+    ) -> Result<TradeModified, TradeModifyFailure> {
         let request_data = req.to_request_data_as(self.config.number_style)?;
         self.modify_trade_data(&req.tradeno, &request_data).await
     }
@@ -205,10 +191,10 @@ impl EmClient {
         &self,
         tradeno: &str,
         request_data: &str,
-    ) -> Result<TradeModified, PlatformError> {
+    ) -> Result<TradeModified, TradeModifyFailure> {
         let secret = self.config.secret.expose_secret();
         let secrets = [secret];
-        with_retries(&self.config.retry, || async {
+        retried(&self.config.retry, || async {
             self.limiter.until_ready(&self.config.appid).await;
             let form = self.signed_form(request_data, self.clock.now().as_secs());
             let reply = self
@@ -223,5 +209,29 @@ impl EmClient {
             result
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_base_url_is_https() {
+        // What the application uses when a shop names no base URL.
+        assert!(
+            params::DEFAULT_BASE_URL.starts_with("https://"),
+            "{}",
+            params::DEFAULT_BASE_URL
+        );
+        let c = EmClient::new(
+            HttpClient::new(&transport_core::HttpConfig::default()).unwrap(),
+            EmConfig::new(params::DEFAULT_BASE_URL, "app", SecretString::from("s")),
+        );
+        assert!(
+            c.url().starts_with("https://47.101.175.115:7070/"),
+            "{}",
+            c.url()
+        );
     }
 }

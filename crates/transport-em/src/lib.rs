@@ -27,7 +27,7 @@
 //! # async fn demo() -> Result<(), order_domain::PlatformError> {
 //! let http = HttpClient::new(&HttpConfig::default())?;
 //! let config = EmConfig::new(
-//!     "http://47.101.175.115:7070",
+//!     "https://47.101.175.115:7070",
 //!     "my-appid",
 //!     SecretString::from("my-secret".to_owned()),
 //! )
@@ -50,6 +50,7 @@
 )]
 
 mod client;
+mod failure;
 #[allow(missing_docs)]
 pub mod generated;
 mod platform;
@@ -59,6 +60,8 @@ pub mod sign;
 mod wire;
 
 pub use client::{EmClient, EmConfig, SystemClock};
+pub use failure::TradeModifyFailure;
+pub use generated::errors::TradeModifyError;
 pub use platform::{EmPlatform, request_data_from_plan, request_from_plan};
 pub use sign::{EmSignScheme, EmSigner, UnknownSignScheme};
 pub use wire::{EmNumberStyle, TradeModified, TradeModifyItem, TradeModifyRequest, decode_reply};

@@ -3,9 +3,9 @@
 use order_domain::{PlatformError, PlatformErrorKind};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use transport_core::json::Scan;
 use transport_core::protocol_error;
 
+use crate::failure::TradeModifyFailure;
 use crate::generated::errors::TradeModifyError;
 use crate::generated::params;
 
@@ -186,105 +186,64 @@ fn code_text(v: &Value) -> Option<String> {
     }
 }
 
+/// The reply object `{statusCode, message, data}`; unknown fields are ignored. The three are
+/// loosely typed on the wire (a code as a number or text, `data` the order number as text or a
+/// number), so each is kept as JSON and read below, never through `f64`.
+#[derive(Debug, Deserialize)]
+struct Reply {
+    #[serde(rename = "statusCode", default)]
+    status_code: Option<Value>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    data: Option<Value>,
+}
+
 /// Decodes a reply body: `statusCode` 0 is success; any other code becomes the generated
 /// [`TradeModifyError`] (code and message verbatim) as a [`PlatformError`]; a body that is not a
 /// JSON object with a `statusCode` is a `Protocol` error.
 ///
 /// `statusCode` is read leniently (a JSON number or a numeric string), and unknown fields are
 /// ignored.
-pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<TradeModified, PlatformError> {
-    // The usual success, read without a JSON tree; anything else (a failure, a string code,
-    // an unusual `data`, not JSON...) is read by the general path, which gives the same result
-    // for every reply the fast path accepts.
-    if let Ok(text) = std::str::from_utf8(body)
-        && let Some((message, tradeno)) = plain_success(text)
-    {
-        return Ok(TradeModified {
-            tradeno,
-            message: message.to_owned(),
-            raw_reply: text.to_owned(),
-        });
+pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<TradeModified, TradeModifyFailure> {
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(protocol_error("EM reply is not a JSON object", body, secrets).into());
     }
-    decode_reply_general(body, secrets)
-}
-
-/// A success as EM writes it, read without building anything: `statusCode` the integer 0,
-/// `message` text or `null`, `data` the order number as text or an integer, or `null`; each
-/// at most once, other keys anything. Gives the message (empty when absent) and the order
-/// number as the general path reads them (`""` is none). `None` for any other reply.
-fn plain_success(text: &str) -> Option<(&str, Option<String>)> {
-    let mut scan = Scan::new(text);
-    let (mut code, mut message, mut data) = (None, None, None);
-    scan.object(|key, v| {
-        match key {
-            "statusCode" if code.is_none() => code = Some(v.integer()?),
-            "message" if message.is_none() => {
-                message = Some(if v.null() { "" } else { v.string()? });
-            }
-            "data" if data.is_none() => {
-                data = Some(if v.null() {
-                    None
-                } else if v.at_string() {
-                    Some(v.string()?)
-                        .filter(|s| !s.is_empty())
-                        .map(str::to_owned)
-                } else {
-                    Some(v.integer()?.to_string())
-                });
-            }
-            "statusCode" | "message" | "data" => return None,
-            _ => v.skip()?,
-        }
-        Some(())
-    })?;
-    scan.end()?;
-    (code? == params::SUCCESS_STATUS_CODE).then_some(())?;
-    Some((message.unwrap_or_default(), data.flatten()))
-}
-
-/// [`decode_reply`] for any body.
-fn decode_reply_general(body: &[u8], secrets: &[&str]) -> Result<TradeModified, PlatformError> {
-    let value: Value = serde_json::from_slice(body)
+    let reply: Reply = serde_json::from_slice(body)
         .map_err(|e| protocol_error(&format!("EM reply is not JSON ({e})"), body, secrets))?;
-    let Some(obj) = value.as_object() else {
-        return Err(protocol_error(
-            "EM reply is not a JSON object",
-            body,
-            secrets,
-        ));
+    let Some(code) = reply.status_code.as_ref().and_then(code_text) else {
+        return Err(protocol_error("EM reply has no usable statusCode", body, secrets).into());
     };
-    let Some(code) = obj.get(params::reply::STATUS_CODE).and_then(code_text) else {
-        return Err(protocol_error(
-            "EM reply has no usable statusCode",
-            body,
-            secrets,
-        ));
-    };
-    let message = match obj.get(params::reply::MESSAGE) {
-        Some(Value::String(s)) => s.clone(),
+    let message = match reply.message {
+        Some(Value::String(s)) => s,
         Some(Value::Null) | None => String::new(),
         Some(other) => other.to_string(),
     };
     if code == params::SUCCESS_STATUS_CODE.to_string() {
-        let tradeno = match obj.get(params::reply::DATA) {
-            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        let tradeno = match reply.data {
+            Some(Value::String(s)) if !s.is_empty() => Some(s),
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
         Ok(TradeModified {
             tradeno,
             message,
+            // serde_json skips unknown fields without checking their UTF-8: lossy, then.
             raw_reply: String::from_utf8_lossy(body).into_owned(),
         })
     } else {
-        Err(TradeModifyError::from_reply(&code, &message).into_platform_error())
+        let error = TradeModifyError::from_reply(&code, &message);
+        let domain = error.clone().into_platform_error();
+        Err(TradeModifyFailure::Refused {
+            error,
+            domain: Box::new(domain),
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use transport_core::json::one_byte_mutations as mutations;
 
     #[test]
     fn absent_fields_are_left_out_and_names_are_ems() {
@@ -360,52 +319,80 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_path_reads_every_reply_as_the_general_path_does() {
+    fn odd_replies_are_read_by_serde_alone() {
         assert_eq!(params::reply::STATUS_CODE, "statusCode");
-        let bodies: &[&[u8]] = &[
-            r#"{"statusCode":0,"message":"修改成功","data":"DD202409260001"}"#.as_bytes(),
-            br#"{"statusCode":0}"#,
-            br#"{"statusCode":0,"message":null,"data":null,"x":[1,{"y":2.5}]}"#,
-            br#"{"statusCode":0,"message":"ok","data":""}"#,
-            br#"{"statusCode":0,"message":"ok","data":12345678901234567890}"#,
-            br#"{"statusCode":0,"message":"ok","data":-7}"#,
-            br#"{"statusCode":0,"message":"ok","data":-0}"#,
-            br#"{"statusCode":0,"message":"ok","data":1.5}"#,
-            br#"{"statusCode":0,"message":"ok","data":true}"#,
-            br#"{"statusCode":0,"message":"ok","data":{"tradeno":"x"}}"#,
-            br#"{"statusCode":0,"message":"ok","data":["x"]}"#,
-            br#"{"statusCode":0,"message":"\u4fee\"","data":"D\u0044"}"#,
-            br#"{"statusCode":0,"message":7,"data":"D"}"#,
-            br#"{"statusCode":0,"message":{"a":1},"data":"D"}"#,
-            br#"{"statusCode":"0","message":"ok","data":"D"}"#,
-            br#"{"statusCode":" 0 ","message":"ok","data":"D"}"#,
-            br#"{"statusCode":0.0,"message":"ok","data":"D"}"#,
-            br#"{"statusCode":-0,"message":"ok","data":"D"}"#,
-            r#"{"statusCode":1002,"message":"省市区","data":null}"#.as_bytes(),
-            r#"{"statusCode":"-10","message":"库存不足","data":null}"#.as_bytes(),
+        // (body, trade number, message) of successes.
+        let ok: &[(&[u8], Option<&str>, &str)] = &[
+            (br#"{"statusCode":0}"#, None, ""),
+            (
+                br#"{"statusCode":0,"message":null,"data":null,"x":[1,{"y":2.5}]}"#,
+                None,
+                "",
+            ),
+            (br#"{"statusCode":0,"message":"ok","data":""}"#, None, "ok"),
+            (
+                br#"{"statusCode":0,"message":"ok","data":12345678901234567890}"#,
+                Some("12345678901234567890"),
+                "ok",
+            ),
+            (
+                br#"{"statusCode":0,"message":"ok","data":true}"#,
+                None,
+                "ok",
+            ),
+            (
+                br#"{"statusCode":0,"message":"\u4fee\"","data":"D\u0044"}"#,
+                Some("DD"),
+                "修\"",
+            ),
+            (
+                br#"{"statusCode":0,"message":7,"data":"D"}"#,
+                Some("D"),
+                "7",
+            ),
+            (
+                br#"{"statusCode":"0","message":"ok","data":"D"}"#,
+                Some("D"),
+                "ok",
+            ),
+            (
+                br#"{"statusCode":" 0 ","message":"ok","data":"D"}"#,
+                Some("D"),
+                "ok",
+            ),
+        ];
+        for &(body, tradeno, message) in ok {
+            let r = decode_reply(body, &[]).unwrap();
+            let text = String::from_utf8_lossy(body);
+            assert_eq!(r.tradeno.as_deref(), tradeno, "{text}");
+            assert_eq!(r.message, message, "{text}");
+            assert_eq!(r.raw_reply, text, "raw body kept");
+        }
+        // A code that is not 0, whatever its form, is a refusal with the code verbatim.
+        for (body, code) in [
+            (
+                &br#"{"statusCode":0.0,"message":"ok","data":"D"}"#[..],
+                "0.0",
+            ),
+            (br#"{"statusCode":-0,"message":"ok","data":"D"}"#, "-0"),
+            (
+                br#"{"statusCode":18446744073709551616}"#,
+                "18446744073709551616",
+            ),
+        ] {
+            let e = decode_reply(body, &[]).unwrap_err();
+            assert_eq!(e.code(), Some(code), "{}", String::from_utf8_lossy(body));
+        }
+        for body in [
+            &br#"{"statusCode":null}"#[..],
             br#"{"statusCode":0,"statusCode":5,"message":"ok"}"#,
-            br#"{"statusCode":0,"data":"A","data":"B"}"#,
-            br#"{"statusCode":null}"#,
             br#"[0,"ok","D"]"#,
             br#"{"statusCode":0} x"#,
-            br#"{"statusCode":0,"mess"#,
-            b"{\"statusCode\":0,\"x\":\"\xff\"}",
-            b"",
-            b"<html>busy</html>",
-        ];
-        assert!(plain_success(r#"{"statusCode":0,"message":"修改成功","data":"DD1"}"#).is_some());
-        let mutated = mutations(
-            r#"{"statusCode":0,"message":"修改成功","data":"DD202409260001","x":[1,{"y":null}]}"#
-                .as_bytes(),
-        );
-        for body in bodies
-            .iter()
-            .copied()
-            .chain(mutated.iter().map(Vec::as_slice))
-        {
+        ] {
+            let e = decode_reply(body, &["em-secret"]).unwrap_err();
             assert_eq!(
-                decode_reply(body, &["em-secret"]),
-                decode_reply_general(body, &["em-secret"]),
+                e.kind(),
+                PlatformErrorKind::Protocol,
                 "{}",
                 String::from_utf8_lossy(body)
             );

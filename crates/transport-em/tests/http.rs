@@ -4,15 +4,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use order_domain::{
-    Amendment, FixedClock, Order, OrderPlatform, PlatformErrorKind, Timestamp, ViolationCode, plan,
+    Amendment, FixedClock, Order, OrderPlatform, PlatformError, PlatformErrorKind, Timestamp,
+    ViolationCode, plan,
 };
 use order_sandbox::{EmSettings, EmTrade, Fault, Sandbox};
 use serde_json::json;
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
 use transport_em::generated::errors::TradeModifyError;
 use transport_em::{
-    EmClient, EmConfig, EmNumberStyle, EmPlatform, EmSignScheme, TradeModifyItem,
-    TradeModifyRequest,
+    EmClient, EmConfig, EmNumberStyle, EmPlatform, EmSignScheme, TradeModifyFailure,
+    TradeModifyItem, TradeModifyRequest,
 };
 
 const TRADE: &str = "DD202409260001";
@@ -330,6 +331,15 @@ async fn undocumented_codes_keep_code_and_message() {
     assert_eq!(e.code(), Some("1001"));
     assert_eq!(e.message(), "签名错误");
     assert_eq!(e.kind(), TradeModifyError::from_reply("1001", "").kind());
+    // The typed client names the documented code; the domain gets the same as a PlatformError.
+    let TradeModifyFailure::Refused { error, domain } = &e else {
+        panic!("a refusal: {e:?}");
+    };
+    assert!(
+        matches!(error, TradeModifyError::InvalidSignature { .. }),
+        "{error:?}"
+    );
+    assert_eq!(PlatformError::from(e.clone()), **domain);
     // Unknown trade: 1006.
     let e = client_with(&base, SECRET, EmSignScheme::default())
         .modify_trade(&TradeModifyRequest::new("DD-NOPE"))
@@ -490,14 +500,16 @@ async fn no_secret_in_any_error_text() {
         client_with(&em.base_url(), "wrong-secret", EmSignScheme::default())
             .modify_trade(&TradeModifyRequest::new(TRADE))
             .await
-            .unwrap_err(),
+            .unwrap_err()
+            .into(),
     );
     // Unreachable host.
     errors.push(
         client_with("http://127.0.0.1:9", SECRET, EmSignScheme::default())
             .modify_trade(&TradeModifyRequest::new(TRADE))
             .await
-            .unwrap_err(),
+            .unwrap_err()
+            .into(),
     );
     for e in &errors {
         let text = format!("{e} {e:?}");

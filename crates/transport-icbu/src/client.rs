@@ -4,11 +4,10 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use order_domain::{Clock, PlatformError, Timestamp};
-use transport_core::{
-    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, with_retries,
-};
+use order_domain::{Clock, Timestamp};
+use transport_core::{ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString};
 
+use crate::failure::{OrderModifyFailure, retried};
 use crate::generated::params;
 use crate::sign::{SignMethod, sign, top_timestamp};
 use crate::wire::{OrderModified, OrderModifyRequest, decode_reply};
@@ -25,7 +24,8 @@ const TIMESTAMP_AT: usize = 3;
 pub use transport_core::SystemClock;
 
 /// Settings of one TOP app acting for one seller.
-#[derive(Clone)]
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct IcbuConfig {
     /// Gateway base URL; [`DEFAULT_BASE_URL`] by default.
@@ -95,22 +95,6 @@ impl IcbuConfig {
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
         self.retry = retry;
         self
-    }
-}
-
-impl fmt::Debug for IcbuConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IcbuConfig")
-            .field("base_url", &self.base_url)
-            .field("path", &self.path)
-            .field("app_key", &self.app_key)
-            .field("app_secret", &"***")
-            .field("session", &"***")
-            .field("sign_method", &self.sign_method)
-            .field("partner_id", &self.partner_id)
-            .field("rate_limit_per_second", &self.rate_limit_per_second)
-            .field("retry", &self.retry)
-            .finish()
     }
 }
 
@@ -214,12 +198,15 @@ impl IcbuClient {
         (fields, if partner.is_some() { 9 } else { 8 })
     }
 
-    /// Sends one modification and returns the platform's acknowledgement, or the failure as a
-    /// [`PlatformError`] (codes and messages verbatim; no secret or session in any text).
+    /// Sends one modification and returns the platform's acknowledgement, or the failure: a
+    /// gateway refusal typed by the generated
+    /// [`OrderModifyGatewayError`](crate::OrderModifyGatewayError), a business refusal typed by
+    /// [`OrderModifyResultError`](crate::OrderModifyResultError) (codes and messages verbatim),
+    /// or a failure with no platform answer; no secret or session in any text.
     pub async fn modify_order(
         &self,
         req: &OrderModifyRequest,
-    ) -> Result<OrderModified, PlatformError> {
+    ) -> Result<OrderModified, OrderModifyFailure> {
         self.modify_order_param(&req.trade_id, &req.to_param()?)
             .await
     }
@@ -231,12 +218,12 @@ impl IcbuClient {
         &self,
         trade_id: &str,
         param: &str,
-    ) -> Result<OrderModified, PlatformError> {
+    ) -> Result<OrderModified, OrderModifyFailure> {
         let secrets = [
             self.config.app_secret.expose_secret(),
             self.config.session.expose_secret(),
         ];
-        with_retries(&self.config.retry, || async {
+        retried(&self.config.retry, || async {
             self.limiter.until_ready(&self.config.app_key).await;
             let form = self.signed_form(param, self.clock.now());
             let reply = self

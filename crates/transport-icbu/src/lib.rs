@@ -91,6 +91,7 @@
 )]
 
 mod client;
+mod failure;
 #[allow(missing_docs)]
 pub mod generated;
 mod platform;
@@ -100,6 +101,8 @@ pub mod sign;
 mod wire;
 
 pub use client::{DEFAULT_BASE_URL, DEFAULT_PATH, IcbuClient, IcbuConfig, SystemClock};
+pub use failure::OrderModifyFailure;
+pub use generated::errors::{OrderModifyGatewayError, OrderModifyResultError};
 pub use platform::{IcbuPlatform, param_from_plan, request_from_plan};
 pub use sign::{SignMethod, top_timestamp};
 pub use wire::{

@@ -117,49 +117,21 @@ pub fn sign(params: &[(&str, &str)], secret: &str, method: SignMethod) -> String
     digest.finish_hex_upper()
 }
 
-/// `yyyy-MM-dd HH:mm:ss` in GMT+8 for a UTC instant, whatever the machine's zone.
+/// `yyyy-MM-dd HH:mm:ss` in GMT+8 for a UTC instant, whatever the machine's zone. An instant
+/// outside years -9999..=9999 is written as the nearest one inside.
 pub fn top_timestamp(now: Timestamp) -> String {
-    let secs = now
-        .as_secs()
-        .saturating_add(i64::from(params::TIMESTAMP_UTC_OFFSET_SECONDS));
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    if !(0..=9999).contains(&y) {
-        return format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}");
-    }
-    // Every part is now in range, so the text is fixed-width digits: written directly.
-    let mut out = String::with_capacity(19);
-    let mut put = |n: i64, width: u32, sep: Option<char>| {
-        for p in (0..width).rev() {
-            out.push(char::from(b'0' + ((n / 10_i64.pow(p)) % 10) as u8));
-        }
-        if let Some(c) = sep {
-            out.push(c);
-        }
-    };
-    put(y, 4, Some('-'));
-    put(m, 2, Some('-'));
-    put(d, 2, Some(' '));
-    put(hh, 2, Some(':'));
-    put(mm, 2, Some(':'));
-    put(ss, 2, None);
-    out
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian (year, month, day) (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let instant =
+        jiff::Timestamp::from_millisecond(now.as_millis()).unwrap_or(if now.as_millis() < 0 {
+            jiff::Timestamp::MIN
+        } else {
+            jiff::Timestamp::MAX
+        });
+    let offset = jiff::tz::Offset::from_seconds(params::TIMESTAMP_UTC_OFFSET_SECONDS)
+        .unwrap_or(jiff::tz::Offset::UTC);
+    offset
+        .to_datetime(instant)
+        .strftime("%Y-%m-%d %H:%M:%S")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -252,32 +224,15 @@ mod tests {
     }
 
     #[test]
-    fn timestamps_match_the_formatted_text() {
-        for secs in [
-            i64::MIN / 1000,
-            -62_167_219_200 - 28_800 - 1,
-            -62_167_219_200 - 28_800,
-            -1,
-            0,
-            951_782_400,
-            1_727_308_799,
-            253_402_300_799 - 28_800,
-            253_402_300_799 - 28_800 + 1,
-            i64::MAX / 1000,
+    fn timestamps_outside_jiffs_range_are_clamped() {
+        for (outside, edge) in [
+            (i64::MAX, jiff::Timestamp::MAX),
+            (i64::MIN, jiff::Timestamp::MIN),
         ] {
-            let now = Timestamp::from_millis(secs.saturating_mul(1000));
-            let s = now
-                .as_secs()
-                .saturating_add(i64::from(params::TIMESTAMP_UTC_OFFSET_SECONDS));
-            let (y, m, d) = civil_from_days(s.div_euclid(86_400));
-            let r = s.rem_euclid(86_400);
-            let expected = format!(
-                "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-                r / 3600,
-                (r % 3600) / 60,
-                r % 60
+            assert_eq!(
+                top_timestamp(Timestamp::from_millis(outside)),
+                top_timestamp(Timestamp::from_millis(edge.as_millisecond()))
             );
-            assert_eq!(top_timestamp(now), expected, "{secs}");
         }
     }
 
@@ -289,6 +244,9 @@ mod tests {
             (946_656_000_000, "2000-01-01 00:00:00"),
             (1_704_038_399_000, "2023-12-31 23:59:59"),
             (0, "1970-01-01 08:00:00"),
+            (-1_000, "1970-01-01 07:59:59"),
+            (951_782_400_000, "2000-02-29 08:00:00"),
+            (253_402_128_000_000, "9999-12-30 08:00:00"),
         ] {
             assert_eq!(top_timestamp(Timestamp::from_millis(ms)), text, "{ms}");
         }

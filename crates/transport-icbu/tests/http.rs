@@ -11,7 +11,8 @@ use order_sandbox::{Fault, IcbuOrder, IcbuSettings, Sandbox};
 use serde_json::{Value, json};
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
 use transport_icbu::{
-    IcbuClient, IcbuConfig, IcbuPlatform, OrderModifyRequest, SignMethod, request_from_plan,
+    IcbuClient, IcbuConfig, IcbuPlatform, OrderModifyFailure, OrderModifyRequest, SignMethod,
+    request_from_plan,
 };
 
 const TRADE: &str = "24668306501026709";
@@ -386,6 +387,12 @@ async fn invalid_signature_is_unauthorised_whether_code_is_number_or_string() {
         assert_eq!(e.code(), Some("25"));
         assert_eq!(e.message(), "Invalid signature");
         assert_eq!(calls(&sb), 1);
+        // The typed client names the gateway code; the domain gets the same as a PlatformError.
+        let OrderModifyFailure::Refused { error, domain } = &e else {
+            panic!("a gateway refusal: {e:?}");
+        };
+        assert_eq!(error.code(), "25");
+        assert_eq!(PlatformError::from(e.clone()), **domain);
     }
 }
 
@@ -572,14 +579,16 @@ async fn no_secret_or_session_in_any_error_text() {
         client_from(config(&base, "wrong-secret", SESSION, SignMethod::Md5))
             .modify_order(&sample_request())
             .await
-            .unwrap_err(),
+            .unwrap_err()
+            .into(),
     );
     icbu.expire_session(SESSION);
     errors.push(
         client(&sb, SignMethod::Md5)
             .modify_order(&sample_request())
             .await
-            .unwrap_err(),
+            .unwrap_err()
+            .into(),
     );
     errors.push(
         client_from(config(
@@ -590,7 +599,8 @@ async fn no_secret_or_session_in_any_error_text() {
         ))
         .modify_order(&sample_request())
         .await
-        .unwrap_err(),
+        .unwrap_err()
+        .into(),
     );
     for e in &errors {
         let text = format!("{e} {e:?}");

@@ -6,21 +6,20 @@ use order_domain::{PlatformError, PlatformErrorKind};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use transport_core::sign::{hex_lower, md5};
 use transport_core::{
-    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, decode_json, protocol_error,
-    redact_text, with_retries,
+    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, protocol_error, redact_text,
 };
 
+use crate::failure::{ModifyOrderPriceFailure, retried};
 use crate::generated::errors::{ModifyOrderPriceError, ModifyOrderPriceResultError};
 use crate::generated::params;
-use crate::wire::{
-    Data, Envelope, ModifyOrderPriceReply, ModifyOrderPriceRequest, auth_link, plain_success,
-};
+use crate::wire::{Data, Envelope, ModifyOrderPriceReply, ModifyOrderPriceRequest, auth_link};
 
 /// Settings of a [`VvtoolClient`]. Build with [`VvtoolConfig::new`] and adjust the fields.
-#[derive(Clone)]
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct VvtoolConfig {
-    /// Base URL, default `http://api.vv-tool.com`.
+    /// Base URL, default `https://api.vv-tool.com`.
     pub base_url: String,
     /// Path of the operation, default `/tool/erps/1688modify-order-price`.
     pub path: String,
@@ -30,18 +29,6 @@ pub struct VvtoolConfig {
     pub rate_limit_per_second: Option<u32>,
     /// Retries of retryable failures (101, 202, `FAIL_BIZ_TRADING_SYSTEM_ERROR`, transport).
     pub retry: RetryPolicy,
-}
-
-impl fmt::Debug for VvtoolConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VvtoolConfig")
-            .field("base_url", &self.base_url)
-            .field("path", &self.path)
-            .field("token", &"[REDACTED]")
-            .field("rate_limit_per_second", &self.rate_limit_per_second)
-            .field("retry", &self.retry)
-            .finish()
-    }
 }
 
 impl VvtoolConfig {
@@ -133,7 +120,7 @@ impl VvtoolClient {
     pub async fn modify_order_price(
         &self,
         req: &ModifyOrderPriceRequest,
-    ) -> Result<ModifyOrderPriceReply, PlatformError> {
+    ) -> Result<ModifyOrderPriceReply, ModifyOrderPriceFailure> {
         let body = serde_json::to_vec(req).map_err(|e| {
             PlatformError::new(
                 PlatformErrorKind::InvalidRequest,
@@ -141,10 +128,10 @@ impl VvtoolClient {
                 format!("request could not be encoded: {e}"),
             )
         })?;
-        with_retries(&self.retry, || self.attempt(&body)).await
+        retried(&self.retry, || self.attempt(&body)).await
     }
 
-    async fn attempt(&self, body: &[u8]) -> Result<ModifyOrderPriceReply, PlatformError> {
+    async fn attempt(&self, body: &[u8]) -> Result<ModifyOrderPriceReply, ModifyOrderPriceFailure> {
         self.limiter.until_ready(&self.key).await;
         let token = self.token.expose_secret();
         let secrets = [token];
@@ -165,14 +152,15 @@ impl VvtoolClient {
             .header(CONTENT_TYPE, "application/json")
             .body(body.to_vec());
         let reply = self.http.send(req, &secrets).await?;
-        let is_json = serde_json::from_slice::<serde::de::IgnoredAny>(reply.body()).is_ok();
-        if !reply.status().is_success() && !is_json {
-            return Err(reply
+        match decode_reply(reply.body(), &secrets) {
+            // A non-2xx status without a vv-tool envelope is judged by its status.
+            Err(e) if e.code() == Some("protocol") && !reply.status().is_success() => Err(reply
                 .error_for_status(&secrets)
                 .err()
-                .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets)));
+                .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets))
+                .into()),
+            decoded => decoded,
         }
-        decode_reply(reply.body(), &secrets)
     }
 }
 
@@ -182,40 +170,36 @@ impl VvtoolClient {
 /// keeps the authorisation link, a business failure keeps the call's cost. A body that is not
 /// a vv-tool reply is a `Protocol` error with a redacted snippet. `secrets` are redacted from
 /// everything kept.
-pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<ModifyOrderPriceReply, PlatformError> {
-    // The usual success, read without a JSON tree; anything else (a failure, a string code, a
-    // decimal cost, not JSON...) is read by the general path, which gives the same result for
-    // every reply the fast path accepts.
-    if let Ok(text) = std::str::from_utf8(body)
-        && let Some((withholding_money, msec)) = plain_success(text)
-    {
-        return Ok(ModifyOrderPriceReply {
-            withholding_money,
-            msec,
-            raw: redact_text(text, secrets),
-        });
-    }
-    decode_reply_general(body, secrets)
-}
-
-/// [`decode_reply`] for any body.
-fn decode_reply_general(
+pub fn decode_reply(
     body: &[u8],
     secrets: &[&str],
-) -> Result<ModifyOrderPriceReply, PlatformError> {
-    let env: Envelope = decode_json(body, secrets)?;
+) -> Result<ModifyOrderPriceReply, ModifyOrderPriceFailure> {
+    // A derived struct would also accept a JSON array, field by field: refuse it first.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(protocol_error("reply is not a JSON object", body, secrets).into());
+    }
+    let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+        protocol_error(
+            &format!("reply is not the expected JSON ({e})"),
+            body,
+            secrets,
+        )
+    })?;
     let Some(code) = env.code else {
-        return Err(protocol_error("reply has no code", body, secrets));
+        return Err(protocol_error("reply has no code", body, secrets).into());
     };
     let msg = redact_text(env.msg.as_deref().unwrap_or_default(), secrets);
     if code != params::SUCCESS_CODE {
-        let e = ModifyOrderPriceError::from_reply(&code.to_string(), &msg);
-        let is_302 = matches!(e, ModifyOrderPriceError::ShopNotAuthorised { .. });
-        let mut err = e.into_platform_error();
+        let error = ModifyOrderPriceError::from_reply(&code.to_string(), &msg);
+        let is_302 = matches!(error, ModifyOrderPriceError::ShopNotAuthorised { .. });
+        let mut domain = error.clone().into_platform_error();
         if is_302 && let Some(link) = auth_link(env.data.as_ref(), &msg) {
-            err = err.with_detail(redact_text(&link, secrets));
+            domain = domain.with_detail(redact_text(&link, secrets));
         }
-        return Err(err);
+        return Err(ModifyOrderPriceFailure::Refused {
+            error,
+            domain: Box::new(domain),
+        });
     }
     let data: Data = match env.data {
         Some(v) if v.is_object() => serde_json::from_value(v).map_err(|e| {
@@ -226,97 +210,111 @@ fn decode_reply_general(
             )
         })?,
         _ => {
-            return Err(protocol_error(
-                "reply has code 0 but no data object",
-                body,
-                secrets,
-            ));
+            return Err(
+                protocol_error("reply has code 0 but no data object", body, secrets).into(),
+            );
         }
     };
     match data.success() {
         Some(true) => Ok(ModifyOrderPriceReply {
             withholding_money: data.cost(),
             msec: env.msec,
+            // serde_json skips unknown fields without checking their UTF-8: lossy, then.
             raw: redact_text(&String::from_utf8_lossy(body), secrets),
         }),
         Some(false) => {
             let code = data.result_code.as_deref().unwrap_or_default();
             let msg = redact_text(data.result_msg.as_deref().unwrap_or_default(), secrets);
-            let mut err = ModifyOrderPriceResultError::from_reply(code, &msg).into_platform_error();
+            let error = ModifyOrderPriceResultError::from_reply(code, &msg);
+            let mut domain = error.clone().into_platform_error();
             if let Some(cost) = data.cost() {
-                err = err.with_detail(format!("withholding_money {cost}"));
+                domain = domain.with_detail(format!("withholding_money {cost}"));
             }
-            Err(err)
+            Err(ModifyOrderPriceFailure::Rejected {
+                error,
+                domain: Box::new(domain),
+            })
         }
-        None => Err(protocol_error(
-            "reply data has no boolean success",
-            body,
-            secrets,
-        )),
+        None => Err(protocol_error("reply data has no boolean success", body, secrets).into()),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use transport_core::json::one_byte_mutations as mutations;
 
     #[test]
-    fn the_fast_path_reads_every_reply_as_the_general_path_does() {
-        assert!(
-            plain_success(
-                r#"{"code":0,"msg":"ok","msec":12,"time":1700000000,"data":{"success":true,"withholding_money":"0.5"}}"#
-            )
-            .is_some()
-        );
-        let bodies: &[&[u8]] = &[
-            br#"{"code":0,"msg":"ok","msec":12,"time":1700000000,"data":{"success":true,"withholding_money":"0.5"}}"#,
-            br#"{"code":0,"data":{"success":true}}"#,
-            br#"{"code":0,"msg":null,"msec":null,"data":{"success":true,"withholding_money":null,"result_code":null,"result_msg":"x"}}"#,
-            br#"{"code":0,"data":{"success":true,"withholding_money":12}}"#,
-            br#"{"code":0,"data":{"success":true,"withholding_money":-3}}"#,
-            br#"{"code":0,"data":{"success":true,"withholding_money":-0}}"#,
-            br#"{"code":0,"data":{"success":true,"withholding_money":12.50}}"#,
-            br#"{"code":0,"data":{"success":true,"withholding_money":1e3}}"#,
-            br#"{"code":0,"data":{"success":true,"withholding_money":true}}"#,
-            br#"{"code":0,"data":{"success":true,"withholding_money":{"a":1}}}"#,
-            br#"{"code":0,"data":{"success":true,"withholding_money":"\u0031"}}"#,
-            br#"{"code":0,"data":{"success":"TRUE","withholding_money":"1"}}"#,
-            br#"{"code":0,"data":{"success":false,"result_code":"X","result_msg":"no"}}"#,
-            br#"{"code":0,"data":{"success":1}}"#,
-            br#"{"code":0,"data":{"success":true,"result_code":7}}"#,
-            br#"{"code":0,"data":{"success":true,"success":false}}"#,
-            br#"{"code":0,"code":1,"data":{"success":true}}"#,
-            br#"{"code":"0","data":{"success":true}}"#,
-            br#"{"code":0.0,"data":{"success":true}}"#,
-            br#"{"code":-0,"data":{"success":true}}"#,
-            br#"{"code":0,"msec":"12","data":{"success":true}}"#,
-            br#"{"code":0,"msec":1.5,"data":{"success":true}}"#,
-            br#"{"code":0,"msg":5,"data":{"success":true}}"#,
-            br#"{"code":0,"data":[true]}"#,
-            br#"{"code":0,"data":null}"#,
-            br#"{"code":0}"#,
-            br#"[0,"ok",12,{"success":true}]"#,
-            br#"{"code":302,"msg":"token=vv-token https://vv/a?s=2","data":{"auth_url":"https://x/auth?token=vv-token"}}"#,
-            br#"{"code":0,"msg":"ok vv-token","data":{"success":true,"withholding_money":"access_token=vv-token"}}"#,
-            br#"{"code":0,"data":{"success":true}} x"#,
-            br#"{"code":0,"data":{"success":true}"#,
+    fn the_default_base_url_is_https() {
+        let c = VvtoolConfig::new(SecretString::from("vv-token"));
+        assert!(c.base_url.starts_with("https://"), "{}", c.base_url);
+        assert_eq!(c.base_url, params::DEFAULT_BASE_URL);
+    }
+
+    #[test]
+    fn odd_replies_are_read_by_serde_alone() {
+        // The usual success; unknown fields ignored; the cost kept as its exact text.
+        let ok = decode_reply(
+            br#"{"code":0,"msg":"ok","msec":12,"time":1700000000,"new":[1,{"a":null}],"data":{"success":true,"withholding_money":"0.5","later":1}}"#,
+            &[],
+        )
+        .unwrap();
+        assert_eq!(ok.withholding_money.as_deref(), Some("0.5"));
+        assert_eq!(ok.msec, Some(12));
+        assert!(ok.raw.contains(r#""later":1"#), "raw body kept: {}", ok.raw);
+        for (body, cost) in [
+            (&br#"{"code":"0","msec":"7","data":{"success":"TRUE","withholding_money":12.50}}"#[..], Some("12.50")),
+            (br#"{"code":0,"data":{"success":true,"withholding_money":18446744073709551616}}"#, Some("18446744073709551616")),
+            (br#"{"code":0,"msg":null,"msec":null,"data":{"success":true,"withholding_money":null}}"#, None),
+            (br#"{"code":0,"data":{"success":true,"withholding_money":"\u0031"}}"#, Some("1")),
+        ] {
+            let r = decode_reply(body, &[]).unwrap();
+            assert_eq!(r.withholding_money.as_deref(), cost, "{}", String::from_utf8_lossy(body));
+        }
+        // Bytes that are not UTF-8 in an ignored field: read, and kept lossily.
+        let r = decode_reply(
             b"{\"code\":0,\"data\":{\"success\":true},\"x\":\"\xff\"}",
+            &[],
+        )
+        .unwrap();
+        assert!(r.raw.contains('\u{fffd}'), "{}", r.raw);
+        // Refusals keep the platform's code and message; secrets never reach them.
+        let e = decode_reply(
+            br#"{"code":0,"data":{"success":false,"result_code":"FAIL_BIZ_TRADING_ORDER_NOT_EXIST","result_msg":"no","withholding_money":"0.1"}}"#,
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Some("FAIL_BIZ_TRADING_ORDER_NOT_EXIST"));
+        assert_eq!(e.detail(), Some("withholding_money 0.1"));
+        let e = decode_reply(
+            br#"{"code":302,"msg":"token=vv-token","data":{"auth_url":"https://x/auth?token=vv-token"}}"#,
+            &["vv-token"],
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), Some("302"));
+        assert!(!format!("{e} {e:?}").contains("vv-token"), "{e:?}");
+        // What is not a vv-tool success or refusal is Protocol, with the body in the message.
+        for body in [
+            &b"<html>busy</html>"[..],
+            br#"{"code":0,"data":{"success":true}"#,
+            br#"{"code":0,"data":{"success":true}} x"#,
+            br#"{"code":0}"#,
+            br#"{"code":0,"data":null}"#,
+            br#"{"code":0,"data":[true]}"#,
+            br#"{"code":0,"data":{"success":1}}"#,
+            br#"{"code":1.5,"data":{"success":true}}"#,
+            br#"{"code":0,"msg":5,"data":{"success":true}}"#,
             b"",
-            b"<html>busy</html>",
-        ];
-        for body in bodies.iter().copied().chain(
-            mutations(br#"{"code":0,"msg":"ok","msec":12,"time":1,"data":{"success":true,"withholding_money":"0.5","result_msg":null}}"#)
-                .iter()
-                .map(Vec::as_slice),
-        ) {
-            for secrets in [&[][..], &["vv-token"][..]] {
-                assert_eq!(
-                    decode_reply(body, secrets),
-                    decode_reply_general(body, secrets),
-                    "{}",
-                    String::from_utf8_lossy(body)
-                );
+            b"[0]",
+        ] {
+            let e = decode_reply(body, &[]).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                PlatformErrorKind::Protocol,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+            if body.starts_with(b"<html>") {
+                assert!(e.message().contains("<html>busy</html>"), "{e}");
             }
         }
     }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use transport_core::json::{Scan, i64_lenient, opt_i64_lenient, u64_lenient};
+use transport_core::lenient::{i64_lenient, opt_i64_lenient, u64_lenient};
 
 /// The request body. Amounts are integer fen; ids are written as JSON integers exactly (up to
 /// 19 digits, above 2^53) and read from numbers or strings.
@@ -55,74 +55,6 @@ pub(crate) struct Envelope {
     pub msec: Option<i64>,
     #[serde(default)]
     pub data: Option<Value>,
-}
-
-/// A successful reply as vv-tool writes it, read without building anything: integer `code`
-/// 0 and `msec` (or `null`), `msg` text or `null`, `data` an object with `success: true`,
-/// `result_code` and `result_msg` text or `null`, and `withholding_money` text, an integer
-/// (whose digits are the text [`Data::cost`] gives) or `null`; every known key once, other
-/// keys anything. `None` for any other reply, for [`Envelope`] and [`Data`] to read.
-pub(crate) fn plain_success(text: &str) -> Option<(Option<String>, Option<i64>)> {
-    let mut scan = Scan::new(text);
-    let (mut code, mut msg, mut msec, mut cost) = (None, false, None, None);
-    scan.object(|key, v| {
-        match key {
-            "code" if code.is_none() => code = Some(v.integer()?),
-            "msg" if !msg => {
-                msg = true;
-                text_or_null(v)?;
-            }
-            "msec" if msec.is_none() => {
-                msec = Some(if v.null() { None } else { Some(v.integer()?) });
-            }
-            "data" if cost.is_none() => cost = Some(plain_data(v)?),
-            "code" | "msg" | "msec" | "data" => return None,
-            _ => v.skip()?,
-        }
-        Some(())
-    })?;
-    scan.end()?;
-    (code? == crate::generated::params::SUCCESS_CODE).then_some(())?;
-    Some((cost?, msec.flatten()))
-}
-
-/// `data` of a [`plain_success`]: its `withholding_money` as text.
-fn plain_data(v: &mut Scan<'_>) -> Option<Option<String>> {
-    let (mut success, mut code, mut msg, mut cost) = (None, false, false, None);
-    v.object(|key, v| {
-        match key {
-            "success" if success.is_none() => success = Some(v.boolean()?),
-            "result_code" if !code => {
-                code = true;
-                text_or_null(v)?;
-            }
-            "result_msg" if !msg => {
-                msg = true;
-                text_or_null(v)?;
-            }
-            "withholding_money" if cost.is_none() => {
-                cost = Some(if v.null() {
-                    None
-                } else if v.at_string() {
-                    Some(v.string()?.to_owned())
-                } else {
-                    Some(v.integer()?.to_string())
-                });
-            }
-            "success" | "result_code" | "result_msg" | "withholding_money" => return None,
-            _ => v.skip()?,
-        }
-        Some(())
-    })?;
-    success?.then_some(cost.flatten())
-}
-
-/// A string (not kept) or `null`.
-fn text_or_null(v: &mut Scan<'_>) -> Option<()> {
-    if !v.null() {
-        v.string()?;
-    }
-    Some(())
 }
 
 /// `data` of a handled call.

@@ -12,7 +12,8 @@ use order_sandbox::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
 use transport_vvtool::{
-    EntryDiscount, ModifyOrderPriceRequest, VvtoolClient, VvtoolConfig, VvtoolPlatform,
+    EntryDiscount, ModifyOrderPriceFailure, ModifyOrderPriceRequest, ModifyOrderPriceResultError,
+    VvtoolClient, VvtoolConfig, VvtoolPlatform,
 };
 
 const TOKEN: &str = "vv-sandbox-token";
@@ -99,7 +100,7 @@ fn req(order_id: u64, carriage: i64, discounts: &[(u64, i64)]) -> ModifyOrderPri
     }
 }
 
-fn assert_no_secret(e: &PlatformError, token: &str) {
+fn assert_no_secret(e: &(impl std::fmt::Display + std::fmt::Debug), token: &str) {
     let text = format!("{e} {e:?}");
     assert!(!text.contains(token), "token leaked: {text}");
 }
@@ -113,7 +114,7 @@ async fn refused(
     let before = em.stats().total_requests;
     let e = c.modify_order_price(request).await.unwrap_err();
     assert_no_secret(&e, TOKEN);
-    (e, em.stats().total_requests - before)
+    (e.into(), em.stats().total_requests - before)
 }
 
 #[tokio::test]
@@ -192,6 +193,21 @@ async fn business_errors_map_and_are_not_retried() {
     wrong_type.trade_type = 7;
     em.seed_order(wrong_type);
     let c = client(&em);
+    // A business refusal is the result table's variant.
+    let e = c
+        .modify_order_price(&req(1, 0, &[(1, -1)]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            ModifyOrderPriceFailure::Rejected {
+                error: ModifyOrderPriceResultError::OrderNotExist { .. },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
     let cases = [
         (
             req(1, 0, &[(1, -1)]),
@@ -305,6 +321,12 @@ async fn permission_quota_and_unauthorised_shop() {
     assert_eq!(e.kind(), PlatformErrorKind::Unauthorised);
     assert_eq!(em.stats().total_requests - before, 1);
     assert_no_secret(&e, "vv-noperm");
+    // The typed client names the envelope code; the domain gets the same as a PlatformError.
+    let ModifyOrderPriceFailure::Refused { error, domain } = &e else {
+        panic!("an envelope refusal: {e:?}");
+    };
+    assert_eq!(error.code(), "204");
+    assert_eq!(PlatformError::from(e.clone()), **domain);
 
     // Shop not authorised (302): the link is kept as detail.
     let c = client(&em);

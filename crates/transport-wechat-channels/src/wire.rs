@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use transport_core::json::{i64_lenient, opt_i64_lenient, u64_lenient};
+use transport_core::lenient::{i64_lenient, opt_i64_lenient, u64_lenient};
 
 /// Writes a `u64` id as a JSON string, exactly.
 fn id_as_string<S: Serializer>(id: &u64, s: S) -> Result<S::Ok, S::Error> {

@@ -5,17 +5,18 @@ use std::sync::Arc;
 
 use order_domain::PlatformError;
 use transport_core::{
-    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, decode_json, protocol_error,
-    with_retries,
+    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, protocol_error,
 };
 
+use crate::failure::{ChangeOrderPriceFailure, retried};
 use crate::generated::errors::ChangeOrderPriceError;
 use crate::generated::params;
 use crate::token::{AppSecretTokenSource, TokenSource};
-use crate::wire::{ChangeOrderPriceRequest, Envelope, Reply, plain_envelope};
+use crate::wire::{ChangeOrderPriceRequest, Envelope, Reply};
 
 /// Settings of a [`WechatShopClient`]. Build with [`WechatConfig::new`] and adjust the fields.
-#[derive(Clone)]
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WechatConfig {
     /// Base URL, default `https://api.weixin.qq.com`.
@@ -31,19 +32,6 @@ pub struct WechatConfig {
     pub rate_limit_per_second: Option<u32>,
     /// Retries of retryable failures (system busy, rate limit, transport errors).
     pub retry: RetryPolicy,
-}
-
-impl fmt::Debug for WechatConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WechatConfig")
-            .field("base_url", &self.base_url)
-            .field("path", &self.path)
-            .field("appid", &self.appid)
-            .field("secret", &"[REDACTED]")
-            .field("rate_limit_per_second", &self.rate_limit_per_second)
-            .field("retry", &self.retry)
-            .finish()
-    }
 }
 
 impl WechatConfig {
@@ -86,7 +74,8 @@ impl WechatConfig {
 ///
 /// Each call waits for the app's rate limiter, sends the request with a token from the
 /// [`TokenSource`], refreshes the token and resends once on errcodes 40001, 42001 and 40014, and
-/// retries retryable failures (errcode -1, 45009, timeouts, 5xx) under the [`RetryPolicy`].
+/// retries retryable failures (errcode -1, the minute quota 45011, timeouts, 5xx) under the
+/// [`RetryPolicy`]. The daily quota (45009) is `QuotaExhausted` and never retried.
 #[derive(Clone)]
 pub struct WechatShopClient {
     http: HttpClient,
@@ -152,13 +141,14 @@ impl WechatShopClient {
         &self.appid
     }
 
-    /// Changes an unpaid order's prices. `Ok` only for errcode 0; every other errcode becomes a
-    /// [`PlatformError`] classified by the generated [`ChangeOrderPriceError`] with the platform's
-    /// code and message verbatim.
+    /// Changes an unpaid order's prices. `Ok` only for errcode 0; every other errcode is a
+    /// [`ChangeOrderPriceFailure::Refused`] carrying the generated [`ChangeOrderPriceError`]
+    /// (the platform's code and message verbatim) and its domain classification; failures with
+    /// no platform answer are [`ChangeOrderPriceFailure::Unanswered`].
     pub async fn change_order_price(
         &self,
         req: &ChangeOrderPriceRequest,
-    ) -> Result<Reply, PlatformError> {
+    ) -> Result<Reply, ChangeOrderPriceFailure> {
         let body = serde_json::to_vec(req).map_err(|e| {
             PlatformError::new(
                 order_domain::PlatformErrorKind::InvalidRequest,
@@ -166,11 +156,11 @@ impl WechatShopClient {
                 format!("request could not be encoded: {e}"),
             )
         })?;
-        with_retries(&self.retry, || self.attempt(req.order_id, &body)).await
+        retried(&self.retry, || self.attempt(req.order_id, &body)).await
     }
 
     /// One attempt: token, send, and on a token errcode one refresh and resend.
-    async fn attempt(&self, order_id: u64, body: &[u8]) -> Result<Reply, PlatformError> {
+    async fn attempt(&self, order_id: u64, body: &[u8]) -> Result<Reply, ChangeOrderPriceFailure> {
         let token = self.tokens.token().await?;
         match self.send_once(&token, body).await? {
             Ok(reply) => Ok(reply),
@@ -186,7 +176,7 @@ impl WechatShopClient {
         }
     }
 
-    fn error(&self, code: i64, msg: &str, token: &SecretString) -> PlatformError {
+    fn error(&self, code: i64, msg: &str, token: &SecretString) -> ChangeOrderPriceFailure {
         reply_error(
             code,
             msg,
@@ -232,63 +222,54 @@ pub fn decode_reply(
     body: &[u8],
     secrets: &[&str],
 ) -> Result<Result<Reply, (i64, String)>, PlatformError> {
-    // The usual reply: UTF-8 with an integer errcode, read without lenient number handling.
-    // Anything else (a string errcode, no errcode, not JSON) is read by the general path below,
-    // which gives the same result for every reply the fast path accepts.
-    if let Ok(text) = std::str::from_utf8(body)
-        && let Some((code, msg)) = plain_envelope(text)
-    {
-        return Ok(envelope_result(code, msg.map(str::to_owned), text, secrets));
+    // A derived struct would also accept a JSON array, field by field: refuse it first.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Err(protocol_error("reply is not a JSON object", body, secrets));
     }
-    decode_reply_general(body, secrets)
-}
-
-/// [`decode_reply`] for any body: `errcode` read leniently (number or numeric text).
-fn decode_reply_general(
-    body: &[u8],
-    secrets: &[&str],
-) -> Result<Result<Reply, (i64, String)>, PlatformError> {
-    let env: Envelope = decode_json(body, secrets)?;
+    let env: Envelope = serde_json::from_slice(body).map_err(|e| {
+        protocol_error(
+            &format!("reply is not the expected JSON ({e})"),
+            body,
+            secrets,
+        )
+    })?;
     let Some(code) = env.errcode else {
         return Err(protocol_error("reply has no errcode", body, secrets));
     };
-    Ok(envelope_result(
-        code,
-        env.errmsg,
-        &String::from_utf8_lossy(body),
-        secrets,
-    ))
-}
-
-fn envelope_result(
-    code: i64,
-    errmsg: Option<String>,
-    body: &str,
-    secrets: &[&str],
-) -> Result<Reply, (i64, String)> {
-    let errmsg = errmsg.unwrap_or_default();
+    let errmsg = env.errmsg.unwrap_or_default();
     if code == params::SUCCESS_ERRCODE {
-        Ok(Reply {
+        // serde_json skips unknown fields without checking their UTF-8: lossy, then.
+        Ok(Ok(Reply {
             errcode: code,
             errmsg,
-            raw: transport_core::redact_text(body, secrets),
-        })
+            raw: transport_core::redact_text(&String::from_utf8_lossy(body), secrets),
+        }))
     } else {
-        Err((code, errmsg))
+        Ok(Err((code, errmsg)))
     }
 }
 
 /// Classifies a non-zero errcode through the generated table, redacting `secrets` from the
 /// platform's message.
-pub fn reply_error(code: i64, message: &str, secrets: &[&str]) -> PlatformError {
+pub fn reply_error(code: i64, message: &str, secrets: &[&str]) -> ChangeOrderPriceFailure {
     let msg = transport_core::redact_text(message, secrets);
-    ChangeOrderPriceError::from_reply(&code.to_string(), &msg).into_platform_error()
+    let error = ChangeOrderPriceError::from_reply(&code.to_string(), &msg);
+    let domain = error.clone().into_platform_error();
+    // A used-up daily quota needs the merchant: say when it comes back and how to reset it.
+    let domain = if matches!(error, ChangeOrderPriceError::DailyQuotaExhausted { .. }) {
+        domain.with_detail(error.merchant_action())
+    } else {
+        domain
+    };
+    ChangeOrderPriceFailure::Refused {
+        error,
+        domain: Box::new(domain),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use transport_core::json::one_byte_mutations as mutations;
 
     #[test]
     fn decode_reply_reads_errcodes_as_numbers_or_text_and_keeps_the_message() {
@@ -310,50 +291,57 @@ mod tests {
     }
 
     #[test]
-    fn the_fast_path_reads_every_reply_as_the_general_path_does() {
-        let bodies: &[&[u8]] = &[
-            br#"{"errcode":0,"errmsg":"ok"}"#,
-            br#"{"errcode":0}"#,
-            br#"{"errcode":0,"errmsg":null,"extra":{"a":[1,2.5,"x"]}}"#,
-            br#" {"errmsg":"ok","errcode":0} "#,
-            br#"{"errcode":"0","errmsg":"ok"}"#,
-            br#"{"errcode":" 108022 ","errmsg":"x"}"#,
-            br#"{"errcode":108022,"errmsg":"\u6539\u4ef7 token=sbx_secret"}"#,
-            br#"{"errcode":0,"errmsg":"ok token=sbx_secret","raw":"sbx_secret"}"#,
-            br#"{"errcode":0.0,"errmsg":"ok"}"#,
-            br#"{"errcode":-0,"errmsg":"ok"}"#,
-            br#"{"errcode":1e2,"errmsg":"ok"}"#,
-            br#"{"errcode":18446744073709551615,"errmsg":"ok"}"#,
-            br#"{"errcode":-9223372036854775808,"errmsg":"ok"}"#,
-            br#"{"errcode":0,"errcode":1,"errmsg":"ok"}"#,
-            br#"{"errcode":0,"errmsg":1}"#,
-            br#"{"errcode":null,"errmsg":"ok"}"#,
-            br#"{"errcode":true}"#,
-            br#"{"errcode":0,"errmsg":"ok"} x"#,
+    fn odd_replies_are_read_by_serde_alone() {
+        // Unknown fields are ignored, errcodes come as numbers or text.
+        let ok = decode_reply(
+            br#"{"errmsg":"ok","extra":{"a":[1,2.5,"x"]},"errcode":0,"id":18446744073709551615}"#,
+            &[],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((ok.errcode, ok.errmsg.as_str()), (0, "ok"));
+        assert!(ok.raw.contains("18446744073709551615"), "raw body kept");
+        let ok = decode_reply(br#"{"errcode":"0","errmsg":null}"#, &[])
+            .unwrap()
+            .unwrap();
+        assert_eq!(ok.errmsg, "");
+        // Escaped messages are decoded; secrets are kept out of the raw body.
+        let refused =
+            decode_reply(br#"{"errcode":" 108022 ","errmsg":"\u6539\u4ef7"}"#, &[]).unwrap();
+        assert_eq!(refused.unwrap_err(), (108_022, "改价".to_owned()));
+        let ok = decode_reply(
+            br#"{"errcode":0,"errmsg":"ok","t":"sbx_secret"}"#,
+            &["sbx_secret"],
+        )
+        .unwrap()
+        .unwrap();
+        assert!(!ok.raw.contains("sbx_secret"), "{}", ok.raw);
+        // Bytes that are not UTF-8 in an ignored field: read, and kept lossily.
+        let ok = decode_reply(b"{\"errcode\":0,\"x\":\"\xff\"}", &[])
+            .unwrap()
+            .unwrap();
+        assert!(ok.raw.contains('\u{fffd}'), "{}", ok.raw);
+        // Anything that is not a WeChat envelope is Protocol, with the body in the message.
+        for body in [
+            &b"<html>busy</html>"[..],
             br#"{"errcode":0,"errmsg":"ok""#,
-            b"{\"errcode\":0,\"x\":\"\xff\"}",
-            b"{\"errcode\":0,\"errmsg\":\"\xe6\x94\xb9\"}",
+            br#"{"errcode":0} x"#,
+            br#"{"errcode":1.5}"#,
+            br#"{"errcode":true}"#,
+            br#"{"errcode":null,"errmsg":"ok"}"#,
+            br#"{"errcode":0,"errmsg":1}"#,
             b"",
             b"[0]",
-            b"<html>busy</html>",
-        ];
-        assert_eq!(
-            plain_envelope(r#"{"errcode":0,"errmsg":"ok"}"#),
-            Some((0, Some("ok")))
-        );
-        let mutated = mutations(br#"{"errcode":0,"errmsg":"ok","x":[1,{"y":null}]}"#);
-        for body in bodies
-            .iter()
-            .copied()
-            .chain(mutated.iter().map(Vec::as_slice))
-        {
-            for secrets in [&[][..], &["sbx_secret"][..]] {
-                assert_eq!(
-                    decode_reply(body, secrets),
-                    decode_reply_general(body, secrets),
-                    "{}",
-                    String::from_utf8_lossy(body)
-                );
+        ] {
+            let e = decode_reply(body, &[]).unwrap_err();
+            assert_eq!(
+                e.kind(),
+                order_domain::PlatformErrorKind::Protocol,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+            if body.starts_with(b"<html>") {
+                assert!(e.message().contains("<html>busy</html>"), "{e}");
             }
         }
     }

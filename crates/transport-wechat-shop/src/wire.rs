@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use transport_core::json::{Scan, opt_i64_lenient, u64_lenient};
+use transport_core::lenient::{i64_lenient, opt_i64_lenient, u64_lenient};
 
 /// The body of `POST /product/order/change_order_price`. Amounts are integer fen; ids are
 /// written as JSON integers exactly (values above 2^53 included) and read from numbers or
@@ -35,7 +35,7 @@ pub struct ChangeOrderInfo {
     #[serde(deserialize_with = "u64_lenient")]
     pub sku_id: u64,
     /// The line's new **total** in fen (not a unit price, not a difference).
-    #[serde(deserialize_with = "transport_core::json::i64_lenient")]
+    #[serde(deserialize_with = "i64_lenient")]
     pub change_price: i64,
 }
 
@@ -57,27 +57,6 @@ pub(crate) struct Envelope {
     pub errcode: Option<i64>,
     #[serde(default)]
     pub errmsg: Option<String>,
-}
-
-/// The envelope as WeChat writes it, read without building anything: `errcode` a JSON
-/// integer, `errmsg` text or `null`, each at most once, other keys anything. `None` for any
-/// other reply, for [`Envelope`] to read.
-pub(crate) fn plain_envelope(text: &str) -> Option<(i64, Option<&str>)> {
-    let mut scan = Scan::new(text);
-    let (mut code, mut msg) = (None, None);
-    scan.object(|key, v| {
-        match key {
-            "errcode" if code.is_none() => code = Some(v.integer()?),
-            "errmsg" if msg.is_none() => {
-                msg = Some(if v.null() { None } else { Some(v.string()?) });
-            }
-            "errcode" | "errmsg" => return None,
-            _ => v.skip()?,
-        }
-        Some(())
-    })?;
-    scan.end()?;
-    Some((code?, msg.flatten()))
 }
 
 #[cfg(test)]
@@ -132,5 +111,6 @@ mod tests {
         let e: Envelope =
             serde_json::from_str(r#"{"errcode":"108022","errmsg":"x","new":[1]}"#).unwrap();
         assert_eq!(e.errcode, Some(108_022));
+        assert_eq!(e.errmsg.as_deref(), Some("x"));
     }
 }

@@ -8,11 +8,13 @@ use async_trait::async_trait;
 use order_domain::{
     Amendment, Order, OrderPlatform, PlatformError, PlatformErrorKind, ViolationCode, plan,
 };
-use order_sandbox::{Fault, Sandbox, WechatApp, WechatEmulator, WechatOrder, WechatSettings};
+use order_sandbox::{
+    Fault, QuotaReply, Sandbox, WechatApp, WechatEmulator, WechatOrder, WechatSettings,
+};
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
 use transport_wechat_shop::{
-    ChangeOrderInfo, ChangeOrderPriceRequest, StaticToken, TokenSource, WechatConfig,
-    WechatShopClient, WechatShopPlatform,
+    ChangeOrderInfo, ChangeOrderPriceError, ChangeOrderPriceFailure, ChangeOrderPriceRequest,
+    StaticToken, TokenSource, WechatConfig, WechatShopClient, WechatShopPlatform,
 };
 
 const APPID: &str = "wx-sandbox-app";
@@ -104,7 +106,7 @@ fn req(
 }
 
 /// Neither the app secret nor any access token the emulator issued may appear in an error.
-fn assert_no_secret(e: &PlatformError, extra: &[&str]) {
+fn assert_no_secret(e: &(impl std::fmt::Display + std::fmt::Debug), extra: &[&str]) {
     let text = format!("{e} {e:?}");
     assert!(!text.contains(SECRET), "secret leaked: {text}");
     assert!(!text.contains("sbx_"), "token leaked: {text}");
@@ -239,7 +241,7 @@ async fn refused(
     let before = em.stats().total_requests;
     let e = client.change_order_price(request).await.unwrap_err();
     assert_no_secret(&e, &[]);
-    (e, em.stats().total_requests - before)
+    (e.into(), em.stats().total_requests - before)
 }
 
 #[tokio::test]
@@ -313,6 +315,58 @@ async fn no_permission_is_unauthorised() {
 }
 
 #[tokio::test]
+async fn the_typed_client_returns_the_generated_error_and_the_platform_gets_a_platform_error() {
+    let (_sb, em) = sandbox(WechatSettings::default()).await;
+    let mut paid = WechatOrder::awaiting_payment(1002, 500, &[(1, 11, 3000)]);
+    paid.status = "paid".into();
+    em.seed_order(paid);
+    let c = client(&em);
+    let e = c
+        .change_order_price(&req(1002, &[(1, 11, 100)], None))
+        .await
+        .unwrap_err();
+    let ChangeOrderPriceFailure::Refused { error, domain } = &e else {
+        panic!("a refusal: {e:?}");
+    };
+    assert!(
+        matches!(error, ChangeOrderPriceError::OrderNotAwaitingPayment { .. }),
+        "{error:?}"
+    );
+    assert_eq!(error.code(), "101100");
+    assert_eq!(domain.kind(), PlatformErrorKind::WrongState);
+    assert_eq!(PlatformError::from(e.clone()), **domain);
+    // An undocumented code is the generated enum's catch-all, code and message verbatim.
+    let c = WechatShopClient::with_token_source(
+        http(),
+        config(&em, APPID),
+        Arc::new(StaticToken(SecretString::from(""))),
+    );
+    let e = c
+        .change_order_price(&req(1002, &[(1, 11, 100)], None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            ChangeOrderPriceFailure::Refused {
+                error: ChangeOrderPriceError::Unknown { code, .. },
+                ..
+            } if code == "41001"
+        ),
+        "{e:?}"
+    );
+    // No platform answer: the domain's error as it came, untyped.
+    em.fail_next(Fault::Http500, 10);
+    let e = client(&em)
+        .change_order_price(&req(1002, &[(1, 11, 100)], None))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ChangeOrderPriceFailure::Unanswered(_)), "{e:?}");
+    assert_eq!(e.kind(), PlatformErrorKind::Transient);
+    em.clear_faults();
+}
+
+#[tokio::test]
 async fn token_too_long_and_undocumented_codes() {
     let (_sb, em) = sandbox(WechatSettings::default()).await;
     seed_1001(&em);
@@ -358,6 +412,56 @@ async fn system_busy_is_retried_to_success_and_bounded() {
     assert_eq!(e.kind(), PlatformErrorKind::Transient);
     assert_eq!(calls, 4, "bounded by max_attempts");
     em.clear_faults();
+}
+
+#[tokio::test]
+async fn daily_quota_45009_is_quota_exhausted_never_retried_and_says_when_it_resets() {
+    let (_sb, em) = sandbox(WechatSettings::default()).await;
+    seed_1001(&em);
+    let c = client(&em); // 4 attempts
+    // Fetch the token first so only business calls are counted.
+    c.change_order_price(&req(1001, &[(1, 11, 2900)], None))
+        .await
+        .unwrap();
+    em.quota_reply_next(QuotaReply::Daily, 3);
+    let (e, calls) = refused(&em, &c, &req(1001, &[(1, 11, 2800)], None)).await;
+    assert_eq!(e.code(), Some("45009"));
+    assert_eq!(e.kind(), PlatformErrorKind::QuotaExhausted);
+    assert!(!e.retryable());
+    assert_eq!(calls, 1, "a used-up daily quota is not retried");
+    assert_eq!(e.message(), "reach max api daily quota limit");
+    let detail = e.detail().expect("the merchant is told what to do");
+    assert!(detail.contains("next day"), "{detail}");
+    assert!(detail.contains("/cgi-bin/clear_quota"), "{detail}");
+    assert_eq!(em.order(1001).unwrap().lines[0].current_total, 2900);
+}
+
+#[tokio::test]
+async fn minute_quota_45011_is_rate_limited_and_retried_to_success() {
+    let (_sb, em) = sandbox(WechatSettings::default()).await;
+    seed_1001(&em);
+    let c = client(&em); // 4 attempts
+    c.change_order_price(&req(1001, &[(1, 11, 2900)], None))
+        .await
+        .unwrap();
+    let before = em.stats().total_requests;
+    em.quota_reply_next(QuotaReply::Minute, 2);
+    c.change_order_price(&req(1001, &[(1, 11, 2800)], None))
+        .await
+        .unwrap();
+    assert_eq!(
+        em.stats().total_requests - before,
+        3,
+        "two 45011, then success"
+    );
+    assert_eq!(em.order(1001).unwrap().lines[0].current_total, 2800);
+
+    em.quota_reply_next(QuotaReply::Minute, 10);
+    let (e, calls) = refused(&em, &c, &req(1001, &[(1, 11, 2700)], None)).await;
+    assert_eq!(e.code(), Some("45011"));
+    assert_eq!(e.kind(), PlatformErrorKind::RateLimited);
+    assert!(e.retryable());
+    assert_eq!(calls, 4, "bounded by max_attempts");
 }
 
 #[tokio::test]
@@ -486,7 +590,7 @@ async fn emulator_rate_limit_reaches_the_caller_only_when_the_client_does_not_pa
         }
     }
     let e = last.expect("4 unpaced calls against 2/s");
-    assert_eq!(e.code(), Some("45009"));
+    assert_eq!(e.code(), Some("45011"));
     assert_eq!(e.kind(), PlatformErrorKind::RateLimited);
     assert!(e.retryable());
 }

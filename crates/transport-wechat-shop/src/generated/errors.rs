@@ -31,8 +31,10 @@ pub enum ChangeOrderPriceError {
     AccessTokenExpired { message: String },
     /// `40014`: The access token is not a valid token.
     InvalidAccessToken { message: String },
-    /// `45009`: The app exceeded the interface's call frequency limit.
-    ApiFrequencyLimit { message: String },
+    /// `45009`: The app used up the interface's daily call quota ("reach max api daily quota limit").
+    DailyQuotaExhausted { message: String },
+    /// `45011`: The app called the interface too often in a short time ("api minute-quota reach limit").
+    MinuteQuotaLimit { message: String },
     /// A code the page does not document; code and message are kept verbatim.
     Unknown { code: String, message: String },
 }
@@ -54,7 +56,8 @@ impl ChangeOrderPriceError {
             "40001" => Self::InvalidCredential { message },
             "42001" => Self::AccessTokenExpired { message },
             "40014" => Self::InvalidAccessToken { message },
-            "45009" => Self::ApiFrequencyLimit { message },
+            "45009" => Self::DailyQuotaExhausted { message },
+            "45011" => Self::MinuteQuotaLimit { message },
             _ => Self::Unknown {
                 code: code.to_owned(),
                 message,
@@ -77,7 +80,8 @@ impl ChangeOrderPriceError {
             Self::InvalidCredential { .. } => "40001",
             Self::AccessTokenExpired { .. } => "42001",
             Self::InvalidAccessToken { .. } => "40014",
-            Self::ApiFrequencyLimit { .. } => "45009",
+            Self::DailyQuotaExhausted { .. } => "45009",
+            Self::MinuteQuotaLimit { .. } => "45011",
             Self::Unknown { code, .. } => code,
         }
     }
@@ -97,7 +101,8 @@ impl ChangeOrderPriceError {
             Self::InvalidCredential { message } => message,
             Self::AccessTokenExpired { message } => message,
             Self::InvalidAccessToken { message } => message,
-            Self::ApiFrequencyLimit { message } => message,
+            Self::DailyQuotaExhausted { message } => message,
+            Self::MinuteQuotaLimit { message } => message,
             Self::Unknown { message, .. } => message,
         }
     }
@@ -117,7 +122,8 @@ impl ChangeOrderPriceError {
             Self::InvalidCredential { .. } => PlatformErrorKind::Unauthorised,
             Self::AccessTokenExpired { .. } => PlatformErrorKind::Unauthorised,
             Self::InvalidAccessToken { .. } => PlatformErrorKind::Unauthorised,
-            Self::ApiFrequencyLimit { .. } => PlatformErrorKind::RateLimited,
+            Self::DailyQuotaExhausted { .. } => PlatformErrorKind::QuotaExhausted,
+            Self::MinuteQuotaLimit { .. } => PlatformErrorKind::RateLimited,
             Self::Unknown { .. } => PlatformErrorKind::Protocol,
         }
     }
@@ -126,7 +132,7 @@ impl ChangeOrderPriceError {
     pub fn retryable(&self) -> bool {
         matches!(
             self,
-            Self::SystemBusy { .. } | Self::ApiFrequencyLimit { .. }
+            Self::SystemBusy { .. } | Self::MinuteQuotaLimit { .. }
         )
     }
 
@@ -155,8 +161,11 @@ impl ChangeOrderPriceError {
             }
             Self::AccessTokenExpired { .. } => "The access token has expired.",
             Self::InvalidAccessToken { .. } => "The access token is not a valid token.",
-            Self::ApiFrequencyLimit { .. } => {
-                "The app exceeded the interface's call frequency limit."
+            Self::DailyQuotaExhausted { .. } => {
+                "The app used up the interface's daily call quota (\"reach max api daily quota limit\")."
+            }
+            Self::MinuteQuotaLimit { .. } => {
+                "The app called the interface too often in a short time (\"api minute-quota reach limit\")."
             }
             Self::Unknown { .. } => {
                 "The platform returned a code that the reference page does not document."
@@ -201,8 +210,11 @@ impl ChangeOrderPriceError {
             Self::InvalidAccessToken { .. } => {
                 "Nothing if it passes after the automatic token refresh; otherwise check the token source."
             }
-            Self::ApiFrequencyLimit { .. } => {
-                "Nothing; calls are slowed and retried. Lower the configured rate if it keeps happening."
+            Self::DailyQuotaExhausted { .. } => {
+                "Wait: the quota resets the next day; or reset it now with POST /cgi-bin/clear_quota (limited resets per month), then run again."
+            }
+            Self::MinuteQuotaLimit { .. } => {
+                "Nothing; calls pause and are retried. Lower the configured rate if it keeps happening."
             }
             Self::Unknown { .. } => {
                 "Read the platform's message; if the code keeps coming back, report it so the page can document it."
@@ -227,7 +239,8 @@ impl ChangeOrderPriceError {
             | Self::InvalidCredential { message }
             | Self::AccessTokenExpired { message }
             | Self::InvalidAccessToken { message }
-            | Self::ApiFrequencyLimit { message }
+            | Self::DailyQuotaExhausted { message }
+            | Self::MinuteQuotaLimit { message }
             | Self::Unknown { message, .. } => message,
         };
         PlatformError::new(kind, Some(code), message)

@@ -16,8 +16,11 @@ pub const REVISION_LIMIT: u32 = 50;
 /// Errcodes after which the token is refreshed and the request sent again, once.
 pub const TOKEN_REFRESH_ERRCODES: &[i64] = &[40001, 42001, 40014];
 
-/// Errcode of the call frequency limit.
-pub const RATE_LIMITED_ERRCODE: i64 = 45009;
+/// Errcode of the daily call quota (not retried).
+pub const DAILY_QUOTA_ERRCODE: i64 = 45009;
+
+/// Errcode of the short-term (minute) frequency limit (retried after a pause).
+pub const RATE_LIMITED_ERRCODE: i64 = 45011;
 
 /// `order_id` (number (u64), required: yes): The order to change.
 pub const ORDER_ID: &str = "order_id";
