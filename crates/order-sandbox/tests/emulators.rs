@@ -9,7 +9,20 @@ use order_sandbox::{
 use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    // reqwest 0.13 has no crypto provider of its own (decision D14). These tests speak plain
+    // HTTP, so the client gets a TLS configuration with no roots: loading the system's roots
+    // for every client would cost tens of milliseconds per request and skew the rate tests.
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default protocol versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("client")
 }
 
 async fn json_of(resp: reqwest::Response) -> Value {
@@ -1060,7 +1073,7 @@ fn top_signature_golden() {
 
 /// Independent TOP signer for the tests.
 fn top_sign_test(params: &[(String, String)], secret: &str, method: &str) -> String {
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     use md5::{Digest, Md5};
     let mut p: Vec<_> = params.iter().filter(|(_, v)| !v.is_empty()).collect();
     p.sort();

@@ -5,7 +5,7 @@
 //!
 //! | module | what it gives |
 //! |---|---|
-//! | [`http`] | [`HttpClient`]: one `reqwest` client per process (rustls, connect and total timeouts, pooled connections, loopback never proxied, redirects off), cheap to clone, and [`HttpClient::send`] which reads a whole reply and maps every failure to a redacted [`PlatformError`]. |
+//! | [`http`] | [`HttpClient`]: one `reqwest` client per process (rustls on `ring`, see [`install_crypto_provider`], connect and total timeouts, pooled connections, loopback never proxied, redirects off), cheap to clone, and [`HttpClient::send`] which reads a whole reply and maps every failure to a redacted [`PlatformError`]. |
 //! | [`secret`] | [`SecretString`] and [`ExposeSecret`] re-exported from `secrecy`: credentials are held in them so they never reach `Debug`, `Display` or an error. |
 //! | [`redact`] | [`redact_url`] (query values of token-like parameters become `***`) and [`redact_text`] (known secret values become `***`). |
 //! | [`sign`] | pure digest primitives for platform signatures: MD5, HMAC-MD5, HMAC-SHA1, HMAC-SHA256, upper/lower hex, and [`verify_hex`](sign::verify_hex), a constant-time comparison of a received hex signature. |
@@ -56,7 +56,7 @@ pub mod text;
 pub use clock::SystemClock;
 pub use convert::{invalid_request, minor_units, numeric_id};
 pub use error::{decode_json, from_reqwest, from_status, protocol_error, snippet};
-pub use http::{HttpClient, HttpConfig, HttpReply, endpoint};
+pub use http::{HttpClient, HttpConfig, HttpReply, endpoint, install_crypto_provider};
 pub use limit::RateLimiter;
 pub use order_domain::{PlatformError, PlatformErrorKind};
 pub use redact::{redact_text, redact_url};
