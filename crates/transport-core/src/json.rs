@@ -356,6 +356,10 @@ impl<'a> Scan<'a> {
 /// Every body one byte away from `seed`: each byte deleted, and each of a set of bytes
 /// that matter to JSON inserted before it or put in its place. For the tests that hold a fast
 /// path (such as one built on [`Scan`]) to the general reader it stands in front of.
+///
+/// Test support only, not part of the API: hidden from the docs, and it goes with this module
+/// once the transports read replies with serde alone (issue 13).
+#[doc(hidden)]
 pub fn one_byte_mutations(seed: &[u8]) -> Vec<Vec<u8>> {
     let bytes = b"\"\\,:{}[]0-.e nt\x01\xff";
     let mut out = Vec::new();
