@@ -149,7 +149,8 @@ pub struct CallRecord {
     pub order_id: Option<String>,
     /// The credential that made the call (token, appid, app key), when known.
     pub credential: Option<String>,
-    /// What happened: `"ok"`, `"rejected:<code>"`, `"rate_limited"`, or `"fault:<name>"`.
+    /// What happened: `"ok"`, `"rejected:<code>"`, `"rate_limited"`, `"fault:<name>"`, or (WeChat)
+    /// `"quota:daily"` / `"quota:minute"` for a scripted or exhausted quota.
     pub outcome: String,
     /// Whether the call changed the order.
     pub applied: bool,

@@ -143,7 +143,7 @@ pub use icbu::{IcbuApp, IcbuEmulator, IcbuOrder, IcbuSettings};
 pub use vvtool::{
     VvtoolBusyReply, VvtoolEmulator, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken,
 };
-pub use wechat::{WechatApp, WechatEmulator, WechatLine, WechatOrder, WechatSettings};
+pub use wechat::{WechatApp, WechatEmulator, WechatLine, WechatOrder, WechatQuota, WechatSettings};
 
 /// A set of running emulators. Dropping it stops their servers.
 #[derive(Debug)]

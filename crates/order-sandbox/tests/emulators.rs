@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 
 use order_sandbox::{
     EmSettings, EmSignScheme, EmTrade, Fault, FaultProfile, IcbuOrder, IcbuSettings, Sandbox,
-    VvtoolBusyReply, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatOrder, WechatSettings,
+    VvtoolBusyReply, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatOrder, WechatQuota,
+    WechatSettings,
 };
 use serde_json::{Value, json};
 
@@ -242,7 +243,8 @@ async fn wechat_rate_limit_per_appid() {
     let mut limited = 0;
     for _ in 0..6 {
         let r = wx_change(&wx.base_url(), &token, &body).await;
-        if r["errcode"] == 45009 {
+        if r["errcode"] == 45011 {
+            assert_eq!(r["errmsg"], "api minute-quota reach limit", "{r}");
             limited += 1;
         } else {
             assert_eq!(r["errcode"], 0);
@@ -263,6 +265,96 @@ async fn wechat_rate_limit_per_appid() {
         assert_eq!(wx_change(&wx.base_url(), &token, &body).await["errcode"], 0);
     }
     assert_eq!(wx.stats().rate_limited, 0);
+}
+
+#[tokio::test]
+async fn wechat_daily_quota_answers_45009_until_cleared() {
+    let sb = wechat_sandbox(WechatSettings {
+        rate_limit_per_second: None,
+        daily_quota: Some(2),
+        ..WechatSettings::default()
+    })
+    .await;
+    let wx = sb.wechat().unwrap();
+    wx.seed_order(wx_order());
+    let base = wx.base_url();
+    let token = wx.issue_token("wx-sandbox-app").unwrap();
+    let body = json!({"order_id": BIG, "change_express": true, "express_fee": 400,
+        "change_order_infos": []});
+    assert_eq!(wx_change(&base, &token, &body).await["errcode"], 0);
+    assert_eq!(wx_change(&base, &token, &body).await["errcode"], 0);
+    for _ in 0..2 {
+        let r = wx_change(&base, &token, &body).await;
+        assert_eq!(
+            r,
+            json!({"errcode": 45009, "errmsg": "reach max api daily quota limit"})
+        );
+    }
+    assert_eq!(
+        wx.order(BIG).unwrap().revisions,
+        2,
+        "refused calls change nothing"
+    );
+
+    // clear_quota: only with the app's own token and appid.
+    let clear = |appid: &'static str| {
+        let url = format!("{base}/cgi-bin/clear_quota?access_token={token}");
+        async move {
+            json_of(
+                client()
+                    .post(url)
+                    .json(&json!({ "appid": appid }))
+                    .send()
+                    .await
+                    .expect("send"),
+            )
+            .await
+        }
+    };
+    assert_eq!(clear("wx-other").await["errcode"], 40013);
+    assert_eq!(clear("wx-sandbox-app").await["errcode"], 0);
+    assert_eq!(wx_change(&base, &token, &body).await["errcode"], 0);
+    assert_eq!(wx.order(BIG).unwrap().revisions, 3);
+}
+
+#[tokio::test]
+async fn wechat_scripted_quota_replies_change_nothing() {
+    let sb = wechat_sandbox(WechatSettings::default()).await;
+    let wx = sb.wechat().unwrap();
+    wx.seed_order(wx_order());
+    let base = wx.base_url();
+    let token = wx.issue_token("wx-sandbox-app").unwrap();
+    let body = json!({"order_id": BIG, "change_express": true, "express_fee": 400,
+        "change_order_infos": []});
+    wx.exceed_quota(WechatQuota::Daily, 1);
+    let admin = client()
+        .post(format!("{base}/__admin/quota"))
+        .json(&json!({"quota": "minute", "count": 2}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(admin.status().as_u16(), 204);
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let r = wx_change(&base, &token, &body).await;
+        got.push((r["errcode"].clone(), r["errmsg"].clone()));
+    }
+    assert_eq!(
+        got,
+        [
+            (json!(45009), json!("reach max api daily quota limit")),
+            (json!(45011), json!("api minute-quota reach limit")),
+            (json!(45011), json!("api minute-quota reach limit")),
+            (json!(0), json!("ok")),
+        ]
+    );
+    let o = wx.order(BIG).unwrap();
+    assert_eq!((o.revisions, o.express_fee), (1, 400));
+    let outcomes: Vec<String> = wx.calls().into_iter().map(|c| c.outcome).collect();
+    assert_eq!(
+        outcomes,
+        ["quota:daily", "quota:minute", "quota:minute", "ok"]
+    );
 }
 
 #[tokio::test]
