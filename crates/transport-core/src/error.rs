@@ -227,7 +227,10 @@ mod tests {
             }
             assert!(shown.ends_with('…'), "{shown}");
 
-            let body = format!("{}?access_token={IN_URL}&x=1 and more", "y".repeat(lead - 14));
+            let body = format!(
+                "{}?access_token={IN_URL}&x=1 and more",
+                "y".repeat(lead - 14)
+            );
             let shown = snippet(body.as_bytes(), &[]);
             for part in 3..=IN_URL.len() {
                 assert!(!shown.contains(&IN_URL[..part]), "lead {lead}: {shown}");

@@ -9,7 +9,7 @@
 //! | [`secret`] | [`SecretString`] and [`ExposeSecret`] re-exported from `secrecy`: credentials are held in them so they never reach `Debug`, `Display` or an error. |
 //! | [`redact`] | [`redact_url`] (query values of token-like parameters become `***`) and [`redact_text`] (known secret values become `***`). |
 //! | [`sign`] | pure digest primitives for platform signatures: MD5, HMAC-MD5, HMAC-SHA1, HMAC-SHA256, upper/lower hex, and [`verify_hex`](sign::verify_hex), a constant-time comparison of a received hex signature. |
-//! | [`limit`] | [`RateLimiter`]: per-credential request pacing on `governor`, keyed by a credential id. |
+//! | [`limit`] | [`RateLimiter`]: per-credential request pacing on `governor`, and [`RateLimiters`], one shared limiter per credential for the whole process (the app's send pacing and the transport's client use the same one; [`RateLimiter::reserve`] takes a request's slot ahead so it is not taken twice). |
 //! | [`retry`] | [`RetryPolicy`] and [`with_retries`]: bounded exponential backoff with jitter (`backon`) that retries retryable [`PlatformError`]s only and honours their `retry_after`. |
 //! | [`json`] | lenient exact readers for ids and amounts that arrive as numbers or strings (never through `f64`), and [`Scan`](json::Scan), a strict allocation-free reader for the usual shape of a reply (fast paths). |
 //! | [`text`] | [`SmallText`](text::SmallText): short wire text (amounts, dates) formatted without a heap allocation. |
@@ -57,7 +57,7 @@ pub use clock::SystemClock;
 pub use convert::{invalid_request, minor_units, numeric_id};
 pub use error::{decode_json, from_reqwest, from_status, protocol_error, snippet};
 pub use http::{HttpClient, HttpConfig, HttpReply, endpoint, install_crypto_provider};
-pub use limit::RateLimiter;
+pub use limit::{RateLimiter, RateLimiters};
 pub use order_domain::{PlatformError, PlatformErrorKind};
 pub use redact::{redact_text, redact_url};
 pub use retry::{RetryPolicy, with_retries, with_retries_counted};
