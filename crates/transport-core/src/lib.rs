@@ -6,6 +6,7 @@
 //! | module | what it gives |
 //! |---|---|
 //! | [`http`] | [`HttpClient`]: one `reqwest` client per process (rustls on `ring`, see [`install_crypto_provider`], connect and total timeouts, pooled connections, loopback never proxied, redirects off), cheap to clone, and [`HttpClient::send`] which reads a whole reply and maps every failure to a redacted [`PlatformError`]. |
+//! | [`client`] | [`ClientSettings`]: what every platform client is configured with (base URL and path, rate or the credential's shared limiter, retry policy) with one set of builder methods and a redacting `Debug`, and [`Masked`] for secret fields in a hand-written `Debug`. |
 //! | [`secret`] | [`SecretString`] and [`ExposeSecret`] re-exported from `secrecy`: credentials are held in them so they never reach `Debug`, `Display` or an error. |
 //! | [`redact`] | [`redact_url`] (query values of token-like parameters become `***`) and [`redact_text`] (known secret values become `***`). |
 //! | [`sign`] | pure digest primitives for platform signatures: MD5, HMAC-MD5, HMAC-SHA1, HMAC-SHA256, upper/lower hex, and [`verify_hex`](sign::verify_hex), a constant-time comparison of a received hex signature. |
@@ -41,6 +42,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod client;
 pub mod clock;
 pub mod convert;
 pub mod error;
@@ -53,6 +55,7 @@ pub mod secret;
 pub mod sign;
 pub mod text;
 
+pub use client::{ClientSettings, Masked};
 pub use clock::SystemClock;
 pub use convert::{invalid_request, minor_units, numeric_id};
 pub use error::{decode_json, from_reqwest, from_status, protocol_error, snippet};
