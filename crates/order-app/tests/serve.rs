@@ -197,6 +197,7 @@ impl Harness {
         tokio::spawn(async move {
             axum::serve(listener, receiver_router(deps)).await.unwrap();
         });
+        transport_core::install_crypto_provider();
         Harness {
             url: format!("http://{addr}{path}"),
             journal: sqlite,
@@ -393,6 +394,7 @@ async fn the_body_limit_is_configurable() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, receiver_router(deps)).await.unwrap() });
+    transport_core::install_crypto_provider();
     let resp = reqwest::Client::new()
         .post(format!("http://{addr}/in"))
         .body("x".repeat(101))

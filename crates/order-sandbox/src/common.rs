@@ -149,7 +149,8 @@ pub struct CallRecord {
     pub order_id: Option<String>,
     /// The credential that made the call (token, appid, app key), when known.
     pub credential: Option<String>,
-    /// What happened: `"ok"`, `"rejected:<code>"`, `"rate_limited"`, or `"fault:<name>"`.
+    /// What happened: `"ok"`, `"rejected:<code>"`, `"rate_limited"`, `"fault:<name>"`, or (WeChat)
+    /// `"quota:daily"` / `"quota:minute"` for a scripted or exhausted quota.
     pub outcome: String,
     /// Whether the call changed the order.
     pub applied: bool,
@@ -453,101 +454,53 @@ pub(crate) fn admin_not_found() -> Response {
 
 /// Current Unix time in seconds.
 pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    jiff::Timestamp::now().as_second()
 }
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian), or `None` if invalid.
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
-    if !(1..=12).contains(&m) || d == 0 {
-        return None;
-    }
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let dim = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if leap => 29,
-        _ => 28,
-    };
-    if d > dim {
-        return None;
-    }
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    Some(era * 146_097 + doe - 719_468)
+/// A fixed zone `offset_secs` east of UTC (`None` beyond jiff's ±25:59:59).
+fn fixed_zone(offset_secs: i64) -> Option<jiff::tz::TimeZone> {
+    let secs = i32::try_from(offset_secs).ok()?;
+    Some(jiff::tz::TimeZone::fixed(
+        jiff::tz::Offset::from_seconds(secs).ok()?,
+    ))
 }
 
-/// Parses `yyyy-MM-dd` strictly into days since the epoch.
-pub(crate) fn parse_date(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+/// Whether `s` has exactly the shape of `pattern`, where `9` stands for an ASCII digit and any
+/// other byte for itself: the platforms' formats have fixed widths, which `strptime` alone does
+/// not insist on.
+fn has_shape(s: &str, pattern: &str) -> bool {
+    s.len() == pattern.len()
+        && s.bytes().zip(pattern.bytes()).all(|(c, p)| match p {
+            b'9' => c.is_ascii_digit(),
+            _ => c == p,
+        })
+}
+
+/// Parses `yyyy-MM-dd` strictly into a civil date.
+pub(crate) fn parse_date(s: &str) -> Option<jiff::civil::Date> {
+    if !has_shape(s, "9999-99-99") {
         return None;
     }
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = &s[r];
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    days_from_civil(i64::from(digits(0..4)?), digits(5..7)?, digits(8..10)?)
+    jiff::civil::Date::strptime("%Y-%m-%d", s).ok()
 }
 
 /// Parses `yyyy-MM-dd HH:mm:ss` taken in the zone `offset_secs` east of UTC into Unix seconds.
 pub(crate) fn parse_datetime(s: &str, offset_secs: i64) -> Option<i64> {
-    if s.len() != 19 || s.as_bytes()[10] != b' ' {
+    if !has_shape(s, "9999-99-99 99:99:99") {
         return None;
     }
-    let days = parse_date(s.get(..10)?)?;
-    let t = s.get(11..)?;
-    let tb = t.as_bytes();
-    if tb[2] != b':' || tb[5] != b':' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let p = t.get(r)?;
-        if p.bytes().all(|c| c.is_ascii_digit()) {
-            p.parse().ok()
-        } else {
-            None
-        }
-    };
-    let (h, mi, se) = (num(0..2)?, num(3..5)?, num(6..8)?);
-    if h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    Some(days * 86_400 + h * 3600 + mi * 60 + se - offset_secs)
+    let civil = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", s).ok()?;
+    let zoned = civil.to_zoned(fixed_zone(offset_secs)?).ok()?;
+    Some(zoned.timestamp().as_second())
 }
 
-/// Formats Unix seconds as `yyyy-MM-dd HH:mm:ss` in the zone `offset_secs` east of UTC.
+/// Formats Unix seconds as `yyyy-MM-dd HH:mm:ss` in the zone `offset_secs` east of UTC; empty
+/// for a time or offset outside jiff's range (years -9999 to 9999).
 pub fn format_datetime(unix: i64, offset_secs: i64) -> String {
-    let t = unix + offset_secs;
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // civil_from_days
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+    let (Ok(t), Some(zone)) = (jiff::Timestamp::from_second(unix), fixed_zone(offset_secs)) else {
+        return String::new();
+    };
+    t.to_zoned(zone).strftime("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 /// Reads a JSON value that may be a number or a string holding a number, as `u64`, exactly.
@@ -629,4 +582,46 @@ pub(crate) fn sign_matches(received: &str, expected_upper: &str) -> bool {
     use subtle::ConstantTimeEq;
     let r = received.trim().to_ascii_uppercase();
     r.len() == expected_upper.len() && bool::from(r.as_bytes().ct_eq(expected_upper.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GMT8: i64 = 8 * 3600;
+
+    #[test]
+    fn top_timestamps_round_trip_in_gmt8() {
+        // 1_700_000_000 is 2023-11-14T22:13:20Z.
+        assert_eq!(format_datetime(1_700_000_000, GMT8), "2023-11-15 06:13:20");
+        assert_eq!(format_datetime(1_700_000_000, 0), "2023-11-14 22:13:20");
+        assert_eq!(
+            parse_datetime("2023-11-15 06:13:20", GMT8),
+            Some(1_700_000_000)
+        );
+        assert_eq!(parse_datetime("1970-01-01 08:00:00", GMT8), Some(0));
+    }
+
+    #[test]
+    fn dates_and_times_are_read_strictly() {
+        assert!(parse_date("2024-02-29").is_some());
+        for bad in [
+            "2023-02-29",
+            "2024-2-29",
+            "2024-02-29 ",
+            "２０２４-02-29",
+            "2024/02/29",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        for bad in [
+            "2023-11-15 6:13:20",
+            "2023-11-15T06:13:20",
+            " 2023-11-15 06:13:20",
+            "2023-11-15 24:00:00",
+            "2023-02-30 00:00:00",
+        ] {
+            assert_eq!(parse_datetime(bad, GMT8), None, "{bad}");
+        }
+    }
 }

@@ -52,7 +52,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use md5::{Digest, Md5};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -101,12 +101,12 @@ pub fn top_sign(params: &[(String, String)], secret: &str, sign_method: &str) ->
             Some(upper_hex(&h.finalize()))
         }
         "hmac" => {
-            let mut m = <Hmac<Md5> as Mac>::new_from_slice(secret.as_bytes()).ok()?;
+            let mut m = <Hmac<Md5> as KeyInit>::new_from_slice(secret.as_bytes()).ok()?;
             m.update(s.as_bytes());
             Some(upper_hex(&m.finalize().into_bytes()))
         }
         "hmac-sha256" => {
-            let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).ok()?;
+            let mut m = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).ok()?;
             m.update(s.as_bytes());
             Some(upper_hex(&m.finalize().into_bytes()))
         }

@@ -154,7 +154,7 @@ pub use open1688::{
 pub use vvtool::{
     VvtoolBusyReply, VvtoolEmulator, VvtoolEntry, VvtoolOrder, VvtoolSettings, VvtoolToken,
 };
-pub use wechat::{QuotaReply, WechatApp, WechatEmulator, WechatLine, WechatOrder, WechatSettings};
+pub use wechat::{WechatApp, WechatEmulator, WechatLine, WechatOrder, WechatQuota, WechatSettings};
 
 /// A set of running emulators. Dropping it stops their servers.
 #[derive(Debug)]

@@ -12,8 +12,8 @@
 //! | 41001 | access token missing |
 //! | 42001 | token expired (TTL passed, or [`WechatEmulator::expire_tokens`]) |
 //! | 40013 / 40125 / 40002 | token endpoint: unknown appid / wrong secret / wrong grant type |
-//! | 45009 | the daily quota is used up (scripted: [`WechatEmulator::quota_reply_next`]) |
-//! | 45011 | more calls than the per-appid rate limit allows ("minute quota") |
+//! | 45009 | daily quota: more business calls today than [`WechatSettings::daily_quota`] allows (until [`WechatEmulator::clear_quota`] or `POST /cgi-bin/clear_quota`), or scripted with [`WechatEmulator::exceed_quota`] |
+//! | 45011 | minute quota: more calls than the per-appid rate limit allows, or scripted |
 //! | 100002 | unknown order |
 //! | 101100 | order not awaiting payment |
 //! | 108021 | a line total above its original total, or freight above the original freight |
@@ -22,7 +22,10 @@
 //! | 9401020 | malformed body, missing field, unknown SKU line, negative amount |
 //! | 9401021 | the appid has no permission for the operation |
 //!
-//! Checks run in this order: token, rate limit, fault, permission, body, then business rules.
+//! Checks run in this order: token, scripted quota replies, daily quota, rate limit, fault,
+//! permission, body, then business rules. 45009 is the interface's daily call quota ("reach max
+//! api daily quota limit": retrying today does not help); 45011 is the short-term frequency
+//! limit ("api minute-quota reach limit": slow down and retry).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -69,8 +72,12 @@ pub struct WechatApp {
 pub struct WechatSettings {
     /// Known apps.
     pub apps: Vec<WechatApp>,
-    /// Calls per second per appid on the business endpoint; `None` lifts the limit.
+    /// Calls per second per appid on the business endpoint (errcode 45011 beyond it); `None`
+    /// lifts the limit.
     pub rate_limit_per_second: Option<u32>,
+    /// Business calls per appid before errcode 45009 (the daily quota) until the quota is
+    /// cleared; `None` (the default) never exhausts it.
+    pub daily_quota: Option<u64>,
     /// Lifetime of an access token.
     pub token_ttl: Duration,
     /// Random fault profile.
@@ -95,9 +102,46 @@ impl Default for WechatSettings {
                 },
             ],
             rate_limit_per_second: Some(20),
+            daily_quota: None,
             token_ttl: Duration::from_secs(7200),
             faults: FaultProfile::none(),
             port: 0,
+        }
+    }
+}
+
+/// WeChat's call quotas, as [`WechatEmulator::exceed_quota`] scripts them; JSON `"daily"` or
+/// `"minute"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WechatQuota {
+    /// The interface's daily call quota: errcode 45009.
+    Daily,
+    /// The short-term (minute) frequency limit: errcode 45011.
+    Minute,
+}
+
+impl WechatQuota {
+    /// The errcode WeChat answers.
+    pub fn errcode(self) -> i64 {
+        match self {
+            WechatQuota::Daily => 45009,
+            WechatQuota::Minute => 45011,
+        }
+    }
+
+    /// The errmsg WeChat answers.
+    pub fn errmsg(self) -> &'static str {
+        match self {
+            WechatQuota::Daily => "reach max api daily quota limit",
+            WechatQuota::Minute => "api minute-quota reach limit",
+        }
+    }
+
+    fn outcome(self) -> &'static str {
+        match self {
+            WechatQuota::Daily => "quota:daily",
+            WechatQuota::Minute => "quota:minute",
         }
     }
 }
@@ -192,26 +236,10 @@ struct WechatState {
     current: HashMap<String, String>,
     issued: u64,
     orders: HashMap<u64, WechatOrder>,
-    /// Quota replies to give the next business calls, in order.
-    quota_replies: std::collections::VecDeque<QuotaReply>,
-}
-
-/// A WeChat quota reply scripted with [`WechatEmulator::quota_reply_next`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QuotaReply {
-    /// errcode 45009, "reach max api daily quota limit".
-    Daily,
-    /// errcode 45011, "api minute-quota reach limit".
-    Minute,
-}
-
-impl QuotaReply {
-    fn errcode(self) -> (i64, &'static str) {
-        match self {
-            QuotaReply::Daily => (45009, "reach max api daily quota limit"),
-            QuotaReply::Minute => (45011, "api minute-quota reach limit"),
-        }
-    }
+    /// Replies scripted by [`WechatEmulator::exceed_quota`], next first.
+    quota_replies: std::collections::VecDeque<WechatQuota>,
+    /// Business calls counted against the daily quota, per appid.
+    daily_calls: HashMap<String, u64>,
 }
 
 #[derive(Debug)]
@@ -278,11 +306,13 @@ impl WechatEmulator {
         Router::new()
             .route("/cgi-bin/token", get(token_get))
             .route("/cgi-bin/stable_token", post(stable_token))
+            .route("/cgi-bin/clear_quota", post(clear_quota))
             .route("/product/order/change_order_price", post(change_price))
             .route("/__admin/orders", post(admin_seed))
             .route("/__admin/orders/{id}", get(admin_order))
             .route("/__admin/tokens/expire", post(admin_expire))
             .route("/__admin/tokens/invalidate", post(admin_invalidate))
+            .route("/__admin/quota", post(admin_quota))
             .merge(admin_common_routes!(WechatEmulator))
             .with_state(self.clone())
     }
@@ -297,11 +327,33 @@ impl WechatEmulator {
         self.state().orders.get(&order_id).cloned()
     }
 
-    /// The next `n` business calls with a valid token are answered with `quota` (nothing is
-    /// applied).
-    pub fn quota_reply_next(&self, quota: QuotaReply, n: usize) {
+    /// The next `n` business calls with a valid token are answered with `quota`'s errcode
+    /// (45009 or 45011) and change nothing. Also `POST /__admin/quota`
+    /// `{"quota": "daily"|"minute", "count": n}`.
+    pub fn exceed_quota(&self, quota: WechatQuota, n: usize) {
         let mut st = self.state();
         st.quota_replies.extend(std::iter::repeat_n(quota, n));
+    }
+
+    /// Resets `appid`'s daily quota count (what `POST /cgi-bin/clear_quota` does).
+    pub fn clear_quota(&self, appid: &str) {
+        self.state().daily_calls.remove(appid);
+    }
+
+    /// Answers a scripted quota reply, else counts the call against `appid`'s daily quota and
+    /// answers 45009 once it is spent.
+    fn quota_reply(&self, appid: &str) -> Option<WechatQuota> {
+        let mut st = self.state();
+        if let Some(q) = st.quota_replies.pop_front() {
+            return Some(q);
+        }
+        let limit = self.inner.settings.daily_quota?;
+        let used = st.daily_calls.entry(appid.to_owned()).or_default();
+        if *used >= limit {
+            return Some(WechatQuota::Daily);
+        }
+        *used += 1;
+        None
     }
 
     /// Marks every issued token expired: its next use answers errcode 42001.
@@ -554,15 +606,14 @@ async fn change_price(State(em): State<WechatEmulator>, uri: Uri, body: Bytes) -
         }
     };
     let cred = Some(appid.as_str());
-    let scripted = em.state().quota_replies.pop_front();
-    if let Some(q) = scripted {
-        let (code, msg) = q.errcode();
-        core.record(seq, order_key, cred, format!("rejected:{code}"), false);
-        return reply(code, msg);
+    if let Some(q) = em.quota_reply(&appid) {
+        core.record(seq, order_key, cred, q.outcome(), false);
+        return reply(q.errcode(), q.errmsg());
     }
     if !core.admit(&appid, em.inner.settings.rate_limit_per_second) {
         core.record(seq, order_key, cred, "rate_limited", false);
-        return reply(45011, "api minute-quota reach limit");
+        let q = WechatQuota::Minute;
+        return reply(q.errcode(), q.errmsg());
     }
     let fault = core.next_fault();
     if let Some(f) = fault {
@@ -630,4 +681,45 @@ async fn admin_expire(State(em): State<WechatEmulator>) -> AdminResult {
 async fn admin_invalidate(State(em): State<WechatEmulator>) -> AdminResult {
     em.invalidate_tokens();
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /cgi-bin/clear_quota?access_token=…` with `{"appid": "…"}`: resets that app's daily
+/// quota. The token must be valid and belong to the app (else errcode 40013, invalid appid).
+async fn clear_quota(State(em): State<WechatEmulator>, uri: Uri, body: Bytes) -> Response {
+    let q: HashMap<String, String> = parse_pairs(uri.query().unwrap_or("")).into_iter().collect();
+    let owner = match em.check_token(q.get("access_token").map(String::as_str)) {
+        Ok(a) => a,
+        Err((c, m)) => return reply(c, &m),
+    };
+    let appid = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("appid").and_then(Value::as_str).map(str::to_owned));
+    match appid {
+        Some(a) if a == owner => {
+            em.clear_quota(&a);
+            reply(0, "ok")
+        }
+        _ => reply(40013, "invalid appid"),
+    }
+}
+
+#[derive(Deserialize)]
+struct QuotaRequest {
+    quota: WechatQuota,
+    #[serde(default = "one")]
+    count: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+async fn admin_quota(State(em): State<WechatEmulator>, body: Bytes) -> AdminResult {
+    Ok(match serde_json::from_slice::<QuotaRequest>(&body) {
+        Ok(r) => {
+            em.exceed_quota(r.quota, r.count);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(e) => admin_error(e),
+    })
 }

@@ -4,12 +4,26 @@ use std::time::{Duration, Instant};
 
 use order_sandbox::{
     EmSettings, EmSignScheme, EmTrade, Fault, FaultProfile, IcbuOrder, IcbuSettings, Sandbox,
-    VvtoolBusyReply, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatOrder, WechatSettings,
+    VvtoolBusyReply, VvtoolOrder, VvtoolSettings, VvtoolToken, WechatOrder, WechatQuota,
+    WechatSettings,
 };
 use serde_json::{Value, json};
 
 fn client() -> reqwest::Client {
-    reqwest::Client::new()
+    // reqwest 0.13 has no crypto provider of its own (decision D14). These tests speak plain
+    // HTTP, so the client gets a TLS configuration with no roots: loading the system's roots
+    // for every client would cost tens of milliseconds per request and skew the rate tests.
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default protocol versions")
+    .with_root_certificates(rustls::RootCertStore::empty())
+    .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("client")
 }
 
 async fn json_of(resp: reqwest::Response) -> Value {
@@ -230,6 +244,7 @@ async fn wechat_rate_limit_per_appid() {
     for _ in 0..6 {
         let r = wx_change(&wx.base_url(), &token, &body).await;
         if r["errcode"] == 45011 {
+            assert_eq!(r["errmsg"], "api minute-quota reach limit", "{r}");
             limited += 1;
         } else {
             assert_eq!(r["errcode"], 0);
@@ -250,6 +265,96 @@ async fn wechat_rate_limit_per_appid() {
         assert_eq!(wx_change(&wx.base_url(), &token, &body).await["errcode"], 0);
     }
     assert_eq!(wx.stats().rate_limited, 0);
+}
+
+#[tokio::test]
+async fn wechat_daily_quota_answers_45009_until_cleared() {
+    let sb = wechat_sandbox(WechatSettings {
+        rate_limit_per_second: None,
+        daily_quota: Some(2),
+        ..WechatSettings::default()
+    })
+    .await;
+    let wx = sb.wechat().unwrap();
+    wx.seed_order(wx_order());
+    let base = wx.base_url();
+    let token = wx.issue_token("wx-sandbox-app").unwrap();
+    let body = json!({"order_id": BIG, "change_express": true, "express_fee": 400,
+        "change_order_infos": []});
+    assert_eq!(wx_change(&base, &token, &body).await["errcode"], 0);
+    assert_eq!(wx_change(&base, &token, &body).await["errcode"], 0);
+    for _ in 0..2 {
+        let r = wx_change(&base, &token, &body).await;
+        assert_eq!(
+            r,
+            json!({"errcode": 45009, "errmsg": "reach max api daily quota limit"})
+        );
+    }
+    assert_eq!(
+        wx.order(BIG).unwrap().revisions,
+        2,
+        "refused calls change nothing"
+    );
+
+    // clear_quota: only with the app's own token and appid.
+    let clear = |appid: &'static str| {
+        let url = format!("{base}/cgi-bin/clear_quota?access_token={token}");
+        async move {
+            json_of(
+                client()
+                    .post(url)
+                    .json(&json!({ "appid": appid }))
+                    .send()
+                    .await
+                    .expect("send"),
+            )
+            .await
+        }
+    };
+    assert_eq!(clear("wx-other").await["errcode"], 40013);
+    assert_eq!(clear("wx-sandbox-app").await["errcode"], 0);
+    assert_eq!(wx_change(&base, &token, &body).await["errcode"], 0);
+    assert_eq!(wx.order(BIG).unwrap().revisions, 3);
+}
+
+#[tokio::test]
+async fn wechat_scripted_quota_replies_change_nothing() {
+    let sb = wechat_sandbox(WechatSettings::default()).await;
+    let wx = sb.wechat().unwrap();
+    wx.seed_order(wx_order());
+    let base = wx.base_url();
+    let token = wx.issue_token("wx-sandbox-app").unwrap();
+    let body = json!({"order_id": BIG, "change_express": true, "express_fee": 400,
+        "change_order_infos": []});
+    wx.exceed_quota(WechatQuota::Daily, 1);
+    let admin = client()
+        .post(format!("{base}/__admin/quota"))
+        .json(&json!({"quota": "minute", "count": 2}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(admin.status().as_u16(), 204);
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let r = wx_change(&base, &token, &body).await;
+        got.push((r["errcode"].clone(), r["errmsg"].clone()));
+    }
+    assert_eq!(
+        got,
+        [
+            (json!(45009), json!("reach max api daily quota limit")),
+            (json!(45011), json!("api minute-quota reach limit")),
+            (json!(45011), json!("api minute-quota reach limit")),
+            (json!(0), json!("ok")),
+        ]
+    );
+    let o = wx.order(BIG).unwrap();
+    assert_eq!((o.revisions, o.express_fee), (1, 400));
+    let outcomes: Vec<String> = wx.calls().into_iter().map(|c| c.outcome).collect();
+    assert_eq!(
+        outcomes,
+        ["quota:daily", "quota:minute", "quota:minute", "ok"]
+    );
 }
 
 #[tokio::test]
@@ -1060,7 +1165,7 @@ fn top_signature_golden() {
 
 /// Independent TOP signer for the tests.
 fn top_sign_test(params: &[(String, String)], secret: &str, method: &str) -> String {
-    use hmac::{Hmac, Mac};
+    use hmac::{Hmac, KeyInit, Mac};
     use md5::{Digest, Md5};
     let mut p: Vec<_> = params.iter().filter(|(_, v)| !v.is_empty()).collect();
     p.sort();
@@ -1487,23 +1592,4 @@ async fn all_platforms_start_together() {
         .await
         .unwrap();
     assert!(none.icbu().is_none());
-}
-
-#[tokio::test]
-async fn wechat_scripted_quota_replies_come_first_and_apply_nothing() {
-    let sb = wechat_sandbox(WechatSettings::default()).await;
-    let wx = sb.wechat().unwrap();
-    wx.seed_order(wx_order());
-    let token = wx.issue_token("wx-sandbox-app").unwrap();
-    let body = json!({"order_id": BIG, "change_express": false, "change_order_infos": []});
-    wx.quota_reply_next(order_sandbox::QuotaReply::Daily, 1);
-    wx.quota_reply_next(order_sandbox::QuotaReply::Minute, 1);
-    let r = wx_change(&wx.base_url(), &token, &body).await;
-    assert_eq!(r["errcode"], 45009);
-    assert_eq!(r["errmsg"], "reach max api daily quota limit");
-    let r = wx_change(&wx.base_url(), &token, &body).await;
-    assert_eq!(r["errcode"], 45011);
-    assert_eq!(r["errmsg"], "api minute-quota reach limit");
-    let r = wx_change(&wx.base_url(), &token, &body).await;
-    assert_eq!(r["errcode"], 0);
 }

@@ -150,6 +150,7 @@ fn golden_vectors_agree_in_the_transport_and_the_emulator() {
 /// Posts `form` to `path` on the emulator and returns the reply body.
 async fn post_form(em: &Open1688Emulator, path: &str, form: &[(&'static str, String)]) -> Vec<u8> {
     let url = format!("{}/{path}", em.gateway_url());
+    transport_core::install_crypto_provider();
     reqwest::Client::new()
         .post(url)
         .form(form)

@@ -26,15 +26,18 @@ use crate::redact::redact_text;
 /// How many characters of a bad body an error keeps.
 pub const SNIPPET_CHARS: usize = 200;
 
-/// The first [`SNIPPET_CHARS`] characters of `body` (lossy UTF-8), with `…` when cut, redacted
-/// of `secrets`.
+/// `body` (lossy UTF-8) redacted of `secrets` (see [`redact_text`]), then cut to its first
+/// [`SNIPPET_CHARS`] characters, with `…` when cut.
+///
+/// Masking comes first: a secret that straddles the cut would otherwise lose its tail to the
+/// cut, no longer match, and show all but its last characters.
 pub fn snippet(body: &[u8], secrets: &[&str]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let mut s: String = text.chars().take(SNIPPET_CHARS).collect();
-    if text.chars().nth(SNIPPET_CHARS).is_some() {
-        s.push('…');
+    let mut text = redact_text(&String::from_utf8_lossy(body), secrets);
+    if let Some((cut, _)) = text.char_indices().nth(SNIPPET_CHARS) {
+        text.truncate(cut);
+        text.push('…');
     }
-    redact_text(&s, secrets)
+    text
 }
 
 /// Maps a `reqwest` error. The URL is removed and the whole source chain redacted.
@@ -207,5 +210,31 @@ mod tests {
         let s = snippet("系".repeat(300).as_bytes(), &[]);
         assert_eq!(s.chars().count(), SNIPPET_CHARS + 1);
         assert!(s.ends_with('…'));
+    }
+
+    #[test]
+    fn a_secret_straddling_the_snippet_cut_is_masked_whole() {
+        // A 17-character bearer token and a token-like query value that both start a few
+        // characters before the cut and end after it.
+        const BEARER: &str = "Bq7Xz2Lm9Kp4Rt6Wv";
+        const IN_URL: &str = "u8Hn3Jd5Fs1Ga0Qe";
+        for lead in SNIPPET_CHARS - 16..SNIPPET_CHARS {
+            let body = format!("{}Bearer {BEARER} more text after it", "x".repeat(lead - 7));
+            let e = from_status(401, None, body.as_bytes(), &[BEARER]);
+            let shown = e.to_string();
+            for part in 3..=BEARER.len() {
+                assert!(!shown.contains(&BEARER[..part]), "lead {lead}: {shown}");
+            }
+            assert!(shown.ends_with('…'), "{shown}");
+
+            let body = format!(
+                "{}?access_token={IN_URL}&x=1 and more",
+                "y".repeat(lead - 14)
+            );
+            let shown = snippet(body.as_bytes(), &[]);
+            for part in 3..=IN_URL.len() {
+                assert!(!shown.contains(&IN_URL[..part]), "lead {lead}: {shown}");
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The shared HTTP client.
 //!
-//! [`HttpClient`] wraps one `reqwest::Client` (rustls, connection pool), built once from an
+//! [`HttpClient`] wraps one `reqwest::Client` (rustls with the `ring` provider, connection
+//! pool), built once from an
 //! [`HttpConfig`] and cloned wherever needed (a clone shares the pool). Defaults: 5 s connect
 //! timeout, 30 s total timeout, idle connections kept 90 s (at most 32 per host), redirects not
 //! followed (a redirect could carry a token in the URL to another host), proxies taken from
@@ -11,6 +12,7 @@
 //! whatever the status; every transport failure becomes a redacted
 //! [`PlatformError`] (see [`crate::error`]).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use order_domain::PlatformError;
@@ -140,6 +142,39 @@ impl HttpReply {
     }
 }
 
+/// Installs `ring` as the process's rustls crypto provider, unless a provider is installed
+/// already (then that one is kept). reqwest 0.13 is built without a provider of its own
+/// (decision D14) and panics when `reqwest::Client::new()` runs before one is installed, so
+/// code that builds a `reqwest::Client` directly (tests, load generators) calls this first.
+/// [`HttpClient`] does not need it: it brings its own TLS configuration. Idempotent and cheap.
+pub fn install_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Err only when another thread installed a provider in between: that one is used.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// The process's TLS client configuration: rustls on `ring`, safe default protocol versions,
+/// and the operating system's verifier and roots (`rustls-platform-verifier`). Built once:
+/// loading the system roots takes tens of milliseconds, and every [`HttpClient`] shares it.
+fn tls_config() -> Result<rustls::ClientConfig, PlatformError> {
+    static CONFIG: OnceLock<Result<rustls::ClientConfig, String>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let verifier = rustls_platform_verifier::Verifier::new(Arc::clone(&provider))
+                .map_err(|e| format!("TLS setup failed: the system's certificate roots: {e}"))?;
+            Ok(rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| format!("TLS setup failed: {e}"))?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth())
+        })
+        .clone()
+        .map_err(crate::convert::invalid_request)
+}
+
 /// One `reqwest::Client` for the whole process; `Clone` shares its connection pool.
 #[derive(Debug, Clone)]
 pub struct HttpClient {
@@ -151,7 +186,7 @@ impl HttpClient {
     /// setup.
     pub fn new(config: &HttpConfig) -> Result<Self, PlatformError> {
         let mut b = reqwest::Client::builder()
-            .use_rustls_tls()
+            .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
             .pool_idle_timeout(config.pool_idle_timeout)

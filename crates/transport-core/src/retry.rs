@@ -73,7 +73,8 @@ impl RetryPolicy {
             .with_max_delay(self.max_delay.max(self.base_delay))
             .with_max_times(self.max_attempts.saturating_sub(1) as usize);
         if self.jitter {
-            b.with_jitter().with_jitter_seed(rand::random())
+            // backon seeds its jitter generator at random (its `std` feature).
+            b.with_jitter()
         } else {
             b
         }

@@ -166,13 +166,7 @@ fn mac<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> hmac::digest:
 
 /// Upper-case hex (`0A1B`), the form most platforms expect.
 pub fn hex_upper(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = vec![0; bytes.len() * 2];
-    for (pair, &b) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(b >> 4)];
-        pair[1] = DIGITS[usize::from(b & 0x0f)];
-    }
-    String::from_utf8(out).unwrap_or_else(|_| unreachable!("hex digits are ASCII"))
+    hex::encode_upper(bytes)
 }
 
 /// Lower-case hex (`0a1b`).

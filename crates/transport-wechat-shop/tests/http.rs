@@ -9,7 +9,7 @@ use order_domain::{
     Amendment, Order, OrderPlatform, PlatformError, PlatformErrorKind, ViolationCode, plan,
 };
 use order_sandbox::{
-    Fault, QuotaReply, Sandbox, WechatApp, WechatEmulator, WechatOrder, WechatSettings,
+    Fault, Sandbox, WechatApp, WechatEmulator, WechatOrder, WechatQuota, WechatSettings,
 };
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
 use transport_wechat_shop::{
@@ -423,7 +423,7 @@ async fn daily_quota_45009_is_quota_exhausted_never_retried_and_says_when_it_res
     c.change_order_price(&req(1001, &[(1, 11, 2900)], None))
         .await
         .unwrap();
-    em.quota_reply_next(QuotaReply::Daily, 3);
+    em.exceed_quota(WechatQuota::Daily, 3);
     let (e, calls) = refused(&em, &c, &req(1001, &[(1, 11, 2800)], None)).await;
     assert_eq!(e.code(), Some("45009"));
     assert_eq!(e.kind(), PlatformErrorKind::QuotaExhausted);
@@ -445,7 +445,7 @@ async fn minute_quota_45011_is_rate_limited_and_retried_to_success() {
         .await
         .unwrap();
     let before = em.stats().total_requests;
-    em.quota_reply_next(QuotaReply::Minute, 2);
+    em.exceed_quota(WechatQuota::Minute, 2);
     c.change_order_price(&req(1001, &[(1, 11, 2800)], None))
         .await
         .unwrap();
@@ -456,7 +456,7 @@ async fn minute_quota_45011_is_rate_limited_and_retried_to_success() {
     );
     assert_eq!(em.order(1001).unwrap().lines[0].current_total, 2800);
 
-    em.quota_reply_next(QuotaReply::Minute, 10);
+    em.exceed_quota(WechatQuota::Minute, 10);
     let (e, calls) = refused(&em, &c, &req(1001, &[(1, 11, 2700)], None)).await;
     assert_eq!(e.code(), Some("45011"));
     assert_eq!(e.kind(), PlatformErrorKind::RateLimited);

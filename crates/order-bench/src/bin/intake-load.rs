@@ -103,6 +103,7 @@ async fn main() -> Result<(), String> {
         (Some(u), false) => u.clone(),
         (None, false) => return Err("give --url or --bare".into()),
     };
+    transport_core::install_crypto_provider();
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(a.concurrency)

@@ -1,5 +1,6 @@
 //! Starts every platform emulator, prints each base URL and its test credentials, and runs
-//! until Ctrl-C.
+//! until Ctrl-C. Built with the `cli` feature (`cargo run -p order-sandbox --features cli`), so
+//! the library does not pull `clap`; `ordermod sandbox` serves the same emulators.
 
 use clap::Parser;
 use order_sandbox::{EmSettings, IcbuSettings, Sandbox, VvtoolSettings, WechatSettings};
