@@ -58,7 +58,7 @@ pub use policy::{LinePriceForm, LogisticsRules, Policy, PriceDirection};
 pub use ports::clock::{Clock, FixedClock, Timestamp};
 pub use ports::journal::{
     AmendmentRecord, AmendmentState, Begin, InboundRecord, Intent, Journal, JournalError,
-    MessageInsert, MessageRecord, Outcome,
+    MessageInsert, MessageRecord, Outcome, StorageCause, undelivered,
 };
 pub use ports::message::{InboundEvent, MessageDecoder, MessageError, Verified};
 pub use ports::platform::{OrderPlatform, PlatformError, PlatformErrorKind, Receipt};

@@ -98,6 +98,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod lock;
 mod redact;
 mod sqlite;
 mod writer;
