@@ -635,4 +635,207 @@ mod tests {
         assert!(most[0] > 8, "unpaced: {most:?}");
         assert!(most[1] <= 2, "paced: {most:?}");
     }
+
+    async fn run_with_concurrency(app: &App, text: &str, n: usize) -> (Summary, Vec<LineReport>) {
+        let mut lines = Vec::new();
+        let s = app
+            .run_batch(
+                text.as_bytes(),
+                BatchOptions {
+                    concurrency: n,
+                    ..BatchOptions::default()
+                },
+                |r| lines.push(r.clone()),
+            )
+            .await
+            .expect("the batch runs to the end");
+        lines.sort_by_key(|r| r.line);
+        (s, lines)
+    }
+
+    #[tokio::test]
+    async fn a_repeated_line_is_sent_once_and_the_rest_of_the_batch_runs() {
+        for concurrency in [1, 8] {
+            let (app, platform, _) = setup();
+            let mut text: Vec<String> = vec![line("20", "8.00"); 3];
+            text.extend((0..150).map(|n| line(&format!("{}", 1000 + n), "8.00")));
+            text.push(line("20", "8.00"));
+            let (s, lines) = run_with_concurrency(&app, &text.join("\n"), concurrency).await;
+            assert_eq!(s.total.total(), 154, "every line is counted");
+            assert_eq!(s.total.applied, 151, "concurrency {concurrency}");
+            assert_eq!(s.total.already_done, 3, "concurrency {concurrency}");
+            assert_eq!(s.exit_code(), 0);
+            assert_eq!(
+                platform.order(&OrderId::new("20").unwrap()).unwrap().1,
+                1,
+                "sent once"
+            );
+            for l in &lines[1..3] {
+                assert_eq!(l.status, LineStatus::AlreadyDone, "{l:?}");
+                if concurrency > 1 {
+                    assert_eq!(l.duplicate_of, Some(1), "{l:?}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_reused_with_another_target_is_an_input_error_for_that_line_only() {
+        let keyed = |order: &str, target: &str| {
+            line(order, target).replacen('{', r#"{"key":"same-key","#, 1)
+        };
+        for concurrency in [1, 8] {
+            let (app, platform, journal) = setup();
+            let text = [
+                keyed("30", "8.00"),
+                keyed("30", "7.00"),
+                line("31", "8.00"),
+                keyed("32", "8.00"),
+            ]
+            .join("\n");
+            let (s, lines) = run_with_concurrency(&app, &text, concurrency).await;
+            assert_eq!(
+                (s.total.applied, s.total.input_errors),
+                (2, 2),
+                "concurrency {concurrency}: {lines:?}"
+            );
+            for l in [&lines[1], &lines[3]] {
+                assert_eq!(l.status, LineStatus::InputError, "{l:?}");
+                assert!(l.message.as_deref().unwrap().contains("same-key"), "{l:?}");
+            }
+            let (o, n) = platform.order(&OrderId::new("30").unwrap()).unwrap();
+            assert_eq!(
+                (o.lines()[0].current_total().to_string(), n),
+                ("8.00".into(), 1)
+            );
+            assert!(platform.order(&OrderId::new("32").unwrap()).is_none());
+            assert_eq!(journal.amendments(None).await.unwrap().len(), 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_undelivered_amendment_is_reported_so_and_sent_again_by_the_next_run() {
+        let (app, platform, journal) = setup();
+        platform.fail_next([PlatformError::new(
+            PlatformErrorKind::Transient,
+            Some("503".into()),
+            "connection refused",
+        )]);
+        let text = [line("40", "8.00"), line("41", "8.00")].join("\n");
+        let (s, lines) = run_with_concurrency(&app, &text, 1).await;
+        assert_eq!(
+            (s.total.undelivered, s.total.failed, s.total.applied),
+            (1, 0, 1)
+        );
+        assert_eq!(s.exit_code(), 1);
+        assert_eq!(lines[0].status, LineStatus::Undelivered);
+        assert!(
+            lines[0].human().contains("sends it again"),
+            "{}",
+            lines[0].human()
+        );
+        let table = crate::report::summary_table(&s);
+        assert!(
+            table.lines().next().unwrap().contains("undelivered"),
+            "{table}"
+        );
+        let rec = journal
+            .amendments(Some(&OrderId::new("40").unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(rec[0].state, AmendmentState::Undelivered);
+
+        let (s, _) = run_with_concurrency(&app, &text, 1).await;
+        assert_eq!((s.total.applied, s.total.already_done), (1, 1));
+        assert_eq!(platform.order(&OrderId::new("40").unwrap()).unwrap().1, 1);
+    }
+
+    #[tokio::test]
+    async fn a_resend_refused_as_stale_is_reported_in_doubt_with_the_hint() {
+        let (app, platform, journal) = setup();
+        let text = line("50", "5.00");
+        let a = parse_line(1, &text).unwrap();
+        let intent = Intent {
+            key: a.key(),
+            shop: a.shop.clone(),
+            order: a.order.clone(),
+            amendment: a.set.clone(),
+            plan: order_domain::plan(&a.order, &a.set, &Policy::wechat_shop()),
+        };
+        // An interrupted run sent it without recording the reply.
+        journal
+            .begin(&intent, Timestamp::from_millis(1))
+            .await
+            .unwrap();
+        journal
+            .mark_sent(&intent.key, Timestamp::from_millis(1))
+            .await
+            .unwrap();
+        platform.fail_next([PlatformError::new(
+            PlatformErrorKind::Conflict,
+            Some("isv.order-version-stale".into()),
+            "order version changed",
+        )]);
+        let (s, lines) = run_with_concurrency(&app, &text, 1).await;
+        assert_eq!((s.total.in_doubt, s.total.failed), (1, 0));
+        assert_eq!(lines[0].status, LineStatus::InDoubt);
+        assert!(lines[0].resent);
+        let human = lines[0].human();
+        assert!(human.contains("probably applied"), "{human}");
+        let rec = journal.amendments(None).await.unwrap();
+        assert_eq!(rec[0].state, AmendmentState::InDoubt);
+        // Not sent again by the next run; still in doubt.
+        let (s, lines) = run_with_concurrency(&app, &text, 1).await;
+        assert_eq!(s.total.in_doubt, 1);
+        assert!(lines[0].earlier);
+    }
+
+    #[tokio::test]
+    async fn after_a_batch_the_journal_file_alone_holds_the_run() {
+        let dir = std::env::temp_dir().join(format!(
+            "order-app-batch-checkpoint-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("journal.db");
+        let journal = Arc::new(
+            order_journal::SqliteJournal::open(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap(),
+        );
+        let app = App::builder()
+            .shop(
+                ShopId::new("wechat-a").unwrap(),
+                Arc::new(MemoryPlatform::new(Policy::wechat_shop())),
+            )
+            .journal(journal.clone())
+            .build()
+            .unwrap();
+        let text: Vec<String> = (0..30)
+            .map(|n| line(&format!("{}", 600 + n), "8.00"))
+            .collect();
+        let (s, _) = run_with_concurrency(&app, &text.join("\n"), 8).await;
+        assert_eq!(s.total.applied, 30);
+        // The journal is still open; copy its main file without the write-ahead log.
+        let copy = dir.join("copy");
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::copy(&db, copy.join("journal.db")).unwrap();
+        let alone = order_journal::SqliteJournal::open(&format!(
+            "sqlite://{}",
+            copy.join("journal.db").display()
+        ))
+        .await
+        .unwrap();
+        let recs = alone.amendments(None).await.unwrap();
+        assert_eq!(recs.len(), 30);
+        assert!(recs.iter().all(|r| r.state == AmendmentState::Acknowledged));
+        alone.close().await;
+        journal.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

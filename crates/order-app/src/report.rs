@@ -684,4 +684,33 @@ mod tests {
             "{table}"
         );
     }
+
+    #[test]
+    fn the_summary_table_lines_up_chinese_shop_names() {
+        let mut s = Summary::default();
+        for r in [
+            rep(1, "旗舰店", LineStatus::Applied),
+            rep(2, "wechat-main", LineStatus::Failed),
+            rep(3, "义乌小商品批发", LineStatus::Undelivered),
+        ] {
+            s.add(&r);
+        }
+        let table = summary_table(&s);
+        // Every row ends at the same display column, and the counts sit under their headers.
+        let widths: Vec<usize> = table
+            .lines()
+            .take(4 + 1)
+            .map(UnicodeWidthStr::width)
+            .collect();
+        assert!(
+            widths.windows(2).all(|w| w[0] == w[1]),
+            "{widths:?}\n{table}"
+        );
+        let header = table.lines().next().unwrap();
+        let col = |line: &str, what: &str| {
+            UnicodeWidthStr::width(&line[..line.find(what).unwrap() + what.len()])
+        };
+        let row = table.lines().find(|l| l.starts_with("义乌")).unwrap();
+        assert_eq!(col(row, "1"), col(header, "undelivered"), "{table}");
+    }
 }
