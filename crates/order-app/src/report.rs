@@ -465,152 +465,147 @@ pub fn utc(ts: order_domain::Timestamp) -> String {
     )
 }
 
-/// The text of `ordermod journal`: per amendment what was asked, what was sent, what the
-/// platform said (verbatim) and whether a message confirmed it; then the acknowledged
-/// amendments no message confirmed yet, and the dead letters.
-///
-/// At most `limit` amendments are shown in full (0 = all); the counts by state, the list of
-/// acknowledged-but-unconfirmed ones and the dead letters always cover everything.
-pub fn journal_text(
-    records: &[order_domain::AmendmentRecord],
-    dead_letters: &[order_domain::MessageRecord],
-    limit: usize,
-) -> String {
+/// The head of `ordermod journal`: how many amendments are in each state (from the journal's
+/// counts, so it covers every row whatever is shown).
+pub fn journal_counts(counts: &[(order_domain::AmendmentState, u64)]) -> String {
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return "no amendments recorded\n".to_owned();
+    }
+    let mut nonzero: Vec<(&str, u64)> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| (s.as_str(), *n))
+        .collect();
+    nonzero.sort_unstable();
+    let parts: Vec<String> = nonzero.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    format!("{total} amendments: {}\n\n", parts.join(", "))
+}
+
+/// One amendment in `ordermod journal`: what was asked, what was sent, what the platform said
+/// (verbatim) and whether a message confirmed it.
+pub fn amendment_text(r: &order_domain::AmendmentRecord) -> String {
     use order_domain::{AmendmentState, Outcome};
     let mut out = String::new();
-    if records.is_empty() {
-        out.push_str("no amendments recorded\n");
-    } else {
-        let mut by_state: std::collections::BTreeMap<&str, usize> =
-            std::collections::BTreeMap::new();
-        for r in records {
-            *by_state.entry(r.state.as_str()).or_default() += 1;
-        }
-        let counts: Vec<String> = by_state.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        let _ = writeln!(out, "{} amendments: {}\n", records.len(), counts.join(", "));
-    }
-    let shown = if limit == 0 {
-        records.len()
-    } else {
-        limit.min(records.len())
-    };
-    for r in &records[..shown] {
-        let i = &r.intent;
-        let _ = writeln!(
-            out,
-            "order {} shop {}: {} (key {})",
-            i.order.id(),
-            i.shop,
-            r.state,
-            i.key
-        );
-        let _ = writeln!(
-            out,
-            "  recorded {}, updated {}",
-            utc(r.recorded_at),
-            utc(r.updated_at)
-        );
-        let asked = serde_json::to_string(&i.amendment).unwrap_or_default();
-        let _ = writeln!(out, "  asked: {asked}");
-        match &i.plan {
-            Ok(p) => {
-                let mut parts = Vec::new();
-                for l in p.named_lines() {
-                    parts.push(format!(
-                        "line {} {} -> {}",
-                        l.line(),
-                        l.current(),
-                        l.target()
-                    ));
-                }
-                if let Some(f) = p.freight() {
-                    parts.push(format!("freight {} -> {}", f.current(), f.target()));
-                }
-                for part in p.parts() {
-                    if !matches!(
-                        part,
-                        order_domain::Part::LinePrices | order_domain::Part::Freight
-                    ) {
-                        parts.push(part.field().to_owned());
-                    }
-                }
-                let sent = if matches!(r.state, AmendmentState::Planned) {
-                    "planned (not sent)"
-                } else {
-                    "sent"
-                };
-                let _ = writeln!(
-                    out,
-                    "  {sent}: {}; total {} -> {}, revision {}",
-                    parts.join(", "),
-                    p.previous_total(),
-                    p.new_total(),
-                    p.next_revision()
-                );
-            }
-            Err(rej) => {
-                let _ = writeln!(out, "  not sent, refused by {}:", rej.policy);
-                for v in &rej.violations {
-                    let _ = writeln!(out, "    {}: {} ({})", v.field, v.message, v.code);
-                }
-            }
-        }
-        match &r.outcome {
-            Some(Outcome::Acknowledged(receipt)) => {
-                let _ = writeln!(out, "  platform said: {}", receipt.raw_reply);
-            }
-            Some(Outcome::Failed(e)) => {
-                let _ = writeln!(out, "  platform said: {e}");
-            }
-            Some(Outcome::StaleResend(e)) => {
-                let _ = writeln!(
-                    out,
-                    "  platform said: {e}\n  IN DOUBT: a resend refused as stale; the first \
-                     send probably landed (read the order)"
-                );
-            }
-            Some(Outcome::Rejected(_)) | None => {}
-        }
-        match r.state {
-            AmendmentState::Confirmed => {
-                let _ = writeln!(out, "  confirmed by a platform message");
-            }
-            AmendmentState::Flagged => {
-                let _ = writeln!(
-                    out,
-                    "  FLAGGED: a platform message contradicts it: {}",
-                    r.note.as_deref().unwrap_or("(no note)")
-                );
-            }
-            AmendmentState::Acknowledged => {
-                let _ = writeln!(out, "  not yet confirmed by a platform message");
-            }
-            _ => {}
-        }
-    }
-    if shown < records.len() {
-        let _ = writeln!(
-            out,
-            "... {} older amendments not shown (--limit 0 shows all)",
-            records.len() - shown
-        );
-    }
-    let unconfirmed: Vec<_> = records
-        .iter()
-        .filter(|r| r.state == AmendmentState::Acknowledged)
-        .collect();
+    let i = &r.intent;
     let _ = writeln!(
         out,
-        "\nacknowledged but not confirmed: {}",
-        unconfirmed.len()
+        "order {} shop {}: {} (key {})",
+        i.order.id(),
+        i.shop,
+        r.state,
+        i.key
     );
-    for r in unconfirmed {
+    let _ = writeln!(
+        out,
+        "  recorded {}, updated {}",
+        utc(r.recorded_at),
+        utc(r.updated_at)
+    );
+    let asked = serde_json::to_string(&i.amendment).unwrap_or_default();
+    let _ = writeln!(out, "  asked: {asked}");
+    match &i.plan {
+        Ok(p) => {
+            let mut parts = Vec::new();
+            for l in p.named_lines() {
+                parts.push(format!(
+                    "line {} {} -> {}",
+                    l.line(),
+                    l.current(),
+                    l.target()
+                ));
+            }
+            if let Some(f) = p.freight() {
+                parts.push(format!("freight {} -> {}", f.current(), f.target()));
+            }
+            for part in p.parts() {
+                if !matches!(
+                    part,
+                    order_domain::Part::LinePrices | order_domain::Part::Freight
+                ) {
+                    parts.push(part.field().to_owned());
+                }
+            }
+            let sent = if matches!(r.state, AmendmentState::Planned) {
+                "planned (not sent)"
+            } else {
+                "sent"
+            };
+            let _ = writeln!(
+                out,
+                "  {sent}: {}; total {} -> {}, revision {}",
+                parts.join(", "),
+                p.previous_total(),
+                p.new_total(),
+                p.next_revision()
+            );
+        }
+        Err(rej) => {
+            let _ = writeln!(out, "  not sent, refused by {}:", rej.policy);
+            for v in &rej.violations {
+                let _ = writeln!(out, "    {}: {} ({})", v.field, v.message, v.code);
+            }
+        }
+    }
+    match &r.outcome {
+        Some(Outcome::Acknowledged(receipt)) => {
+            let _ = writeln!(out, "  platform said: {}", receipt.raw_reply);
+        }
+        Some(Outcome::Failed(e)) => {
+            let _ = writeln!(out, "  platform said: {e}");
+        }
+        Some(Outcome::StaleResend(e)) => {
+            let _ = writeln!(
+                out,
+                "  platform said: {e}\n  IN DOUBT: a resend refused as stale; the first \
+                 send probably landed (read the order)"
+            );
+        }
+        Some(Outcome::Rejected(_)) | None => {}
+    }
+    match r.state {
+        AmendmentState::Confirmed => {
+            let _ = writeln!(out, "  confirmed by a platform message");
+        }
+        AmendmentState::Flagged => {
+            let _ = writeln!(
+                out,
+                "  FLAGGED: a platform message contradicts it: {}",
+                r.note.as_deref().unwrap_or("(no note)")
+            );
+        }
+        AmendmentState::Acknowledged => {
+            let _ = writeln!(out, "  not yet confirmed by a platform message");
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The tail of `ordermod journal`: the acknowledged amendments no message confirmed yet
+/// (`total` of them, `shown` listed) and the dead letters.
+pub fn journal_tail(
+    unconfirmed_total: u64,
+    shown: &[order_domain::AmendmentRecord],
+    dead_letters: &[order_domain::MessageRecord],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nacknowledged but not confirmed: {unconfirmed_total}");
+    for r in shown {
         let _ = writeln!(
             out,
             "  order {} shop {} key {}",
             r.intent.order.id(),
             r.intent.shop,
             r.intent.key
+        );
+    }
+    let listed = u64::try_from(shown.len()).unwrap_or(u64::MAX);
+    if listed < unconfirmed_total {
+        let _ = writeln!(
+            out,
+            "  ... {} more (--limit 0 lists all)",
+            unconfirmed_total - listed
         );
     }
     let _ = writeln!(out, "dead letters: {}", dead_letters.len());
