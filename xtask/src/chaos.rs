@@ -587,7 +587,8 @@ fn kill_and_resume(
                     lost += 1;
                 }
             }
-            "failed" => failed += 1,
+            // Refused, or (since the journal tells them apart) not delivered after retries.
+            "failed" | "undelivered" => failed += 1,
             "in_doubt" => {
                 in_doubt += 1;
                 if changes.get(order).copied().unwrap_or(0) > 0 {
@@ -693,9 +694,17 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
     let statuses = report_statuses(&report)?;
     let sent: Vec<&(String, String)> = statuses
         .iter()
-        .filter(|(_, s)| matches!(s.as_str(), "applied" | "already_done" | "failed"))
+        .filter(|(_, s)| {
+            matches!(
+                s.as_str(),
+                "applied" | "already_done" | "failed" | "undelivered"
+            )
+        })
         .collect();
-    let completed = sent.iter().filter(|(_, s)| s != "failed").count();
+    let completed = sent
+        .iter()
+        .filter(|(_, s)| s != "failed" && s != "undelivered")
+        .count();
     let faults = sb.stat_sum("faults_injected")?;
     let mut retried_non_retryable = 0u64;
     for (_, calls) in sb.get_all("/__admin/calls")? {

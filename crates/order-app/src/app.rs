@@ -329,7 +329,11 @@ impl App {
             }
             Err(error) => {
                 self.journal
-                    .record_outcome(&key, &Outcome::Failed(error.clone()), self.clock.now())
+                    .record_outcome(
+                        &key,
+                        &Outcome::failure(error.clone(), resent),
+                        self.clock.now(),
+                    )
                     .await?;
                 Ok(done(Disposition::Failed(error), resent))
             }

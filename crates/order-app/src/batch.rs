@@ -1,17 +1,17 @@
 //! Running a batch: stream the input, apply amendments with bounded concurrency, report each
 //! result as it arrives and count them.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use order_domain::{AmendmentState, JournalError, Violation};
-use serde::Serialize;
+use order_domain::{AmendmentState, IdempotencyKey, JournalError, Outcome};
 use tokio::io::AsyncBufRead;
 use tokio::task::JoinSet;
 
 use crate::app::{App, ApplyError, Disposition, InDoubt};
-use crate::input::{InputError, InputItem, LineReader};
+use crate::input::{InputItem, LineReader};
+pub use crate::report::{Counts, LineReport, LineStatus, ReportedError, Summary};
 
 /// Concurrency when none is given. Amendments in flight are what the journal's group commit
 /// shares a sync between (each amendment waits for three durable writes), so a batch runs about
@@ -45,266 +45,6 @@ impl Default for BatchOptions {
     }
 }
 
-/// What happened to one line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LineStatus {
-    /// Sent and acknowledged in this run.
-    Applied,
-    /// An earlier run recorded it as applied; nothing was sent.
-    AlreadyDone,
-    /// Refused by the platform's rules before sending (now or in an earlier run).
-    Rejected,
-    /// Failed at the platform (now or in an earlier run).
-    Failed,
-    /// The line could not be read, or names an unknown shop.
-    InputError,
-    /// Sent by an interrupted earlier run without a recorded outcome and held
-    /// (`--in-doubt hold`): nothing sent now; check the order, then run with
-    /// `--in-doubt resend`.
-    InDoubt,
-}
-
-impl LineStatus {
-    /// Stable snake-case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LineStatus::Applied => "applied",
-            LineStatus::AlreadyDone => "already_done",
-            LineStatus::Rejected => "rejected",
-            LineStatus::Failed => "failed",
-            LineStatus::InputError => "input_error",
-            LineStatus::InDoubt => "in_doubt",
-        }
-    }
-}
-
-/// A platform error as reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReportedError {
-    /// The kind (`rejected_by_rule`, `transient`...).
-    pub kind: String,
-    /// The platform's code, verbatim.
-    pub code: Option<String>,
-    /// The platform's message, verbatim.
-    pub message: String,
-    /// Extra detail (an authorisation link...).
-    pub detail: Option<String>,
-}
-
-/// One line's result, as printed and written to the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LineReport {
-    /// 1-based line number.
-    pub line: u64,
-    /// The status.
-    pub status: LineStatus,
-    /// The shop, when readable.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub shop: Option<String>,
-    /// The platform, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
-    /// The order id, when readable.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub order: Option<String>,
-    /// The idempotency key.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<String>,
-    /// True when the outcome was recorded by an earlier run (nothing sent now).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub earlier: bool,
-    /// True when an interrupted earlier run had sent it without recording the outcome, so it
-    /// was sent again now.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub resent: bool,
-    /// The new order total, for applied amendments.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub new_total: Option<String>,
-    /// Every violation, for rejections made in this run.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub violations: Vec<Violation>,
-    /// The platform's error, for failures in this run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<ReportedError>,
-    /// What is wrong with the line, for input errors.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-}
-
-impl LineReport {
-    fn input(e: InputError) -> Self {
-        LineReport {
-            line: e.line,
-            status: LineStatus::InputError,
-            shop: e.shop,
-            platform: None,
-            order: e.order,
-            key: None,
-            earlier: false,
-            resent: false,
-            new_total: None,
-            violations: Vec::new(),
-            error: None,
-            message: Some(e.message),
-        }
-    }
-
-    /// One human line: `line 12 wechat-main order 1001: rejected: lines[L1]: ... (code); ...`.
-    pub fn human(&self) -> String {
-        let mut s = format!("line {}", self.line);
-        if let Some(shop) = &self.shop {
-            s.push(' ');
-            s.push_str(shop);
-        }
-        if let Some(o) = &self.order {
-            s.push_str(" order ");
-            s.push_str(o);
-        }
-        s.push_str(": ");
-        s.push_str(&self.status.as_str().replace('_', " "));
-        if self.earlier {
-            s.push_str(" (recorded by an earlier run)");
-        }
-        if self.resent {
-            s.push_str(" (sent again after an interrupted run)");
-        }
-        if self.status == LineStatus::InDoubt {
-            s.push_str(
-                ": an interrupted run sent it without recording the reply; held, not sent again \
-                 (check the order, then run with --in-doubt resend)",
-            );
-        }
-        if let Some(t) = &self.new_total {
-            s.push_str(", new total ");
-            s.push_str(t);
-        }
-        if !self.violations.is_empty() {
-            s.push_str(": ");
-            let v: Vec<String> = self.violations.iter().map(ToString::to_string).collect();
-            s.push_str(&v.join("; "));
-        }
-        if let Some(e) = &self.error {
-            s.push_str(": ");
-            s.push_str(&e.kind);
-            if let Some(c) = &e.code {
-                s.push_str(" [");
-                s.push_str(c);
-                s.push(']');
-            }
-            s.push_str(": ");
-            s.push_str(&e.message);
-            if let Some(d) = &e.detail {
-                s.push_str(" (");
-                s.push_str(d);
-                s.push(')');
-            }
-            if self.resent && e.kind == "conflict" {
-                s.push_str(
-                    "; the interrupted run's send was probably applied: read the order again",
-                );
-            }
-        }
-        if let Some(m) = &self.message {
-            s.push_str(": ");
-            s.push_str(m);
-        }
-        s
-    }
-}
-
-/// Counts of one shop, or of the whole batch.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    /// Sent and acknowledged now.
-    pub applied: u64,
-    /// Applied by an earlier run, skipped.
-    pub already_done: u64,
-    /// Refused by the platform's rules before sending.
-    pub rejected: u64,
-    /// Failed at the platform.
-    pub failed: u64,
-    /// Unreadable lines and unknown shops.
-    pub input_errors: u64,
-    /// Held because an interrupted run sent them without recording the outcome.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub in_doubt: u64,
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
-}
-
-impl Counts {
-    fn add(&mut self, s: LineStatus) {
-        match s {
-            LineStatus::Applied => self.applied += 1,
-            LineStatus::AlreadyDone => self.already_done += 1,
-            LineStatus::Rejected => self.rejected += 1,
-            LineStatus::Failed => self.failed += 1,
-            LineStatus::InputError => self.input_errors += 1,
-            LineStatus::InDoubt => self.in_doubt += 1,
-        }
-    }
-
-    /// Every line counted.
-    pub fn total(&self) -> u64 {
-        self.applied
-            + self.already_done
-            + self.rejected
-            + self.failed
-            + self.input_errors
-            + self.in_doubt
-    }
-}
-
-/// The batch's counts: totals, per shop, and rejections per violation code.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Summary {
-    /// Every line.
-    pub total: Counts,
-    /// Per shop (lines whose shop could not be read count under `(unknown)`).
-    pub per_shop: BTreeMap<String, Counts>,
-    /// How often each violation code appeared among this run's rejections.
-    pub violations_by_code: BTreeMap<String, u64>,
-    /// How often each platform error kind appeared among this run's failures.
-    pub failures_by_kind: BTreeMap<String, u64>,
-    /// True when the batch was stopped before the end of its input.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub interrupted: bool,
-}
-
-impl Summary {
-    /// Counts one line.
-    pub fn add(&mut self, r: &LineReport) {
-        self.total.add(r.status);
-        self.per_shop
-            .entry(r.shop.clone().unwrap_or_else(|| "(unknown)".into()))
-            .or_default()
-            .add(r.status);
-        for v in &r.violations {
-            *self
-                .violations_by_code
-                .entry(v.code.to_string())
-                .or_default() += 1;
-        }
-        if let Some(e) = &r.error {
-            *self.failures_by_kind.entry(e.kind.clone()).or_default() += 1;
-        }
-    }
-
-    /// The exit code the counts call for: 0 when everything is applied (now or earlier), 1 when
-    /// anything was rejected, failed, could not be read or is held in doubt.
-    pub fn exit_code(&self) -> i32 {
-        let t = &self.total;
-        if t.rejected + t.failed + t.input_errors + t.in_doubt == 0 {
-            0
-        } else {
-            1
-        }
-    }
-}
-
 /// Why a batch stopped before the end of its input.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -317,12 +57,9 @@ pub enum BatchError {
     Journal(#[from] JournalError),
 }
 
-fn report_of(
-    line: u64,
-    amendment: &crate::input::AmendmentLine,
-    r: Result<crate::app::Applied, ApplyError>,
-) -> Result<LineReport, JournalError> {
-    let mut rep = LineReport {
+/// A line's report before its outcome is known (an input error until set otherwise).
+fn line_report(line: u64, amendment: &crate::input::AmendmentLine) -> LineReport {
+    LineReport {
         line,
         status: LineStatus::InputError,
         shop: Some(amendment.shop.to_string()),
@@ -331,15 +68,53 @@ fn report_of(
         key: None,
         earlier: false,
         resent: false,
+        duplicate_of: None,
         new_total: None,
         violations: Vec::new(),
         error: None,
         message: None,
-    };
+    }
+}
+
+/// A finished task's result; its key has one task fewer in flight.
+fn settle(
+    res: Result<TaskResult, tokio::task::JoinError>,
+    in_flight: &mut HashMap<IdempotencyKey, InFlight>,
+) -> Result<LineReport, JournalError> {
+    match res {
+        Ok((key, r)) => {
+            if let Some(f) = in_flight.get_mut(&key) {
+                f.tasks -= 1;
+                if f.tasks == 0 {
+                    in_flight.remove(&key);
+                }
+            }
+            r
+        }
+        Err(join) => Err(JournalError::storage(
+            "an amendment task stopped unexpectedly",
+            join,
+        )),
+    }
+}
+
+fn report_of(
+    line: u64,
+    amendment: &crate::input::AmendmentLine,
+    r: Result<crate::app::Applied, ApplyError>,
+) -> Result<LineReport, JournalError> {
+    let mut rep = line_report(line, amendment);
     let applied = match r {
         Ok(a) => a,
         Err(ApplyError::Input(m)) => {
             rep.message = Some(m);
+            return Ok(rep);
+        }
+        // A key an earlier line (of this run or another) recorded for a different amendment:
+        // an error in this line, not in the journal; nothing was written.
+        Err(ApplyError::Journal(e @ JournalError::KeyReused { .. })) => {
+            rep.key = Some(amendment.key().to_string());
+            rep.message = Some(e.to_string());
             return Ok(rep);
         }
         Err(ApplyError::Journal(e)) => return Err(e),
@@ -357,6 +132,8 @@ fn report_of(
             rep.status = match state {
                 AmendmentState::Rejected => LineStatus::Rejected,
                 AmendmentState::Failed => LineStatus::Failed,
+                AmendmentState::Undelivered => LineStatus::Undelivered,
+                AmendmentState::InDoubt => LineStatus::InDoubt,
                 _ => LineStatus::AlreadyDone,
             };
         }
@@ -366,7 +143,12 @@ fn report_of(
         }
         Disposition::InDoubt => rep.status = LineStatus::InDoubt,
         Disposition::Failed(e) => {
-            rep.status = LineStatus::Failed;
+            // The journal recorded `Outcome::failure(e, resent)`: the same rule decides here.
+            rep.status = match Outcome::failure(e.clone(), applied.resent).state() {
+                AmendmentState::Undelivered => LineStatus::Undelivered,
+                AmendmentState::InDoubt => LineStatus::InDoubt,
+                _ => LineStatus::Failed,
+            };
             rep.error = Some(ReportedError {
                 kind: e.kind().to_string(),
                 code: e.code().map(str::to_owned),
@@ -378,13 +160,42 @@ fn report_of(
     Ok(rep)
 }
 
+/// What a duplicate line reports: the status of the line it repeats, except that an
+/// amendment applied once is `already_done` for its repeats (it was sent once).
+fn duplicate_status(first: LineStatus) -> LineStatus {
+    match first {
+        LineStatus::Applied | LineStatus::AlreadyDone => LineStatus::AlreadyDone,
+        other => other,
+    }
+}
+
+/// A key with amendments in flight in this run: the first line that used it, what it asked,
+/// and the first line's status once known (its repeats wait for it and report it).
+struct InFlight {
+    line: u64,
+    asked: (
+        order_domain::ShopId,
+        order_domain::OrderId,
+        order_domain::Amendment,
+    ),
+    tasks: usize,
+    first: Arc<tokio::sync::Mutex<Option<LineStatus>>>,
+}
+
+type TaskResult = (IdempotencyKey, Result<LineReport, JournalError>);
+
 impl App {
     /// Runs a batch read from `input` (JSON Lines), calling `on_line` with each line's result as
     /// it completes (not in input order), and returns the counts.
     ///
     /// At most `options.concurrency` amendments are in flight and no more lines are read than
-    /// that, so memory stays flat whatever the input's size. A journal failure stops reading,
-    /// lets the amendments in flight finish, and returns [`BatchError::Journal`].
+    /// that, so memory stays flat whatever the input's size. A line that repeats one in flight
+    /// (same key, same amendment) waits for it and reports its status without sending
+    /// (`duplicate_of`); one that reuses a key for a different amendment is an input error
+    /// (checked against the lines in flight and, through [`JournalError::KeyReused`], against
+    /// the journal). A journal failure stops reading, lets the amendments in flight finish,
+    /// and returns [`BatchError::Journal`]. At the end, the journal is checkpointed so that its
+    /// main file alone holds the run.
     pub async fn run_batch<R, F>(
         &self,
         input: R,
@@ -398,31 +209,25 @@ impl App {
         let limit = options.concurrency.max(1);
         let in_doubt = options.in_doubt;
         let mut reader = LineReader::new(input);
-        let mut tasks: JoinSet<Result<LineReport, JournalError>> = JoinSet::new();
+        let mut tasks: JoinSet<TaskResult> = JoinSet::new();
+        let mut in_flight: HashMap<IdempotencyKey, InFlight> = HashMap::new();
         let mut summary = Summary::default();
         let mut failure: Option<BatchError> = None;
-        let mut handle = |res: Result<Result<LineReport, JournalError>, tokio::task::JoinError>,
+        let mut handle = |res: Result<LineReport, JournalError>,
                           summary: &mut Summary,
-                          failure: &mut Option<BatchError>| {
-            match res {
-                Ok(Ok(rep)) => {
-                    summary.add(&rep);
-                    on_line(&rep);
-                }
-                Ok(Err(e)) => {
-                    failure.get_or_insert(BatchError::Journal(e));
-                }
-                Err(join) => {
-                    failure.get_or_insert(BatchError::Journal(JournalError::Storage(format!(
-                        "an amendment task stopped unexpectedly: {join}"
-                    ))));
-                }
+                          failure: &mut Option<BatchError>| match res {
+            Ok(rep) => {
+                summary.add(&rep);
+                on_line(&rep);
+            }
+            Err(e) => {
+                failure.get_or_insert(BatchError::Journal(e));
             }
         };
         while failure.is_none() {
             while tasks.len() >= limit {
                 if let Some(res) = tasks.join_next().await {
-                    handle(res, &mut summary, &mut failure);
+                    handle(settle(res, &mut in_flight), &mut summary, &mut failure);
                 }
             }
             if failure.is_some() {
@@ -444,26 +249,86 @@ impl App {
                     break;
                 }
             };
-            match item {
+            let (line, amendment) = match item {
                 InputItem::Invalid(e) => {
-                    handle(Ok(Ok(LineReport::input(e))), &mut summary, &mut failure);
+                    handle(Ok(LineReport::input(e)), &mut summary, &mut failure);
+                    continue;
                 }
-                InputItem::Amendment { line, amendment } => {
-                    let app = self.clone();
-                    tasks.spawn(async move {
-                        let r = app.apply_with(&amendment, in_doubt).await;
-                        report_of(line, &amendment, r)
-                    });
+                InputItem::Amendment { line, amendment } => (line, amendment),
+            };
+            let key = amendment.key();
+            let asked = (
+                amendment.shop.clone(),
+                amendment.order.id().clone(),
+                amendment.set.clone(),
+            );
+            if let Some(f) = in_flight.get_mut(&key) {
+                let first_line = f.line;
+                if f.asked != asked {
+                    let mut rep = line_report(line, &amendment);
+                    rep.key = Some(key.to_string());
+                    rep.message = Some(format!(
+                        "key `{key}` is already used by line {first_line} for a different \
+                         amendment"
+                    ));
+                    handle(Ok(rep), &mut summary, &mut failure);
+                    continue;
                 }
+                // The same amendment again: wait for the first line, report its status.
+                f.tasks += 1;
+                let first = Arc::clone(&f.first);
+                let platform = self.platform(&amendment.shop).map(|p| p.name().to_owned());
+                tasks.spawn(async move {
+                    let status = *first.lock().await;
+                    let mut rep = line_report(line, &amendment);
+                    rep.key = Some(key.to_string());
+                    rep.platform = platform;
+                    rep.duplicate_of = Some(first_line);
+                    match status {
+                        Some(s) => rep.status = duplicate_status(s),
+                        None => {
+                            rep.message =
+                                Some(format!("repeats line {first_line}, which did not finish"));
+                        }
+                    }
+                    (key, Ok(rep))
+                });
+                continue;
             }
+            // The first line with this key: it holds the gate its repeats wait on until its
+            // status is known.
+            let first = Arc::new(tokio::sync::Mutex::new(None));
+            let gate = Arc::clone(&first).lock_owned().await;
+            in_flight.insert(
+                key.clone(),
+                InFlight {
+                    line,
+                    asked,
+                    tasks: 1,
+                    first,
+                },
+            );
+            let app = self.clone();
+            tasks.spawn(async move {
+                let mut gate = gate;
+                let r = app.apply_with(&amendment, in_doubt).await;
+                let rep = report_of(line, &amendment, r);
+                if let Ok(rep) = &rep {
+                    *gate = Some(rep.status);
+                }
+                (key, rep)
+            });
         }
         while let Some(res) = tasks.join_next().await {
-            handle(res, &mut summary, &mut failure);
+            handle(settle(res, &mut in_flight), &mut summary, &mut failure);
         }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(summary),
+        if let Some(e) = failure {
+            return Err(e);
         }
+        // Everything is durable already; this moves it into the journal's main file, so that
+        // the one file a user copies holds the run.
+        self.journal().checkpoint().await?;
+        Ok(summary)
     }
 }
 
@@ -769,5 +634,208 @@ mod tests {
         }
         assert!(most[0] > 8, "unpaced: {most:?}");
         assert!(most[1] <= 2, "paced: {most:?}");
+    }
+
+    async fn run_with_concurrency(app: &App, text: &str, n: usize) -> (Summary, Vec<LineReport>) {
+        let mut lines = Vec::new();
+        let s = app
+            .run_batch(
+                text.as_bytes(),
+                BatchOptions {
+                    concurrency: n,
+                    ..BatchOptions::default()
+                },
+                |r| lines.push(r.clone()),
+            )
+            .await
+            .expect("the batch runs to the end");
+        lines.sort_by_key(|r| r.line);
+        (s, lines)
+    }
+
+    #[tokio::test]
+    async fn a_repeated_line_is_sent_once_and_the_rest_of_the_batch_runs() {
+        for concurrency in [1, 8] {
+            let (app, platform, _) = setup();
+            let mut text: Vec<String> = vec![line("20", "8.00"); 3];
+            text.extend((0..150).map(|n| line(&format!("{}", 1000 + n), "8.00")));
+            text.push(line("20", "8.00"));
+            let (s, lines) = run_with_concurrency(&app, &text.join("\n"), concurrency).await;
+            assert_eq!(s.total.total(), 154, "every line is counted");
+            assert_eq!(s.total.applied, 151, "concurrency {concurrency}");
+            assert_eq!(s.total.already_done, 3, "concurrency {concurrency}");
+            assert_eq!(s.exit_code(), 0);
+            assert_eq!(
+                platform.order(&OrderId::new("20").unwrap()).unwrap().1,
+                1,
+                "sent once"
+            );
+            for l in &lines[1..3] {
+                assert_eq!(l.status, LineStatus::AlreadyDone, "{l:?}");
+                if concurrency > 1 {
+                    assert_eq!(l.duplicate_of, Some(1), "{l:?}");
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_reused_with_another_target_is_an_input_error_for_that_line_only() {
+        let keyed = |order: &str, target: &str| {
+            line(order, target).replacen('{', r#"{"key":"same-key","#, 1)
+        };
+        for concurrency in [1, 8] {
+            let (app, platform, journal) = setup();
+            let text = [
+                keyed("30", "8.00"),
+                keyed("30", "7.00"),
+                line("31", "8.00"),
+                keyed("32", "8.00"),
+            ]
+            .join("\n");
+            let (s, lines) = run_with_concurrency(&app, &text, concurrency).await;
+            assert_eq!(
+                (s.total.applied, s.total.input_errors),
+                (2, 2),
+                "concurrency {concurrency}: {lines:?}"
+            );
+            for l in [&lines[1], &lines[3]] {
+                assert_eq!(l.status, LineStatus::InputError, "{l:?}");
+                assert!(l.message.as_deref().unwrap().contains("same-key"), "{l:?}");
+            }
+            let (o, n) = platform.order(&OrderId::new("30").unwrap()).unwrap();
+            assert_eq!(
+                (o.lines()[0].current_total().to_string(), n),
+                ("8.00".into(), 1)
+            );
+            assert!(platform.order(&OrderId::new("32").unwrap()).is_none());
+            assert_eq!(journal.amendments(None).await.unwrap().len(), 2);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_undelivered_amendment_is_reported_so_and_sent_again_by_the_next_run() {
+        let (app, platform, journal) = setup();
+        platform.fail_next([PlatformError::new(
+            PlatformErrorKind::Transient,
+            Some("503".into()),
+            "connection refused",
+        )]);
+        let text = [line("40", "8.00"), line("41", "8.00")].join("\n");
+        let (s, lines) = run_with_concurrency(&app, &text, 1).await;
+        assert_eq!(
+            (s.total.undelivered, s.total.failed, s.total.applied),
+            (1, 0, 1)
+        );
+        assert_eq!(s.exit_code(), 1);
+        assert_eq!(lines[0].status, LineStatus::Undelivered);
+        assert!(
+            lines[0].human().contains("sends it again"),
+            "{}",
+            lines[0].human()
+        );
+        let table = crate::report::summary_table(&s);
+        assert!(
+            table.lines().next().unwrap().contains("undelivered"),
+            "{table}"
+        );
+        let rec = journal
+            .amendments(Some(&OrderId::new("40").unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(rec[0].state, AmendmentState::Undelivered);
+
+        let (s, _) = run_with_concurrency(&app, &text, 1).await;
+        assert_eq!((s.total.applied, s.total.already_done), (1, 1));
+        assert_eq!(platform.order(&OrderId::new("40").unwrap()).unwrap().1, 1);
+    }
+
+    #[tokio::test]
+    async fn a_resend_refused_as_stale_is_reported_in_doubt_with_the_hint() {
+        let (app, platform, journal) = setup();
+        let text = line("50", "5.00");
+        let a = parse_line(1, &text).unwrap();
+        let intent = Intent {
+            key: a.key(),
+            shop: a.shop.clone(),
+            order: a.order.clone(),
+            amendment: a.set.clone(),
+            plan: order_domain::plan(&a.order, &a.set, &transport_wechat_shop::policy()),
+        };
+        // An interrupted run sent it without recording the reply.
+        journal
+            .begin(&intent, Timestamp::from_millis(1))
+            .await
+            .unwrap();
+        journal
+            .mark_sent(&intent.key, Timestamp::from_millis(1))
+            .await
+            .unwrap();
+        platform.fail_next([PlatformError::new(
+            PlatformErrorKind::Conflict,
+            Some("isv.order-version-stale".into()),
+            "order version changed",
+        )]);
+        let (s, lines) = run_with_concurrency(&app, &text, 1).await;
+        assert_eq!((s.total.in_doubt, s.total.failed), (1, 0));
+        assert_eq!(lines[0].status, LineStatus::InDoubt);
+        assert!(lines[0].resent);
+        let human = lines[0].human();
+        assert!(human.contains("probably applied"), "{human}");
+        let rec = journal.amendments(None).await.unwrap();
+        assert_eq!(rec[0].state, AmendmentState::InDoubt);
+        // Not sent again by the next run; still in doubt.
+        let (s, lines) = run_with_concurrency(&app, &text, 1).await;
+        assert_eq!(s.total.in_doubt, 1);
+        assert!(lines[0].earlier);
+    }
+
+    #[tokio::test]
+    async fn after_a_batch_the_journal_file_alone_holds_the_run() {
+        let dir = std::env::temp_dir().join(format!(
+            "order-app-batch-checkpoint-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("journal.db");
+        let journal = Arc::new(
+            order_journal::SqliteJournal::open(&format!("sqlite://{}", db.display()))
+                .await
+                .unwrap(),
+        );
+        let app = App::builder()
+            .shop(
+                ShopId::new("wechat-a").unwrap(),
+                Arc::new(MemoryPlatform::new(transport_wechat_shop::policy())),
+            )
+            .journal(journal.clone())
+            .build()
+            .unwrap();
+        let text: Vec<String> = (0..30)
+            .map(|n| line(&format!("{}", 600 + n), "8.00"))
+            .collect();
+        let (s, _) = run_with_concurrency(&app, &text.join("\n"), 8).await;
+        assert_eq!(s.total.applied, 30);
+        // The journal is still open; copy its main file without the write-ahead log.
+        let copy = dir.join("copy");
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::copy(&db, copy.join("journal.db")).unwrap();
+        let alone = order_journal::SqliteJournal::open(&format!(
+            "sqlite://{}",
+            copy.join("journal.db").display()
+        ))
+        .await
+        .unwrap();
+        let recs = alone.amendments(None).await.unwrap();
+        assert_eq!(recs.len(), 30);
+        assert!(recs.iter().all(|r| r.state == AmendmentState::Acknowledged));
+        alone.close().await;
+        journal.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

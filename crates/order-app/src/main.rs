@@ -548,30 +548,143 @@ async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
     Ok(u8::try_from(code).unwrap_or(1))
 }
 
+/// Rows read from the journal at a time by `ordermod journal`: memory stays flat whatever the
+/// journal's size.
+const JOURNAL_PAGE: u32 = 500;
+
+/// `ordermod journal`: reads the journal file beside any process that holds it (read-only, no
+/// lock), page by page in SQL; `--json` streams one amendment per line.
 async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
+    use order_domain::AmendmentState;
+    use order_journal::SqliteJournal;
     let url = match a.journal {
         Some(u) => u,
         None => Config::load(&a.config)?.journal_url().to_owned(),
     };
-    let journal = open_journal(&url).await?;
+    let journal = SqliteJournal::open_read_only(&url).await.map_err(|e| {
+        Fatal(format!(
+            "cannot open journal {}: {e}",
+            order_journal::redact_url(&url)
+        ))
+    })?;
     let order = a.order.map(OrderId::new).transpose()?;
-    let records = journal.amendments(order.as_ref()).await?;
-    let dead = journal.messages(true).await?;
+    /// Every row of `order` (or all) in `state` (or any), newest first, a page at a time, up
+    /// to `limit` (0 = all), handed to `f`.
+    async fn each(
+        journal: &SqliteJournal,
+        order: Option<&OrderId>,
+        state: Option<AmendmentState>,
+        limit: usize,
+        mut f: impl FnMut(&order_domain::AmendmentRecord) -> std::io::Result<()>,
+    ) -> Result<(), Fatal> {
+        let mut after = None;
+        let mut left = if limit == 0 { usize::MAX } else { limit };
+        while left > 0 {
+            let n = u32::try_from(left)
+                .unwrap_or(JOURNAL_PAGE)
+                .min(JOURNAL_PAGE);
+            let page = journal
+                .amendments_page(order, state, after.as_ref(), n)
+                .await?;
+            for r in &page {
+                f(r)?;
+            }
+            left = left.saturating_sub(page.len());
+            match page.into_iter().last() {
+                Some(last) if left > 0 => after = Some(last),
+                _ => break,
+            }
+        }
+        Ok(())
+    }
+    let dead = order_domain::Journal::messages(&journal, true).await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
     if a.json {
-        let v = serde_json::json!({
-            "amendments": records,
-            "dead_letters": dead,
-            "acknowledged_unconfirmed": records.iter()
-                .filter(|r| r.state == order_domain::AmendmentState::Acknowledged)
-                .map(|r| r.intent.key.to_string()).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        // {"amendments": [...], "dead_letters": [...], "acknowledged_unconfirmed": [...]},
+        // written as it is read: one amendment per line.
+        out.write_all(b"{\"amendments\":[")?;
+        let mut first = true;
+        each(&journal, order.as_ref(), None, 0, |r| {
+            out.write_all(if first { b"\n" } else { b",\n" })?;
+            first = false;
+            serde_json::to_writer(&mut out, r)?;
+            Ok(())
+        })
+        .await?;
+        out.write_all(b"\n],\n\"dead_letters\":")?;
+        serde_json::to_writer(&mut out, &dead)?;
+        out.write_all(b",\n\"acknowledged_unconfirmed\":[")?;
+        let mut first = true;
+        each(
+            &journal,
+            order.as_ref(),
+            Some(AmendmentState::Acknowledged),
+            0,
+            |r| {
+                if !first {
+                    out.write_all(b",")?;
+                }
+                first = false;
+                serde_json::to_writer(&mut out, r.intent.key.as_str())?;
+                Ok(())
+            },
+        )
+        .await?;
+        out.write_all(b"]}\n")?;
+        out.flush()?;
         return Ok(0);
     }
-    print!(
-        "{}",
-        order_app::report::journal_text(&records, &dead, a.limit)
-    );
+    let counts = if order.is_some() {
+        // Counts of one order: its rows are few (one per amendment of that order).
+        let mut by_state: Vec<(AmendmentState, u64)> =
+            AmendmentState::ALL.iter().map(|s| (*s, 0)).collect();
+        each(&journal, order.as_ref(), None, 0, |r| {
+            if let Some(slot) = by_state.iter_mut().find(|(s, _)| *s == r.state) {
+                slot.1 += 1;
+            }
+            Ok(())
+        })
+        .await?;
+        by_state
+    } else {
+        journal.counts_by_state().await?
+    };
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    out.write_all(order_app::report::journal_counts(&counts).as_bytes())?;
+    let mut shown: u64 = 0;
+    each(&journal, order.as_ref(), None, a.limit, |r| {
+        shown += 1;
+        out.write_all(order_app::report::amendment_text(r).as_bytes())
+    })
+    .await?;
+    if shown < total {
+        writeln!(
+            out,
+            "... {} older amendments not shown (--limit 0 shows all)",
+            total - shown
+        )?;
+    }
+    let unconfirmed_total = counts
+        .iter()
+        .find(|(s, _)| *s == AmendmentState::Acknowledged)
+        .map_or(0, |(_, n)| *n);
+    let mut unconfirmed = Vec::new();
+    each(
+        &journal,
+        order.as_ref(),
+        Some(AmendmentState::Acknowledged),
+        a.limit,
+        |r| {
+            unconfirmed.push(r.clone());
+            Ok(())
+        },
+    )
+    .await?;
+    out.write_all(
+        order_app::report::journal_tail(unconfirmed_total, &unconfirmed, &dead).as_bytes(),
+    )?;
+    out.flush()?;
     Ok(0)
 }
 

@@ -1,5 +1,11 @@
 //! In-memory implementations of the ports, for tests and for embedders who want to try the use
 //! cases without a database or a platform. Neither is durable.
+//!
+//! [`MemoryJournal`] follows the SQLite journal's rules (checked by running the same
+//! conformance test against both): an outcome is final (the same one again is a no-op, another
+//! is a `Conflict`), a finished amendment is not marked sent again, an undelivered one is, a key
+//! recorded for another amendment is `KeyReused`, and only acknowledged amendments are
+//! reconciled.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -45,7 +51,22 @@ impl Journal for MemoryJournal {
     async fn begin(&self, intent: &Intent, now: Timestamp) -> Result<Begin, JournalError> {
         let mut st = self.lock();
         if let Some(&i) = st.index.get(&intent.key) {
-            let state = st.records[i].state;
+            let recorded = &st.records[i];
+            // As SQLite: a key recorded for another shop, order or target is refused.
+            if recorded.intent.shop != intent.shop
+                || recorded.intent.order.id() != intent.order.id()
+                || recorded.intent.amendment != intent.amendment
+            {
+                return Err(JournalError::KeyReused {
+                    key: intent.key.to_string(),
+                    recorded: format!(
+                        "shop {} order {}",
+                        recorded.intent.shop,
+                        recorded.intent.order.id()
+                    ),
+                });
+            }
+            let state = recorded.state;
             return Ok(if state.is_final() {
                 Begin::Finished(state)
             } else {
@@ -69,10 +90,19 @@ impl Journal for MemoryJournal {
         let mut st = self.lock();
         let i = *st.index.get(key).ok_or_else(|| missing(key))?;
         let r = &mut st.records[i];
-        if !r.state.is_final() {
-            r.state = AmendmentState::Sent;
-            r.updated_at = now;
+        // As SQLite: only an unfinished amendment is sent; its last failure is cleared.
+        if r.state.is_final() {
+            return Err(JournalError::Conflict {
+                key: key.to_string(),
+                reason: format!(
+                    "it is already {}; a finished amendment is not sent again",
+                    r.state
+                ),
+            });
         }
+        r.state = AmendmentState::Sent;
+        r.outcome = None;
+        r.updated_at = now;
         Ok(())
     }
 
@@ -85,6 +115,20 @@ impl Journal for MemoryJournal {
         let mut st = self.lock();
         let i = *st.index.get(key).ok_or_else(|| missing(key))?;
         let r = &mut st.records[i];
+        // As SQLite: an outcome is final; the same one again is a no-op, another is refused.
+        if r.state.is_final() {
+            if r.outcome.as_ref() == Some(outcome) {
+                return Ok(());
+            }
+            return Err(JournalError::Conflict {
+                key: key.to_string(),
+                reason: format!(
+                    "it is already {} with a different outcome; refusing to record {}",
+                    r.state,
+                    outcome.state()
+                ),
+            });
+        }
         r.state = outcome.state();
         r.outcome = Some(outcome.clone());
         r.updated_at = now;
@@ -95,12 +139,35 @@ impl Journal for MemoryJournal {
         &self,
         key: &IdempotencyKey,
         state: AmendmentState,
-        _message_id: i64,
+        message_id: i64,
         note: Option<&str>,
         now: Timestamp,
     ) -> Result<(), JournalError> {
         let mut st = self.lock();
+        // As SQLite: only an acknowledged amendment is confirmed or flagged, by a stored
+        // message.
+        if !matches!(state, AmendmentState::Confirmed | AmendmentState::Flagged) {
+            return Err(JournalError::Conflict {
+                key: key.to_string(),
+                reason: format!("reconciliation confirms or flags; it cannot set {state}"),
+            });
+        }
         let i = *st.index.get(key).ok_or_else(|| missing(key))?;
+        let recorded = st.records[i].state;
+        if !matches!(
+            recorded,
+            AmendmentState::Acknowledged | AmendmentState::Confirmed | AmendmentState::Flagged
+        ) {
+            return Err(JournalError::Conflict {
+                key: key.to_string(),
+                reason: format!(
+                    "it is {recorded}; only an acknowledged amendment can be reconciled"
+                ),
+            });
+        }
+        if !st.messages.iter().any(|m| m.id == message_id) {
+            return Err(JournalError::Missing(format!("message {message_id}")));
+        }
         let r = &mut st.records[i];
         r.state = state;
         r.note = note.map(str::to_owned);
@@ -268,5 +335,121 @@ impl OrderPlatform for MemoryPlatform {
             order.id(),
             entry.0.revision().count
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use order_domain::{InboundRecord, Journal, JournalError, Outcome, PlatformError, Receipt};
+
+    use super::*;
+    use crate::input::parse_line;
+
+    fn intent(order: &str, target: &str) -> Intent {
+        let text = format!(
+            r#"{{"key":"k-{order}","shop":"wechat-a","order":{{"id":"{order}","status":"awaiting_payment","currency":"CNY","lines":[{{"id":"L1","product":"1","sku":"2","original_total":"10.00"}}],"freight":{{"original":"2.00"}}}},"set":{{"lines":{{"L1":"{target}"}}}}}}"#
+        );
+        let a = parse_line(1, &text).unwrap();
+        Intent {
+            key: a.key(),
+            shop: a.shop.clone(),
+            order: a.order.clone(),
+            amendment: a.set.clone(),
+            plan: order_domain::plan(&a.order, &a.set, &transport_wechat_shop::policy()),
+        }
+    }
+
+    /// What a call answered, without the wording: `Ok(..)` or the error's variant.
+    fn shape<T: std::fmt::Debug>(r: Result<T, JournalError>) -> String {
+        match r {
+            Ok(v) => format!("Ok({v:?})"),
+            Err(JournalError::Conflict { .. }) => "Conflict".into(),
+            Err(JournalError::Missing(_)) => "Missing".into(),
+            Err(JournalError::KeyReused { .. }) => "KeyReused".into(),
+            Err(e) => format!("Err({e})"),
+        }
+    }
+
+    /// Every rule the batch relies on, asked of a journal; the answers in order.
+    async fn script(j: &dyn Journal) -> Vec<String> {
+        let t = Timestamp::from_millis;
+        let a = intent("1", "8.00");
+        let b = intent("2", "8.00");
+        let ack = Outcome::Acknowledged(Receipt::new("{}"));
+        let down = Outcome::Failed(PlatformError::new(
+            PlatformErrorKind::Transient,
+            Some("502".into()),
+            "bad gateway",
+        ));
+        let mut out = vec![
+            shape(j.begin(&a, t(1)).await),
+            shape(j.mark_sent(&a.key, t(2)).await),
+            shape(j.record_outcome(&a.key, &ack, t(3)).await),
+            shape(j.record_outcome(&a.key, &ack, t(4)).await),
+            shape(j.record_outcome(&a.key, &down, t(5)).await),
+            shape(j.mark_sent(&a.key, t(6)).await),
+            shape(j.begin(&a, t(7)).await),
+            shape(j.begin(&intent("1", "7.00"), t(8)).await),
+            shape(j.mark_sent(&missing_key(), t(9)).await),
+            shape(j.begin(&b, t(10)).await),
+            shape(
+                j.reconcile(&b.key, AmendmentState::Confirmed, 1, None, t(11))
+                    .await,
+            ),
+            shape(j.mark_sent(&b.key, t(12)).await),
+            shape(j.record_outcome(&b.key, &down, t(13)).await),
+            shape(j.begin(&b, t(14)).await),
+            shape(j.mark_sent(&b.key, t(15)).await),
+            shape(j.record_outcome(&b.key, &ack, t(16)).await),
+        ];
+        let message = InboundRecord {
+            dedup_key: "d".into(),
+            source: "1688-push".into(),
+            raw: "{}".into(),
+            received_at: t(17),
+        };
+        let id = match j.record_message(&message).await.unwrap() {
+            order_domain::MessageInsert::New(id) => id,
+            other => panic!("{other:?}"),
+        };
+        out.push(shape(
+            j.reconcile(&b.key, AmendmentState::Confirmed, id + 100, None, t(18))
+                .await,
+        ));
+        out.push(shape(
+            j.reconcile(&b.key, AmendmentState::Rejected, id, None, t(18))
+                .await,
+        ));
+        out.push(shape(
+            j.reconcile(&b.key, AmendmentState::Flagged, id, Some("no"), t(19))
+                .await,
+        ));
+        let states: Vec<AmendmentState> = j
+            .amendments(None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.state)
+            .collect();
+        out.push(format!("{states:?}"));
+        out
+    }
+
+    fn missing_key() -> IdempotencyKey {
+        IdempotencyKey::new("k-none").unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_memory_journal_answers_every_call_as_the_sqlite_journal_does() {
+        let sqlite = order_journal::SqliteJournal::in_memory().await.unwrap();
+        let expected = script(&sqlite).await;
+        let got = script(&MemoryJournal::new()).await;
+        assert_eq!(got, expected);
+        // The script does reach the rules it is about.
+        assert!(
+            expected.iter().filter(|s| *s == "Conflict").count() >= 4,
+            "{expected:?}"
+        );
+        assert!(expected.contains(&"KeyReused".to_owned()), "{expected:?}");
     }
 }

@@ -1,4 +1,6 @@
-//! Rendering results: the summary table for people, and the JSON report for machines.
+//! The results of a batch and how they are rendered: each line's [`LineReport`], the
+//! [`Summary`] counts, the summary table for people (aligned by display width, so Chinese shop
+//! names line up), the JSON report for machines, and the text of `ordermod journal`.
 //!
 //! The JSON report (`--report FILE`) is written while the batch runs, so it never holds the
 //! whole batch in memory:
@@ -10,39 +12,357 @@
 //! ```
 //! `results` are in completion order (each carries its `line`).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use crate::batch::{Counts, LineReport, Summary};
+use order_domain::Violation;
+use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
+
+use crate::input::InputError;
+
+/// What a line refused as a stale resend adds to its error: the first send probably landed.
+const STALE_RESEND_HINT: &str = "; in doubt: the interrupted run's send was probably applied, \
+     and the platform refused this resend as stale: read the order to settle it";
+
+/// What happened to one line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LineStatus {
+    /// Sent and acknowledged in this run.
+    Applied,
+    /// An earlier run recorded it as applied; nothing was sent.
+    AlreadyDone,
+    /// Refused by the platform's rules before sending (now or in an earlier run).
+    Rejected,
+    /// Refused by the platform (it said no), now or in an earlier run. Final: a re-run does
+    /// not send it again.
+    Failed,
+    /// Not delivered: the platform was unreachable, timed out, answered 5xx, limited the rate
+    /// or ran out of quota, after the transport's retries. Running the same input again sends
+    /// it again.
+    Undelivered,
+    /// The line could not be read, names an unknown shop, or reuses another line's key for a
+    /// different amendment.
+    InputError,
+    /// Either sent by an interrupted earlier run without a recorded outcome and held
+    /// (`--in-doubt hold`: nothing sent now; check the order, then run with
+    /// `--in-doubt resend`), or sent again after such a run and refused as stale (the first
+    /// send probably landed: read the order).
+    InDoubt,
+}
+
+impl LineStatus {
+    /// Stable snake-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LineStatus::Applied => "applied",
+            LineStatus::AlreadyDone => "already_done",
+            LineStatus::Rejected => "rejected",
+            LineStatus::Failed => "failed",
+            LineStatus::Undelivered => "undelivered",
+            LineStatus::InputError => "input_error",
+            LineStatus::InDoubt => "in_doubt",
+        }
+    }
+}
+
+/// A platform error as reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReportedError {
+    /// The kind (`rejected_by_rule`, `transient`...).
+    pub kind: String,
+    /// The platform's code, verbatim.
+    pub code: Option<String>,
+    /// The platform's message, verbatim.
+    pub message: String,
+    /// Extra detail (an authorisation link...).
+    pub detail: Option<String>,
+}
+
+/// One line's result, as printed and written to the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LineReport {
+    /// 1-based line number.
+    pub line: u64,
+    /// The status.
+    pub status: LineStatus,
+    /// The shop, when readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop: Option<String>,
+    /// The platform, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The order id, when readable.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<String>,
+    /// The idempotency key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// True when the outcome was recorded by an earlier run (nothing sent now).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub earlier: bool,
+    /// True when an interrupted earlier run had sent it without recording the outcome, so it
+    /// was sent again now.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub resent: bool,
+    /// The earlier line of this run with the same key and amendment, when this line repeats
+    /// it (it was not sent twice; its status is the journal's for that key).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate_of: Option<u64>,
+    /// The new order total, for applied amendments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_total: Option<String>,
+    /// Every violation, for rejections made in this run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Violation>,
+    /// The platform's error, for failures in this run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ReportedError>,
+    /// What is wrong with the line, for input errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+impl LineReport {
+    pub(crate) fn input(e: InputError) -> Self {
+        LineReport {
+            line: e.line,
+            status: LineStatus::InputError,
+            shop: e.shop,
+            platform: None,
+            order: e.order,
+            key: None,
+            earlier: false,
+            resent: false,
+            duplicate_of: None,
+            new_total: None,
+            violations: Vec::new(),
+            error: None,
+            message: Some(e.message),
+        }
+    }
+
+    /// One human line: `line 12 wechat-main order 1001: rejected: lines[L1]: ... (code); ...`.
+    pub fn human(&self) -> String {
+        let mut s = format!("line {}", self.line);
+        if let Some(shop) = &self.shop {
+            s.push(' ');
+            s.push_str(shop);
+        }
+        if let Some(o) = &self.order {
+            s.push_str(" order ");
+            s.push_str(o);
+        }
+        s.push_str(": ");
+        s.push_str(&self.status.as_str().replace('_', " "));
+        if self.earlier {
+            s.push_str(" (recorded by an earlier run)");
+        }
+        if self.resent {
+            s.push_str(" (sent again after an interrupted run)");
+        }
+        if let Some(first) = self.duplicate_of {
+            let _ = write!(s, " (repeats line {first}; sent once)");
+        }
+        if self.status == LineStatus::InDoubt && self.error.is_none() {
+            s.push_str(
+                ": an interrupted run sent it without recording the reply; held, not sent again \
+                 (check the order, then run with --in-doubt resend)",
+            );
+        }
+        if let Some(t) = &self.new_total {
+            s.push_str(", new total ");
+            s.push_str(t);
+        }
+        if !self.violations.is_empty() {
+            s.push_str(": ");
+            let v: Vec<String> = self.violations.iter().map(ToString::to_string).collect();
+            s.push_str(&v.join("; "));
+        }
+        if let Some(e) = &self.error {
+            s.push_str(": ");
+            s.push_str(&e.kind);
+            if let Some(c) = &e.code {
+                s.push_str(" [");
+                s.push_str(c);
+                s.push(']');
+            }
+            s.push_str(": ");
+            s.push_str(&e.message);
+            if let Some(d) = &e.detail {
+                s.push_str(" (");
+                s.push_str(d);
+                s.push(')');
+            }
+            if self.status == LineStatus::InDoubt {
+                s.push_str(STALE_RESEND_HINT);
+            }
+            if self.status == LineStatus::Undelivered {
+                s.push_str("; not delivered: running the same input again sends it again");
+            }
+        }
+        if let Some(m) = &self.message {
+            s.push_str(": ");
+            s.push_str(m);
+        }
+        s
+    }
+}
+
+/// Counts of one shop, or of the whole batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Sent and acknowledged now.
+    pub applied: u64,
+    /// Applied by an earlier run, skipped.
+    pub already_done: u64,
+    /// Refused by the platform's rules before sending.
+    pub rejected: u64,
+    /// Refused by the platform (final).
+    pub failed: u64,
+    /// Not delivered (unreachable, timed out, 5xx, rate or quota) after retries; a re-run
+    /// sends them again.
+    pub undelivered: u64,
+    /// Unreadable lines and unknown shops.
+    pub input_errors: u64,
+    /// Held because an interrupted run sent them without recording the outcome, or resent
+    /// and refused as stale.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub in_doubt: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl Counts {
+    fn add(&mut self, s: LineStatus) {
+        match s {
+            LineStatus::Applied => self.applied += 1,
+            LineStatus::AlreadyDone => self.already_done += 1,
+            LineStatus::Rejected => self.rejected += 1,
+            LineStatus::Failed => self.failed += 1,
+            LineStatus::Undelivered => self.undelivered += 1,
+            LineStatus::InputError => self.input_errors += 1,
+            LineStatus::InDoubt => self.in_doubt += 1,
+        }
+    }
+
+    /// Every line counted.
+    pub fn total(&self) -> u64 {
+        self.applied
+            + self.already_done
+            + self.rejected
+            + self.failed
+            + self.undelivered
+            + self.input_errors
+            + self.in_doubt
+    }
+}
+
+/// The batch's counts: totals, per shop, and rejections per violation code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Every line.
+    pub total: Counts,
+    /// Per shop (lines whose shop could not be read count under `(unknown)`).
+    pub per_shop: BTreeMap<String, Counts>,
+    /// How often each violation code appeared among this run's rejections.
+    pub violations_by_code: BTreeMap<String, u64>,
+    /// How often each platform error kind appeared among this run's failures (refused,
+    /// undelivered or in doubt).
+    pub failures_by_kind: BTreeMap<String, u64>,
+    /// True when the batch was stopped before the end of its input.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub interrupted: bool,
+}
+
+impl Summary {
+    /// Counts one line.
+    pub fn add(&mut self, r: &LineReport) {
+        self.total.add(r.status);
+        self.per_shop
+            .entry(r.shop.clone().unwrap_or_else(|| "(unknown)".into()))
+            .or_default()
+            .add(r.status);
+        for v in &r.violations {
+            *self
+                .violations_by_code
+                .entry(v.code.to_string())
+                .or_default() += 1;
+        }
+        if let Some(e) = &r.error {
+            *self.failures_by_kind.entry(e.kind.clone()).or_default() += 1;
+        }
+    }
+
+    /// The exit code the counts call for: 0 when everything is applied (now or earlier), 1 when
+    /// anything was rejected, failed, was not delivered, could not be read or is in doubt.
+    pub fn exit_code(&self) -> i32 {
+        let t = &self.total;
+        if t.rejected + t.failed + t.undelivered + t.input_errors + t.in_doubt == 0 {
+            0
+        } else {
+            1
+        }
+    }
+}
+
+/// `text` followed by spaces up to `width` columns of display width (a CJK character takes
+/// two columns, as terminals draw it).
+fn pad(text: &str, width: usize) -> String {
+    let w = UnicodeWidthStr::width(text);
+    let mut s = String::with_capacity(text.len() + width.saturating_sub(w));
+    s.push_str(text);
+    s.extend(std::iter::repeat_n(' ', width.saturating_sub(w)));
+    s
+}
 
 /// The summary table:
 ///
 /// ```text
-/// shop             applied  already done  rejected  failed  input errors
-/// wechat-main          200             0        50       0             0
-/// ...
-/// total                ...
+/// shop         applied  already done  rejected  failed  undelivered  input errors
+/// wechat-main      200             0        50       0            0             0
+/// 旗舰店             3             0         0       0            0             0
+/// total            ...
 /// ```
-/// followed by the rejection codes and failure kinds with their counts.
+/// Shop names are padded by display width, so the columns line up whatever the script.
+/// `failed` are final refusals by the platform; `undelivered` never got an answer and are
+/// sent again by the next run. Then the amendments in doubt, the rejection codes and the
+/// failure kinds with their counts.
 pub fn summary_table(summary: &Summary) -> String {
     let width = summary
         .per_shop
         .keys()
-        .map(String::len)
+        .map(|k| UnicodeWidthStr::width(k.as_str()))
         .chain([5])
         .max()
         .unwrap_or(5);
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<width$}  {:>8}  {:>12}  {:>8}  {:>6}  {:>12}",
-        "shop", "applied", "already done", "rejected", "failed", "input errors"
+        "{}  {:>8}  {:>12}  {:>8}  {:>6}  {:>11}  {:>12}",
+        pad("shop", width),
+        "applied",
+        "already done",
+        "rejected",
+        "failed",
+        "undelivered",
+        "input errors"
     );
     let row = |out: &mut String, name: &str, c: &Counts| {
         let _ = writeln!(
             out,
-            "{:<width$}  {:>8}  {:>12}  {:>8}  {:>6}  {:>12}",
-            name, c.applied, c.already_done, c.rejected, c.failed, c.input_errors
+            "{}  {:>8}  {:>12}  {:>8}  {:>6}  {:>11}  {:>12}",
+            pad(name, width),
+            c.applied,
+            c.already_done,
+            c.rejected,
+            c.failed,
+            c.undelivered,
+            c.input_errors
         );
     };
     for (shop, c) in &summary.per_shop {
@@ -52,9 +372,18 @@ pub fn summary_table(summary: &Summary) -> String {
     if summary.total.in_doubt > 0 {
         let _ = writeln!(
             out,
-            "held in doubt: {} (an interrupted run sent them without recording the reply; check \
-             those orders, then run again with --in-doubt resend)",
+            "in doubt: {} (an interrupted run sent them without recording the reply: held, or \
+             sent again and refused as stale because the first send probably landed; check \
+             those orders)",
             summary.total.in_doubt
+        );
+    }
+    if summary.total.undelivered > 0 {
+        let _ = writeln!(
+            out,
+            "undelivered: {} (never answered by the platform; run the same input again to \
+             send them again)",
+            summary.total.undelivered
         );
     }
     if !summary.violations_by_code.is_empty() {
@@ -136,145 +465,147 @@ pub fn utc(ts: order_domain::Timestamp) -> String {
     )
 }
 
-/// The text of `ordermod journal`: per amendment what was asked, what was sent, what the
-/// platform said (verbatim) and whether a message confirmed it; then the acknowledged
-/// amendments no message confirmed yet, and the dead letters.
-///
-/// At most `limit` amendments are shown in full (0 = all); the counts by state, the list of
-/// acknowledged-but-unconfirmed ones and the dead letters always cover everything.
-pub fn journal_text(
-    records: &[order_domain::AmendmentRecord],
-    dead_letters: &[order_domain::MessageRecord],
-    limit: usize,
-) -> String {
+/// The head of `ordermod journal`: how many amendments are in each state (from the journal's
+/// counts, so it covers every row whatever is shown).
+pub fn journal_counts(counts: &[(order_domain::AmendmentState, u64)]) -> String {
+    let total: u64 = counts.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return "no amendments recorded\n".to_owned();
+    }
+    let mut nonzero: Vec<(&str, u64)> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(s, n)| (s.as_str(), *n))
+        .collect();
+    nonzero.sort_unstable();
+    let parts: Vec<String> = nonzero.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    format!("{total} amendments: {}\n\n", parts.join(", "))
+}
+
+/// One amendment in `ordermod journal`: what was asked, what was sent, what the platform said
+/// (verbatim) and whether a message confirmed it.
+pub fn amendment_text(r: &order_domain::AmendmentRecord) -> String {
     use order_domain::{AmendmentState, Outcome};
     let mut out = String::new();
-    if records.is_empty() {
-        out.push_str("no amendments recorded\n");
-    } else {
-        let mut by_state: std::collections::BTreeMap<&str, usize> =
-            std::collections::BTreeMap::new();
-        for r in records {
-            *by_state.entry(r.state.as_str()).or_default() += 1;
-        }
-        let counts: Vec<String> = by_state.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        let _ = writeln!(out, "{} amendments: {}\n", records.len(), counts.join(", "));
-    }
-    let shown = if limit == 0 {
-        records.len()
-    } else {
-        limit.min(records.len())
-    };
-    for r in &records[..shown] {
-        let i = &r.intent;
-        let _ = writeln!(
-            out,
-            "order {} shop {}: {} (key {})",
-            i.order.id(),
-            i.shop,
-            r.state,
-            i.key
-        );
-        let _ = writeln!(
-            out,
-            "  recorded {}, updated {}",
-            utc(r.recorded_at),
-            utc(r.updated_at)
-        );
-        let asked = serde_json::to_string(&i.amendment).unwrap_or_default();
-        let _ = writeln!(out, "  asked: {asked}");
-        match &i.plan {
-            Ok(p) => {
-                let mut parts = Vec::new();
-                for l in p.named_lines() {
-                    parts.push(format!(
-                        "line {} {} -> {}",
-                        l.line(),
-                        l.current(),
-                        l.target()
-                    ));
-                }
-                if let Some(f) = p.freight() {
-                    parts.push(format!("freight {} -> {}", f.current(), f.target()));
-                }
-                for part in p.parts() {
-                    if !matches!(
-                        part,
-                        order_domain::Part::LinePrices | order_domain::Part::Freight
-                    ) {
-                        parts.push(part.field().to_owned());
-                    }
-                }
-                let sent = if matches!(r.state, AmendmentState::Planned) {
-                    "planned (not sent)"
-                } else {
-                    "sent"
-                };
-                let _ = writeln!(
-                    out,
-                    "  {sent}: {}; total {} -> {}, revision {}",
-                    parts.join(", "),
-                    p.previous_total(),
-                    p.new_total(),
-                    p.next_revision()
-                );
-            }
-            Err(rej) => {
-                let _ = writeln!(out, "  not sent, refused by {}:", rej.policy);
-                for v in &rej.violations {
-                    let _ = writeln!(out, "    {}: {} ({})", v.field, v.message, v.code);
-                }
-            }
-        }
-        match &r.outcome {
-            Some(Outcome::Acknowledged(receipt)) => {
-                let _ = writeln!(out, "  platform said: {}", receipt.raw_reply);
-            }
-            Some(Outcome::Failed(e)) => {
-                let _ = writeln!(out, "  platform said: {e}");
-            }
-            Some(Outcome::Rejected(_)) | None => {}
-        }
-        match r.state {
-            AmendmentState::Confirmed => {
-                let _ = writeln!(out, "  confirmed by a platform message");
-            }
-            AmendmentState::Flagged => {
-                let _ = writeln!(
-                    out,
-                    "  FLAGGED: a platform message contradicts it: {}",
-                    r.note.as_deref().unwrap_or("(no note)")
-                );
-            }
-            AmendmentState::Acknowledged => {
-                let _ = writeln!(out, "  not yet confirmed by a platform message");
-            }
-            _ => {}
-        }
-    }
-    if shown < records.len() {
-        let _ = writeln!(
-            out,
-            "... {} older amendments not shown (--limit 0 shows all)",
-            records.len() - shown
-        );
-    }
-    let unconfirmed: Vec<_> = records
-        .iter()
-        .filter(|r| r.state == AmendmentState::Acknowledged)
-        .collect();
+    let i = &r.intent;
     let _ = writeln!(
         out,
-        "\nacknowledged but not confirmed: {}",
-        unconfirmed.len()
+        "order {} shop {}: {} (key {})",
+        i.order.id(),
+        i.shop,
+        r.state,
+        i.key
     );
-    for r in unconfirmed {
+    let _ = writeln!(
+        out,
+        "  recorded {}, updated {}",
+        utc(r.recorded_at),
+        utc(r.updated_at)
+    );
+    let asked = serde_json::to_string(&i.amendment).unwrap_or_default();
+    let _ = writeln!(out, "  asked: {asked}");
+    match &i.plan {
+        Ok(p) => {
+            let mut parts = Vec::new();
+            for l in p.named_lines() {
+                parts.push(format!(
+                    "line {} {} -> {}",
+                    l.line(),
+                    l.current(),
+                    l.target()
+                ));
+            }
+            if let Some(f) = p.freight() {
+                parts.push(format!("freight {} -> {}", f.current(), f.target()));
+            }
+            for part in p.parts() {
+                if !matches!(
+                    part,
+                    order_domain::Part::LinePrices | order_domain::Part::Freight
+                ) {
+                    parts.push(part.field().to_owned());
+                }
+            }
+            let sent = if matches!(r.state, AmendmentState::Planned) {
+                "planned (not sent)"
+            } else {
+                "sent"
+            };
+            let _ = writeln!(
+                out,
+                "  {sent}: {}; total {} -> {}, revision {}",
+                parts.join(", "),
+                p.previous_total(),
+                p.new_total(),
+                p.next_revision()
+            );
+        }
+        Err(rej) => {
+            let _ = writeln!(out, "  not sent, refused by {}:", rej.policy);
+            for v in &rej.violations {
+                let _ = writeln!(out, "    {}: {} ({})", v.field, v.message, v.code);
+            }
+        }
+    }
+    match &r.outcome {
+        Some(Outcome::Acknowledged(receipt)) => {
+            let _ = writeln!(out, "  platform said: {}", receipt.raw_reply);
+        }
+        Some(Outcome::Failed(e)) => {
+            let _ = writeln!(out, "  platform said: {e}");
+        }
+        Some(Outcome::StaleResend(e)) => {
+            let _ = writeln!(
+                out,
+                "  platform said: {e}\n  IN DOUBT: a resend refused as stale; the first \
+                 send probably landed (read the order)"
+            );
+        }
+        Some(Outcome::Rejected(_)) | None => {}
+    }
+    match r.state {
+        AmendmentState::Confirmed => {
+            let _ = writeln!(out, "  confirmed by a platform message");
+        }
+        AmendmentState::Flagged => {
+            let _ = writeln!(
+                out,
+                "  FLAGGED: a platform message contradicts it: {}",
+                r.note.as_deref().unwrap_or("(no note)")
+            );
+        }
+        AmendmentState::Acknowledged => {
+            let _ = writeln!(out, "  not yet confirmed by a platform message");
+        }
+        _ => {}
+    }
+    out
+}
+
+/// The tail of `ordermod journal`: the acknowledged amendments no message confirmed yet
+/// (`total` of them, `shown` listed) and the dead letters.
+pub fn journal_tail(
+    unconfirmed_total: u64,
+    shown: &[order_domain::AmendmentRecord],
+    dead_letters: &[order_domain::MessageRecord],
+) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "\nacknowledged but not confirmed: {unconfirmed_total}");
+    for r in shown {
         let _ = writeln!(
             out,
             "  order {} shop {} key {}",
             r.intent.order.id(),
             r.intent.shop,
             r.intent.key
+        );
+    }
+    let listed = u64::try_from(shown.len()).unwrap_or(u64::MAX);
+    if listed < unconfirmed_total {
+        let _ = writeln!(
+            out,
+            "  ... {} more (--limit 0 lists all)",
+            unconfirmed_total - listed
         );
     }
     let _ = writeln!(out, "dead letters: {}", dead_letters.len());
@@ -295,7 +626,6 @@ pub fn journal_text(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::LineStatus;
 
     fn rep(line: u64, shop: &str, status: LineStatus) -> LineReport {
         LineReport {
@@ -307,6 +637,7 @@ mod tests {
             key: None,
             earlier: false,
             resent: false,
+            duplicate_of: None,
             new_total: None,
             violations: Vec::new(),
             error: None,
@@ -347,5 +678,34 @@ mod tests {
             table.lines().last().unwrap().starts_with("total"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn the_summary_table_lines_up_chinese_shop_names() {
+        let mut s = Summary::default();
+        for r in [
+            rep(1, "旗舰店", LineStatus::Applied),
+            rep(2, "wechat-main", LineStatus::Failed),
+            rep(3, "义乌小商品批发", LineStatus::Undelivered),
+        ] {
+            s.add(&r);
+        }
+        let table = summary_table(&s);
+        // Every row ends at the same display column, and the counts sit under their headers.
+        let widths: Vec<usize> = table
+            .lines()
+            .take(4 + 1)
+            .map(UnicodeWidthStr::width)
+            .collect();
+        assert!(
+            widths.windows(2).all(|w| w[0] == w[1]),
+            "{widths:?}\n{table}"
+        );
+        let header = table.lines().next().unwrap();
+        let col = |line: &str, what: &str| {
+            UnicodeWidthStr::width(&line[..line.find(what).unwrap() + what.len()])
+        };
+        let row = table.lines().find(|l| l.starts_with("义乌")).unwrap();
+        assert_eq!(col(row, "1"), col(header, "undelivered"), "{table}");
     }
 }

@@ -134,7 +134,7 @@ impl Journal for Flaky {
     }
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
         if self.failing.load(Ordering::SeqCst) {
-            return Err(JournalError::Storage("disk full (simulated)".to_owned()));
+            return Err(JournalError::storage_context("disk full (simulated)"));
         }
         self.inner.record_message(message).await
     }

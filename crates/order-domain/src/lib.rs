@@ -68,7 +68,7 @@ pub use policy::{
 pub use ports::clock::{Clock, FixedClock, Timestamp};
 pub use ports::journal::{
     AmendmentRecord, AmendmentState, Begin, InboundRecord, Intent, Journal, JournalError,
-    MessageInsert, MessageRecord, Outcome,
+    MessageInsert, MessageRecord, Outcome, StorageCause, undelivered,
 };
 pub use ports::message::{InboundEvent, MessageDecoder, MessageError, Verified};
 pub use ports::platform::{OrderPlatform, PlatformError, PlatformErrorKind, Receipt};

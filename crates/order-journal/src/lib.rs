@@ -31,8 +31,17 @@
 //! log before the call returns, so a write survives a crash or power loss right after the call
 //! returns (the [`Journal`](order_domain::Journal) error contract). `NORMAL` would be faster
 //! but may lose the last commits on power loss, which could double a send on resume. A busy
-//! timeout ([`BUSY_TIMEOUT`]) makes concurrent writers (several processes on one file) wait
-//! instead of failing, and foreign keys are enforced.
+//! timeout ([`BUSY_TIMEOUT`]) makes a reader wait for the writer instead of failing, and
+//! foreign keys are enforced. [`Journal::checkpoint`](order_domain::Journal::checkpoint) (at the
+//! end of a batch) and [`SqliteJournal::close`] copy the log into the database file
+//! (`wal_checkpoint(TRUNCATE)`), so that the `.db` file alone holds every run.
+//!
+//! ## One process at a time
+//! A file journal is held by one process: [`SqliteJournal::open`] takes an exclusive OS lock
+//! on `<db>.lock` (writing `pid N on HOST` into it) before it connects or migrates, so two
+//! processes can neither interleave sends nor race to create the schema; the second gets
+//! [`JournalError::Locked`](order_domain::JournalError::Locked) naming the file and the holder.
+//! [`SqliteJournal::open_read_only`] reads beside the holder, without the lock.
 //!
 //! ## Group commit
 //! Writes (`begin`, `mark_sent`, `record_outcome`, `reconcile`, `record_message`,
@@ -59,11 +68,15 @@
 //! ## Semantics
 //! - `begin` is one `INSERT .. ON CONFLICT DO NOTHING`: among concurrent callers with one key,
 //!   exactly one gets `Begin::New`; the others read the recorded state (`Unfinished` for
-//!   planned or sent, `Finished` otherwise). A reused key with a different amendment keeps the
-//!   recorded one (and logs a warning).
-//! - An outcome is final: recording the same outcome again is a no-op (a resume may do it),
-//!   a different one is refused with `JournalError::Conflict`, as is `mark_sent` on a finished
-//!   amendment. `Missing` names an unknown key or message id.
+//!   planned, sent or undelivered, `Finished` otherwise). A key recorded for another shop,
+//!   order or target is refused with `JournalError::KeyReused` (the recorded one stands; the
+//!   same target written differently, `8.0` and `8.00`, is the same amendment).
+//! - An outcome's state comes from [`Outcome::state`](order_domain::Outcome::state): a failure
+//!   that never reached the platform is `undelivered` and not final (`mark_sent` takes it back
+//!   to `sent`, clearing the outcome, and the next run sends it); a resend refused as stale is
+//!   `in_doubt`. Any other outcome is final: recording the same outcome again is a no-op (a
+//!   resume may do it), a different one is refused with `JournalError::Conflict`, as is
+//!   `mark_sent` on a finished amendment. `Missing` names an unknown key or message id.
 //! - An acknowledged outcome appends the order's next revision: the one the plan expected, or
 //!   the one after the last recorded when another amendment of the same snapshot came first.
 //! - `reconcile` moves an acknowledged amendment to confirmed or flagged; a later message may
@@ -89,15 +102,21 @@
 //! connection options; see the comment at the top of the migration.
 //!
 //! ## Errors
-//! Storage failures become [`JournalError::Storage`](order_domain::JournalError::Storage) with a
-//! text that never contains credentials: any URL user information is redacted
-//! ([`redact_url`]).
+//! Storage failures become [`JournalError::Storage`](order_domain::JournalError::Storage): what
+//! the journal was doing, with any URL user information redacted ([`redact_url`]), and the
+//! database's own error as its `#[source]` (SQLite errors carry no credentials).
+//!
+//! ## Reading large journals
+//! [`SqliteJournal::amendments_page`] reads keyset pages, newest first (optionally of one order
+//! or one state), each costing only its own rows; `ordermod journal` shows and streams the
+//! journal with it.
 #![warn(missing_docs)]
 #![cfg_attr(
     not(test),
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod lock;
 mod redact;
 mod sqlite;
 mod writer;

@@ -2,6 +2,7 @@
 
 use std::fmt::Display;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{ConnectOptions as _, Row};
 
+use crate::lock::{HolderLock, acquire};
 use crate::redact::redact;
 use crate::writer::{Answer, Op, WriteConnection, Writer};
 
@@ -45,15 +47,7 @@ pub const WRITE_CACHE_KIB: i64 = 32 * 1024;
 pub const WAL_CHECKPOINT_PAGES: u32 = 10_000;
 
 /// Every state, in the order of the port's enum.
-const ALL_STATES: [AmendmentState; 7] = [
-    AmendmentState::Planned,
-    AmendmentState::Sent,
-    AmendmentState::Acknowledged,
-    AmendmentState::Rejected,
-    AmendmentState::Failed,
-    AmendmentState::Confirmed,
-    AmendmentState::Flagged,
-];
+const ALL_STATES: [AmendmentState; 9] = AmendmentState::ALL;
 
 /// The columns [`amendment_from_row`] reads, from `amendments` aliased as `a`.
 macro_rules! amendment_columns {
@@ -100,6 +94,9 @@ pub struct SqliteJournal {
     pool: SqlitePool,
     /// Writes, committed in groups (see the crate documentation).
     writer: Writer,
+    /// The file's process lock, held until [`SqliteJournal::close`] (or the last clone is
+    /// dropped); `None` in memory and for a read-only view.
+    lock: Arc<Mutex<Option<HolderLock>>>,
 }
 
 /// What the group-commit writer has done so far, from [`SqliteJournal::write_stats`].
@@ -116,8 +113,12 @@ pub struct WriteStats {
     pub regrouped: u64,
 }
 
-pub(crate) fn storage(context: &str, err: impl Display) -> JournalError {
-    JournalError::Storage(redact(&format!("{context}: {err}")))
+/// A storage failure: what the journal was doing (credentials redacted), and the cause.
+pub(crate) fn storage(
+    context: &str,
+    err: impl std::error::Error + Send + Sync + 'static,
+) -> JournalError {
+    JournalError::storage(redact(context), err)
 }
 
 fn to_json<T: Serialize>(what: &str, value: &T) -> Result<String, JournalError> {
@@ -152,11 +153,28 @@ fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
+/// The connection options every journal connection shares (durability, busy timeout, foreign
+/// keys), from an `sqlite:` URL.
+fn connect_options(url: &str) -> Result<SqliteConnectOptions, JournalError> {
+    if !url.starts_with("sqlite:") {
+        return Err(JournalError::storage_context(redact(&format!(
+            "the journal needs an `sqlite:` URL (`sqlite://ordermod.db`, `sqlite::memory:`), \
+             got `{url}`"
+        ))));
+    }
+    Ok(SqliteConnectOptions::from_str(url)
+        .map_err(|e| storage(&format!("invalid journal URL `{url}`"), e))?
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true))
+}
+
 /// What the platform said, verbatim, for the `platform_reply` column.
 fn platform_reply(outcome: &Outcome) -> Option<String> {
     match outcome {
         Outcome::Acknowledged(receipt) => Some(receipt.raw_reply.clone()),
-        Outcome::Failed(error) => Some(error.to_string()),
+        Outcome::Failed(error) | Outcome::StaleResend(error) => Some(error.to_string()),
         Outcome::Rejected(_) => None,
     }
 }
@@ -234,24 +252,23 @@ impl SqliteJournal {
     /// `sqlite://ordermod.db`, `sqlite:///var/lib/ordermod/journal.db`, or `sqlite::memory:`
     /// for a private in-memory journal (one connection, kept open for the pool's life).
     ///
+    /// A file journal is held by one process at a time: this takes an exclusive OS lock on
+    /// `<file>.lock` first (writing this process's id and host into it) and keeps it until
+    /// [`close`](Self::close); when another process holds it, nothing is opened and the error
+    /// is [`JournalError::Locked`], naming the journal and the holder. Migrations run under the
+    /// lock, so two processes never race to create the schema.
+    ///
     /// Sets WAL journal mode, `synchronous = FULL`, a [`BUSY_TIMEOUT`] and foreign keys, and
     /// starts the group-commit writer on the current tokio runtime (on its own connection,
     /// with a page cache of [`WRITE_CACHE_KIB`], for a file).
     pub async fn open(url: &str) -> Result<Self, JournalError> {
-        if !url.starts_with("sqlite:") {
-            return Err(storage(
-                "the journal needs an `sqlite:` URL (`sqlite://ordermod.db`, `sqlite::memory:`)",
-                format_args!("got `{url}`"),
-            ));
-        }
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| storage(&format!("invalid journal URL `{url}`"), e))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+        let options = connect_options(url)?.create_if_missing(true);
         let in_memory = is_in_memory(url);
+        let lock = if in_memory {
+            None
+        } else {
+            Some(acquire(options.get_filename())?)
+        };
         let pool_options = if in_memory {
             // An in-memory database lives as long as a connection to it: keep exactly one,
             // forever (a second connection would see a different, empty database or contend
@@ -285,7 +302,33 @@ impl SqliteJournal {
         };
         let writer = Writer::spawn(write_connection);
         tracing::debug!(url = %redact(url), "journal opened");
-        Ok(SqliteJournal { pool, writer })
+        Ok(SqliteJournal {
+            pool,
+            writer,
+            lock: Arc::new(Mutex::new(lock)),
+        })
+    }
+
+    /// Opens an existing file journal to read it (`ordermod journal`), beside a process that
+    /// may hold it for writing: no lock, no migration, nothing created; writes fail.
+    pub async fn open_read_only(url: &str) -> Result<Self, JournalError> {
+        if is_in_memory(url) {
+            return Err(JournalError::storage_context(
+                "an in-memory journal holds nothing to read from another process",
+            ));
+        }
+        let options = connect_options(url)?.read_only(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(|e| storage(&format!("cannot open the journal at `{url}`"), e))?;
+        let writer = Writer::spawn(WriteConnection::Shared(pool.clone()));
+        Ok(SqliteJournal {
+            pool,
+            writer,
+            lock: Arc::new(Mutex::new(None)),
+        })
     }
 
     /// What the group-commit writer has done since the journal was opened (for diagnostics
@@ -345,12 +388,14 @@ impl SqliteJournal {
         SqliteJournal::open("sqlite::memory:").await
     }
 
-    /// Lets the writes already handed over commit, then closes every connection, waiting for
-    /// them to be returned (checkpoints the WAL when the last one closes). Later calls fail
-    /// with a storage error.
+    /// Lets the writes already handed over commit, copies the write-ahead log into the
+    /// database file (`PRAGMA wal_checkpoint(TRUNCATE)`, so the `.db` file alone holds
+    /// everything), closes every connection, waiting for them to be returned, and releases the
+    /// file's process lock. Later calls fail with a storage error.
     pub async fn close(&self) {
         self.writer.close().await;
         self.pool.close().await;
+        self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     async fn amendments_where(
@@ -362,6 +407,65 @@ impl SqliteJournal {
         if let Some(order) = order {
             query = query.bind(order);
         }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| storage("cannot list amendments", e))?;
+        rows.iter().map(amendment_from_row).collect()
+    }
+
+    /// One page of amendments, newest first (by recorded time, then key): at most `limit`,
+    /// only those of `order` when given, only `state` when given, and only those after `after`
+    /// (the last record of the previous page) in that order. Keyset paging over the
+    /// `amendments_by_recorded` / `amendments_by_order` indexes: each page costs its own rows,
+    /// whatever the journal's size, and no read holds a snapshot between pages.
+    pub async fn amendments_page(
+        &self,
+        order: Option<&OrderId>,
+        state: Option<AmendmentState>,
+        after: Option<&AmendmentRecord>,
+        limit: u32,
+    ) -> Result<Vec<AmendmentRecord>, JournalError> {
+        // Only the conditions asked for, so that SQLite picks the index that serves them.
+        let mut sql = String::from(concat!(
+            "SELECT ",
+            amendment_columns!(),
+            " FROM amendments a WHERE 1 = 1"
+        ));
+        let mut n = 0;
+        let mut param = || {
+            n += 1;
+            format!("${n}")
+        };
+        if order.is_some() {
+            sql.push_str(&format!(" AND a.order_id = {}", param()));
+        }
+        if state.is_some() {
+            sql.push_str(&format!(" AND a.state = {}", param()));
+        }
+        if after.is_some() {
+            let (t, k) = (param(), param());
+            sql.push_str(&format!(
+                " AND (a.recorded_at < {t} OR (a.recorded_at = {t} AND a.idempotency_key < {k}))"
+            ));
+        }
+        sql.push_str(&format!(
+            " ORDER BY a.recorded_at DESC, a.idempotency_key DESC LIMIT {}",
+            param()
+        ));
+        let mut query = sqlx::query(&sql);
+        if let Some(order) = order {
+            query = query.bind(order.as_str());
+        }
+        if let Some(state) = state {
+            query = query.bind(state.as_str());
+        }
+        if let Some(after) = after {
+            query = query
+                .bind(after.recorded_at.as_millis())
+                .bind(after.intent.key.as_str());
+        }
+        let query = query.bind(i64::from(limit));
         let rows = query
             .fetch_all(&self.pool)
             .await
@@ -408,7 +512,7 @@ impl SqliteJournal {
         .await
     }
 
-    /// How many amendments are in each state; all seven states, in the port's order, zeros
+    /// How many amendments are in each state; every state, in the port's order, zeros
     /// included.
     pub async fn counts_by_state(&self) -> Result<Vec<(AmendmentState, u64)>, JournalError> {
         let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM amendments GROUP BY state")
@@ -493,7 +597,7 @@ impl SqliteJournal {
 }
 
 fn unexpected(answer: &Answer) -> JournalError {
-    JournalError::Storage(format!(
+    JournalError::storage_context(format!(
         "the journal writer gave an unexpected answer: {answer:?}"
     ))
 }
@@ -648,6 +752,10 @@ impl Journal for SqliteJournal {
             Answer::Done => Ok(()),
             other => Err(unexpected(&other)),
         }
+    }
+
+    async fn checkpoint(&self) -> Result<(), JournalError> {
+        self.writer.checkpoint().await
     }
 
     async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError> {

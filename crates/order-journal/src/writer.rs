@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use order_domain::{AmendmentState, Begin, JournalError, MessageInsert};
+use order_domain::{Amendment, AmendmentState, Begin, JournalError, MessageInsert};
 use sqlx::sqlite::{SqliteConnection, SqlitePool};
 use sqlx::{Connection as _, Row as _};
 use tokio::sync::{mpsc, oneshot};
@@ -105,6 +105,7 @@ type Reply = oneshot::Sender<Result<Answer, JournalError>>;
 
 enum Msg {
     Write(Op, Reply),
+    Checkpoint(oneshot::Sender<Result<(), JournalError>>),
     Close(oneshot::Sender<()>),
 }
 
@@ -137,13 +138,14 @@ impl std::fmt::Debug for Msg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Msg::Write(op, _) => f.debug_tuple("Write").field(op).finish(),
+            Msg::Checkpoint(_) => f.write_str("Checkpoint"),
             Msg::Close(_) => f.write_str("Close"),
         }
     }
 }
 
 fn closed() -> JournalError {
-    JournalError::Storage("the journal is closed".to_owned())
+    JournalError::storage_context("the journal is closed")
 }
 
 impl Writer {
@@ -163,8 +165,17 @@ impl Writer {
         answer.await.map_err(|_| closed())?
     }
 
-    /// Lets the writer finish every operation sent before, then stops it and closes its
-    /// connection. Later writes fail with a storage error.
+    /// Lets the writer commit every operation sent before, then copies the write-ahead log
+    /// into the database file and empties it (`PRAGMA wal_checkpoint(TRUNCATE)`).
+    pub(crate) async fn checkpoint(&self) -> Result<(), JournalError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send(Msg::Checkpoint(reply)).map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+
+    /// Lets the writer finish every operation sent before, checkpoints the log into the
+    /// database file, then stops it and closes its connection. Later writes fail with a
+    /// storage error.
     pub(crate) async fn close(&self) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(Msg::Close(done)).is_ok() {
@@ -183,11 +194,16 @@ async fn run(mut conn: WriteConnection, mut rx: mpsc::UnboundedReceiver<Msg>, c:
     while closing.is_none() {
         let Some(first) = rx.recv().await else { break };
         let mut next = Some(first);
+        let mut checkpoint = None;
         // Everything already waiting joins this group: callers that arrived while the last
         // group was being committed.
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Write(op, reply) => group.push((op, reply)),
+                Msg::Checkpoint(reply) => {
+                    checkpoint = Some(reply);
+                    break;
+                }
                 Msg::Close(done) => {
                     closing = Some(done);
                     break;
@@ -200,15 +216,49 @@ async fn run(mut conn: WriteConnection, mut rx: mpsc::UnboundedReceiver<Msg>, c:
         if !group.is_empty() {
             commit_group(&mut conn, &mut group, &c).await;
         }
+        if let Some(reply) = checkpoint {
+            let _ = reply.send(checkpoint_log(&mut conn).await);
+        }
     }
     rx.close();
-    if let WriteConnection::Own(own) = conn
-        && let Err(e) = own.close().await
-    {
-        tracing::warn!("closing the journal's write connection: {e}");
+    if let WriteConnection::Own(mut own) = conn {
+        // A clean close leaves the whole journal in the database file (issue 12): the one
+        // file a user copies holds every run.
+        if let Err(e) = checkpoint_own(&mut own).await {
+            tracing::warn!("checkpointing the journal on close: {e}");
+        }
+        if let Err(e) = own.close().await {
+            tracing::warn!("closing the journal's write connection: {e}");
+        }
     }
     if let Some(done) = closing {
         let _ = done.send(());
+    }
+}
+
+/// `PRAGMA wal_checkpoint(TRUNCATE)` on the write connection: every committed page is copied
+/// into the database file, which is synced, and the log is emptied. Fails when a reader kept
+/// it from completing (its busy flag) past the busy timeout.
+async fn checkpoint_own(conn: &mut SqliteConnection) -> Result<(), JournalError> {
+    let context = "cannot checkpoint the journal";
+    let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| storage(context, e))?;
+    let busy: i64 = row.try_get(0).map_err(|e| storage(context, e))?;
+    if busy != 0 {
+        return Err(JournalError::storage_context(format!(
+            "{context}: a reader kept the log from being copied into the database file"
+        )));
+    }
+    Ok(())
+}
+
+/// [`checkpoint_own`] for a file journal; nothing for an in-memory one (it has no log).
+async fn checkpoint_log(conn: &mut WriteConnection) -> Result<(), JournalError> {
+    match conn {
+        WriteConnection::Own(own) => checkpoint_own(own).await,
+        WriteConnection::Shared(_) => Ok(()),
     }
 }
 
@@ -224,9 +274,9 @@ async fn commit_group(conn: &mut WriteConnection, group: &mut Vec<(Op, Reply)>, 
                 &mut pooled
             }
             Err(e) => {
-                let err = storage("cannot reach the journal", e);
+                let e = Arc::new(e);
                 for (_, reply) in group.drain(..) {
-                    let _ = reply.send(Err(JournalError::Storage(err.to_string())));
+                    let _ = reply.send(Err(storage("cannot reach the journal", Arc::clone(&e))));
                 }
                 return;
             }
@@ -236,9 +286,9 @@ async fn commit_group(conn: &mut WriteConnection, group: &mut Vec<(Op, Reply)>, 
         Err(Together::NoLock(e)) => {
             // No transaction could start (the lock stayed taken past the busy timeout, or the
             // file is gone): every operation fails alike, none was run.
-            let text = e.to_string();
+            let e = Arc::new(e);
             for (op, reply) in group.drain(..) {
-                let _ = reply.send(Err(storage(op.context(), &text)));
+                let _ = reply.send(Err(storage(op.context(), Arc::clone(&e))));
             }
         }
         Ok(answers) => {
@@ -397,7 +447,8 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Ran {
                 return Ran::Answer(Ok(Answer::Begin(Begin::New)));
             }
             let row = match sqlx::query(
-                "SELECT state, amendment FROM amendments WHERE idempotency_key = $1",
+                "SELECT state, shop, order_id, amendment FROM amendments \
+                 WHERE idempotency_key = $1",
             )
             .bind(key)
             .fetch_optional(&mut *conn)
@@ -407,23 +458,35 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Ran {
                 Ok(None) => return Ran::Answer(Err(JournalError::Missing(key.clone()))),
                 Err(e) => return e.into(),
             };
-            let (state, recorded) = match (
-                row.try_get::<String, _>("state"),
-                row.try_get::<String, _>("amendment"),
+            let read = |col: &str| row.try_get::<String, _>(col);
+            let (state, rec_shop, rec_order, recorded) = match (
+                read("state"),
+                read("shop"),
+                read("order_id"),
+                read("amendment"),
             ) {
-                (Ok(s), Ok(a)) => (s, a),
-                (Err(e), _) | (_, Err(e)) => return e.into(),
+                (Ok(s), Ok(sh), Ok(o), Ok(a)) => (s, sh, o, a),
+                (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
+                    return e.into();
+                }
             };
             let state = match parse_state(key, &state) {
                 Ok(s) => s,
                 Err(e) => return Ran::Answer(Err(e)),
             };
-            if recorded != *amendment {
-                tracing::warn!(
-                    key,
-                    %state,
-                    "idempotency key reused with a different amendment; the recorded one stands"
-                );
+            match same_amendment(
+                key,
+                (&rec_shop, &rec_order, &recorded),
+                (shop, order_id, amendment),
+            ) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Ran::Answer(Err(JournalError::KeyReused {
+                        key: key.clone(),
+                        recorded: format!("shop {rec_shop} order {rec_order}: {recorded}"),
+                    }));
+                }
+                Err(e) => return Ran::Answer(Err(e)),
             }
             Ran::Answer(Ok(Answer::Begin(if state.is_final() {
                 Begin::Finished(state)
@@ -433,8 +496,8 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Ran {
         }
         Op::MarkSent { key, now } => {
             let updated = match sqlx::query(
-                "UPDATE amendments SET state = 'sent', updated_at = $1 \
-                 WHERE idempotency_key = $2 AND state IN ('planned', 'sent')",
+                "UPDATE amendments SET state = 'sent', outcome = NULL, updated_at = $1 \
+                 WHERE idempotency_key = $2 AND state IN ('planned', 'sent', 'undelivered')",
             )
             .bind(now)
             .bind(key)
@@ -547,6 +610,29 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Ran {
     }
 }
 
+/// Whether a recorded amendment (shop, order, amendment JSON) is the one asked again: the
+/// same shop and order and an equal target (amounts compare by value, so `8.0` and `8.00` are
+/// the same target).
+fn same_amendment(
+    key: &str,
+    recorded: (&str, &str, &str),
+    asked: (&str, &str, &str),
+) -> Result<bool, JournalError> {
+    if recorded.0 != asked.0 || recorded.1 != asked.1 {
+        return Ok(false);
+    }
+    if recorded.2 == asked.2 {
+        return Ok(true);
+    }
+    let parse = |text: &str| {
+        serde_json::from_str::<Amendment>(text).map_err(|e| JournalError::Corrupt {
+            key: key.to_owned(),
+            reason: format!("amendment: {e}"),
+        })
+    };
+    Ok(parse(recorded.2)? == parse(asked.2)?)
+}
+
 /// The recorded state of `key`, if any.
 async fn state_of(
     conn: &mut SqliteConnection,
@@ -572,7 +658,7 @@ async fn record_outcome(
 ) -> Result<Ran, sqlx::Error> {
     let updated = sqlx::query(
         "UPDATE amendments SET state = $1, outcome = $2, platform_reply = $3, updated_at = $4 \
-         WHERE idempotency_key = $5 AND state IN ('planned', 'sent')",
+         WHERE idempotency_key = $5 AND state IN ('planned', 'sent', 'undelivered')",
     )
     .bind(state.as_str())
     .bind(outcome)

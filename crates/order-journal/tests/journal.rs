@@ -483,7 +483,7 @@ async fn reconcile_confirms_or_flags_acknowledged_amendments() {
     assert_eq!(j.acknowledged_for_order(&a_order).await.unwrap().len(), 1);
 
     let counts = j.counts_by_state().await.unwrap();
-    assert_eq!(counts.len(), 7);
+    assert_eq!(counts.len(), AmendmentState::ALL.len());
     let count = |s: AmendmentState| counts.iter().find(|(c, _)| *c == s).unwrap().1;
     assert_eq!(count(AmendmentState::Planned), 1);
     assert_eq!(count(AmendmentState::Confirmed), 1);
@@ -649,7 +649,7 @@ async fn writes_survive_a_crash_right_after_the_call_returns() {
 #[tokio::test]
 async fn only_sqlite_urls_are_accepted() {
     let err = SqliteJournal::open("ordermod.db").await.unwrap_err();
-    assert!(matches!(err, JournalError::Storage(_)), "{err}");
+    assert!(matches!(err, JournalError::Storage { .. }), "{err}");
 }
 
 #[tokio::test]
@@ -662,7 +662,7 @@ async fn storage_errors_never_show_credentials() {
     .unwrap()
     .unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, JournalError::Storage(_)), "{text}");
+    assert!(matches!(err, JournalError::Storage { .. }), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
     assert!(text.contains("postgres://***@localhost"), "{text}");
 
@@ -670,7 +670,7 @@ async fn storage_errors_never_show_credentials() {
     let err = SqliteJournal::open("sqlite:///nonexistent-dir-for-ordermod/x/journal.db")
         .await
         .unwrap_err();
-    assert!(matches!(err, JournalError::Storage(_)), "{err}");
+    assert!(matches!(err, JournalError::Storage { .. }), "{err}");
 }
 
 /// A journal written by a build that knew only the first migration opens, gets the later ones,
@@ -783,4 +783,342 @@ async fn a_journal_from_before_the_later_migrations_is_migrated_and_readable() {
     .await
     .unwrap();
     assert_eq!(unused, 0, "0002 drops the unused index");
+}
+
+fn platform_error(kind: PlatformErrorKind, code: &str) -> PlatformError {
+    PlatformError::new(kind, Some(code.into()), "平台返回")
+}
+
+fn file_of(url: &str) -> PathBuf {
+    PathBuf::from(url.strip_prefix("sqlite://").unwrap())
+}
+
+#[tokio::test]
+async fn a_failure_that_never_reached_the_platform_is_undelivered_and_sent_again() {
+    let j = memory().await;
+    for (k, kind) in [
+        ("k-transient", PlatformErrorKind::Transient),
+        ("k-rate", PlatformErrorKind::RateLimited),
+        ("k-quota", PlatformErrorKind::QuotaExhausted),
+    ] {
+        let i = intent(k);
+        j.begin(&i, at(0)).await.unwrap();
+        j.mark_sent(&i.key, at(1)).await.unwrap();
+        let failed = Outcome::Failed(platform_error(kind, "503"));
+        j.record_outcome(&i.key, &failed, at(2)).await.unwrap();
+        // Not finished: the next run sends it again, and may record what the platform says.
+        assert_eq!(
+            j.begin(&i, at(3)).await.unwrap(),
+            Begin::Unfinished(AmendmentState::Undelivered),
+            "{k}"
+        );
+        j.mark_sent(&i.key, at(4)).await.unwrap();
+        j.record_outcome(&i.key, &ack("{}"), at(5)).await.unwrap();
+        assert_eq!(
+            j.begin(&i, at(6)).await.unwrap(),
+            Begin::Finished(AmendmentState::Acknowledged),
+            "{k}"
+        );
+    }
+    // The platform saying no is final.
+    let i = intent("k-refused");
+    j.begin(&i, at(0)).await.unwrap();
+    j.mark_sent(&i.key, at(1)).await.unwrap();
+    let refused = Outcome::Failed(platform_error(PlatformErrorKind::WrongState, "100003"));
+    j.record_outcome(&i.key, &refused, at(2)).await.unwrap();
+    assert_eq!(
+        j.begin(&i, at(3)).await.unwrap(),
+        Begin::Finished(AmendmentState::Failed)
+    );
+    assert!(matches!(
+        j.mark_sent(&i.key, at(4)).await,
+        Err(JournalError::Conflict { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_resend_refused_as_stale_is_in_doubt_not_failed() {
+    let j = memory().await;
+    let conflict = platform_error(PlatformErrorKind::Conflict, "isv.order-version-stale");
+    let i = intent("k-stale");
+    j.begin(&i, at(0)).await.unwrap();
+    j.mark_sent(&i.key, at(1)).await.unwrap();
+    // An interrupted run sent it; this run sends it again and the platform refuses it.
+    let outcome = Outcome::failure(conflict.clone(), true);
+    assert_eq!(outcome, Outcome::StaleResend(conflict.clone()));
+    j.record_outcome(&i.key, &outcome, at(2)).await.unwrap();
+    assert_eq!(
+        j.begin(&i, at(3)).await.unwrap(),
+        Begin::Finished(AmendmentState::InDoubt)
+    );
+    let rec = &j.amendments(None).await.unwrap()[0];
+    assert_eq!(rec.state, AmendmentState::InDoubt);
+    assert_eq!(rec.outcome, Some(Outcome::StaleResend(conflict.clone())));
+    // A conflict on a first send is the platform saying no.
+    assert_eq!(
+        Outcome::failure(conflict.clone(), false).state(),
+        AmendmentState::Failed
+    );
+}
+
+#[tokio::test]
+async fn a_key_reused_for_a_different_amendment_is_refused_and_the_recorded_one_stands() {
+    let j = memory().await;
+    j.begin(&intent_for("k-reuse", ORDER_ID, "0.30"), at(0))
+        .await
+        .unwrap();
+    let err = j
+        .begin(&intent_for("k-reuse", ORDER_ID, "0.40"), at(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, JournalError::KeyReused { .. }), "{err}");
+    let other_order = j
+        .begin(&intent_for("k-reuse", "2198111437768747999", "0.30"), at(1))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(other_order, JournalError::KeyReused { .. }),
+        "{other_order}"
+    );
+    // The same target written differently is the same amendment.
+    assert_eq!(
+        j.begin(&intent_for("k-reuse", ORDER_ID, "0.3"), at(2))
+            .await
+            .unwrap(),
+        Begin::Unfinished(AmendmentState::Planned)
+    );
+    let recs = j.amendments(None).await.unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].intent.amendment, intent("k").amendment);
+}
+
+#[tokio::test]
+async fn a_second_open_of_a_held_journal_fails_naming_the_journal_and_the_holder() {
+    let dir = TempDir::new("held");
+    let url = dir.url();
+    let first = SqliteJournal::open(&url).await.unwrap();
+    let err = SqliteJournal::open(&url).await.unwrap_err();
+    let JournalError::Locked { journal, holder } = &err else {
+        panic!("expected Locked, got {err}");
+    };
+    assert_eq!(PathBuf::from(journal), file_of(&url));
+    assert!(
+        holder.contains(&format!("pid {}", std::process::id())),
+        "{holder}"
+    );
+    assert!(err.to_string().contains(journal.as_str()), "{err}");
+    // A read-only view does not need the lock.
+    let view = SqliteJournal::open_read_only(&url).await.unwrap();
+    assert!(view.amendments(None).await.unwrap().is_empty());
+    view.close().await;
+    // Released on close.
+    first.close().await;
+    SqliteJournal::open(&url).await.unwrap().close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_opens_of_a_fresh_file_do_not_race_the_migrations() {
+    for round in 0..8 {
+        let dir = TempDir::new("fresh");
+        let url = dir.url();
+        let (a, b) = tokio::join!(SqliteJournal::open(&url), SqliteJournal::open(&url));
+        // One holds the journal; the other is told who does, never a half-made schema.
+        let (held, refused) = match (a, b) {
+            (Ok(j), Err(e)) | (Err(e), Ok(j)) => (j, e),
+            (Ok(_), Ok(_)) => panic!("round {round}: both opened one journal"),
+            (Err(a), Err(b)) => panic!("round {round}: both failed: {a}; {b}"),
+        };
+        assert!(
+            matches!(refused, JournalError::Locked { .. }),
+            "round {round}: {refused}"
+        );
+        held.begin(&intent("k"), at(0)).await.unwrap();
+        held.close().await;
+    }
+}
+
+#[tokio::test]
+async fn after_a_checkpoint_the_db_file_alone_holds_every_row() {
+    let dir = TempDir::new("checkpoint");
+    let url = dir.url();
+    let j = SqliteJournal::open(&url).await.unwrap();
+    for n in 0..20 {
+        let i = intent_for(&format!("k-{n}"), &format!("{}", 7000 + n), "0.30");
+        j.begin(&i, at(n)).await.unwrap();
+        j.mark_sent(&i.key, at(n)).await.unwrap();
+        j.record_outcome(&i.key, &ack("{}"), at(n)).await.unwrap();
+    }
+    j.checkpoint().await.unwrap();
+    // Copy the database file without its write-ahead log, while the journal is still open.
+    let copy = TempDir::new("checkpoint-copy");
+    std::fs::copy(file_of(&url), copy.0.join("journal.db")).unwrap();
+    let alone = SqliteJournal::open(&copy.url()).await.unwrap();
+    let recs = alone.amendments(None).await.unwrap();
+    assert_eq!(recs.len(), 20);
+    assert!(recs.iter().all(|r| r.state == AmendmentState::Acknowledged));
+    alone.close().await;
+    j.close().await;
+    // Closing checkpoints too: the log is empty afterwards.
+    let wal = PathBuf::from(format!("{}-wal", file_of(&url).display()));
+    assert!(
+        std::fs::metadata(&wal).map_or(0, |m| m.len()) == 0,
+        "the log still holds data after close"
+    );
+}
+
+#[tokio::test]
+async fn pages_of_amendments_cover_every_row_once_newest_first() {
+    let j = memory().await;
+    for n in 0..25 {
+        // Two amendments per millisecond, so that the key breaks ties.
+        let i = intent_for(&format!("k-{n:02}"), &format!("{}", 8000 + n % 3), "0.30");
+        j.begin(&i, at(n / 2)).await.unwrap();
+    }
+    let all = j.amendments(None).await.unwrap();
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = j
+            .amendments_page(None, None, after.as_ref(), 10)
+            .await
+            .unwrap();
+        assert!(page.len() <= 10);
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        paged.extend(page);
+        after = Some(last);
+    }
+    assert_eq!(paged, all);
+    // Filtered by order and by state.
+    let order = OrderId::new("8001").unwrap();
+    let of_order = j
+        .amendments_page(Some(&order), None, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(of_order, j.amendments(Some(&order)).await.unwrap());
+    let planned = j
+        .amendments_page(None, Some(AmendmentState::Planned), None, 5)
+        .await
+        .unwrap();
+    assert_eq!(planned, all[..5]);
+    let none = j
+        .amendments_page(None, Some(AmendmentState::Acknowledged), None, 5)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+#[tokio::test]
+async fn a_storage_failure_keeps_the_database_error_as_its_source() {
+    let dir = TempDir::new("missing-dir");
+    let url = format!("sqlite://{}", dir.0.join("no/such/dir/j.db").display());
+    let err = SqliteJournal::open(&url).await.unwrap_err();
+    assert!(matches!(err, JournalError::Storage { .. }), "{err}");
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_journal_from_before_migration_5_keeps_its_rows_and_takes_the_new_states() {
+    let dir = TempDir::new("old-schema");
+    let url = dir.url();
+    // The schema as migrations 1 to 3 left it, with an acknowledged, reconciled amendment.
+    let old = TempDir::new("old-migrations");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap();
+        let name = f.file_name().into_string().unwrap();
+        if name.as_str() < "0004" {
+            std::fs::copy(f.path(), old.0.join(&name)).unwrap();
+        }
+    }
+    {
+        use sqlx::sqlite::SqliteConnectOptions;
+        use std::str::FromStr;
+        let options = SqliteConnectOptions::from_str(&url)
+            .unwrap()
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        sqlx::migrate::Migrator::new(old.0.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO amendments (idempotency_key, shop, order_id, amendment, order_snapshot, \
+             plan, next_revision, state, outcome, platform_reply, recorded_at, updated_at) \
+             VALUES ('k-old', 'vv-main', '1', '{}', '{}', '{}', 1, 'confirmed', \
+             '{\"outcome\":\"acknowledged\",\"detail\":{\"raw_reply\":\"{}\"}}', '{}', 1, 2)",
+            "INSERT INTO revisions (shop, order_id, revision, idempotency_key, applied_at) \
+             VALUES ('vv-main', '1', 1, 'k-old', 2)",
+            "INSERT INTO messages (id, dedup_key, source, raw, received_at) \
+             VALUES (7, 'd', '1688-push', '{}', 3)",
+            "INSERT INTO reconciliations (idempotency_key, message_id, state, note, at) \
+             VALUES ('k-old', 7, 'confirmed', NULL, 4)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
+    let j = SqliteJournal::open(&url).await.unwrap();
+    let revisions = j.revisions(&OrderId::new("1").unwrap()).await.unwrap();
+    assert_eq!(revisions.len(), 1);
+    assert_eq!(revisions[0].key.as_str(), "k-old");
+    j.close().await;
+    let count = |table: &'static str| {
+        let url = url.clone();
+        async move {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            n
+        }
+    };
+    assert_eq!(count("amendments").await, 1);
+    assert_eq!(count("reconciliations").await, 1);
+    // The new states are accepted.
+    let j = SqliteJournal::open(&url).await.unwrap();
+    let i = intent("k-new");
+    j.begin(&i, at(0)).await.unwrap();
+    j.mark_sent(&i.key, at(1)).await.unwrap();
+    let undelivered = Outcome::Failed(platform_error(PlatformErrorKind::Transient, "502"));
+    j.record_outcome(&i.key, &undelivered, at(2)).await.unwrap();
+    assert_eq!(
+        j.begin(&i, at(3)).await.unwrap(),
+        Begin::Unfinished(AmendmentState::Undelivered)
+    );
+    j.close().await;
+}
+
+#[tokio::test]
+async fn a_page_reads_only_its_own_rows() {
+    let dir = TempDir::new("page-rows");
+    let url = dir.url();
+    let j = SqliteJournal::open(&url).await.unwrap();
+    for n in 0..10 {
+        let i = intent_for(&format!("k-{n}"), &format!("{}", 9100 + n), "0.30");
+        j.begin(&i, at(n)).await.unwrap();
+    }
+    j.checkpoint().await.unwrap();
+    // The oldest row is unreadable: a view that loads every row fails on it, a page does not.
+    let mut c = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE amendments SET amendment = 'not json' WHERE idempotency_key = 'k-0'")
+        .execute(&mut c)
+        .await
+        .unwrap();
+    let page = j.amendments_page(None, None, None, 5).await.unwrap();
+    assert_eq!(page.len(), 5);
+    assert_eq!(page[0].intent.key.as_str(), "k-9");
+    assert!(matches!(
+        j.amendments(None).await,
+        Err(JournalError::Corrupt { .. })
+    ));
+    j.close().await;
 }

@@ -4,7 +4,7 @@
 //! every case uses keys of its own, so cases stay cheap and independent. The number of cases
 //! follows `PROPTEST_CASES` (the default config reads it).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -103,58 +103,64 @@ static MESSAGE_JOURNAL: LazyLock<SqliteJournal> = LazyLock::new(journal);
 proptest! {
     #![proptest_config(ProptestConfig::default())]
 
-    /// Whatever the sequence of begin / mark_sent / record_outcome calls, each key ends with
-    /// at most one outcome (the first recorded), a final state exactly when an outcome was
-    /// recorded, `begin` reporting that state, and one revision per acknowledgement.
+    /// Whatever the sequence of begin / mark_sent / record_outcome calls, each key follows the
+    /// journal's rules: a final outcome (acknowledged, rejected, failed) is kept once recorded
+    /// (the same again is a no-op, another a conflict, as is marking it sent); an undelivered
+    /// one (a transient failure) is not final: marking the amendment sent clears it and any
+    /// outcome may follow. `begin` reports the state, and each acknowledgement makes one
+    /// revision.
     #[test]
     fn prop_each_key_keeps_exactly_one_final_outcome(ops in prop::collection::vec(op(), 1..24)) {
         let j = &*BEGIN_OUTCOME_JOURNAL;
         let case = CASE.fetch_add(1, Ordering::Relaxed);
         let intents: Vec<Intent> = (0..4).map(|k| intent(case, &format!("c{case}-k{k}"))).collect();
         RUNTIME.block_on(async {
-            let mut begun = BTreeSet::new();
-            let mut sent = BTreeSet::new();
-            let mut first: BTreeMap<usize, Outcome> = BTreeMap::new();
+            // The model: each begun key's state and recorded outcome.
+            let mut model: BTreeMap<usize, (AmendmentState, Option<Outcome>)> = BTreeMap::new();
             for (t, op) in ops.iter().enumerate() {
                 let now = Timestamp::from_millis(i64::try_from(t).unwrap());
                 match *op {
                     Op::Begin(k) => {
                         let got = j.begin(&intents[k], now).await.unwrap();
-                        let expected = match (begun.insert(k), first.get(&k)) {
-                            (true, _) => Begin::New,
-                            (false, Some(o)) => Begin::Finished(o.state()),
-                            (false, None) if sent.contains(&k) => {
-                                Begin::Unfinished(AmendmentState::Sent)
+                        let expected = match model.get(&k) {
+                            None => {
+                                model.insert(k, (AmendmentState::Planned, None));
+                                Begin::New
                             }
-                            (false, None) => Begin::Unfinished(AmendmentState::Planned),
+                            Some((s, _)) if s.is_final() => Begin::Finished(*s),
+                            Some((s, _)) => Begin::Unfinished(*s),
                         };
                         prop_assert_eq!(got, expected);
                     }
                     Op::MarkSent(k) => {
                         let got = j.mark_sent(&intents[k].key, now).await;
-                        match (begun.contains(&k), first.contains_key(&k)) {
-                            (false, _) => prop_assert!(is_missing(&got), "expected missing, got {:?}", got),
-                            (true, true) => prop_assert!(is_conflict(&got), "expected a conflict, got {:?}", got),
-                            (true, false) => {
+                        match model.get_mut(&k) {
+                            None => prop_assert!(is_missing(&got), "expected missing, got {:?}", got),
+                            Some((s, _)) if s.is_final() => {
+                                prop_assert!(is_conflict(&got), "expected a conflict, got {:?}", got);
+                            }
+                            Some(m) => {
                                 prop_assert!(got.is_ok());
-                                sent.insert(k);
+                                *m = (AmendmentState::Sent, None);
                             }
                         }
                     }
                     Op::Outcome(k, kind) => {
                         let o = outcome(kind, &intents[k]);
                         let got = j.record_outcome(&intents[k].key, &o, now).await;
-                        if !begun.contains(&k) {
-                            prop_assert!(is_missing(&got), "expected missing, got {:?}", got);
-                        } else if let Some(recorded) = first.get(&k) {
-                            if *recorded == o {
-                                prop_assert!(got.is_ok());
-                            } else {
-                                prop_assert!(is_conflict(&got), "expected a conflict, got {:?}", got);
+                        match model.get_mut(&k) {
+                            None => prop_assert!(is_missing(&got), "expected missing, got {:?}", got),
+                            Some((s, recorded)) if s.is_final() => {
+                                if recorded.as_ref() == Some(&o) {
+                                    prop_assert!(got.is_ok());
+                                } else {
+                                    prop_assert!(is_conflict(&got), "expected a conflict, got {:?}", got);
+                                }
                             }
-                        } else {
-                            prop_assert!(got.is_ok());
-                            first.insert(k, o);
+                            Some(m) => {
+                                prop_assert!(got.is_ok(), "{:?}", got);
+                                *m = (o.state(), Some(o));
+                            }
                         }
                     }
                 }
@@ -164,15 +170,16 @@ proptest! {
             let revisions = j.revisions(&order).await.unwrap();
             for (k, i) in intents.iter().enumerate() {
                 let mine: Vec<_> = records.iter().filter(|r| r.intent.key == i.key).collect();
-                prop_assert_eq!(mine.len(), usize::from(begun.contains(&k)));
+                prop_assert_eq!(mine.len(), usize::from(model.contains_key(&k)));
                 if let Some(r) = mine.first() {
-                    prop_assert_eq!(&r.outcome, &first.get(&k).cloned());
-                    prop_assert_eq!(r.state.is_final(), r.outcome.is_some());
+                    let (state, outcome) = &model[&k];
+                    prop_assert_eq!(&r.outcome, outcome);
+                    prop_assert_eq!(r.state, *state);
                     if let Some(o) = &r.outcome {
                         prop_assert_eq!(r.state, o.state());
                     }
                 }
-                let acked = matches!(first.get(&k), Some(Outcome::Acknowledged(_)));
+                let acked = matches!(model.get(&k), Some((AmendmentState::Acknowledged, _)));
                 let revs = revisions.iter().filter(|r| r.key == i.key).count();
                 prop_assert_eq!(revs, usize::from(acked));
             }

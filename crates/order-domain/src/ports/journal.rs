@@ -10,7 +10,7 @@ use crate::ids::{IdempotencyKey, OrderId, ShopId};
 use crate::order::Order;
 use crate::plan::{Plan, Rejection};
 use crate::ports::clock::Timestamp;
-use crate::ports::platform::{PlatformError, Receipt};
+use crate::ports::platform::{PlatformError, PlatformErrorKind, Receipt};
 
 /// Where an amendment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -24,19 +24,45 @@ pub enum AmendmentState {
     Acknowledged,
     /// Refused by a rule, before sending (a rejection) or by the platform.
     Rejected,
-    /// Failed at the platform or on the way, after retries.
+    /// Refused by the platform (it said no: a rule, a wrong state, an unknown order, a bad
+    /// request or credentials), or its reply could not be understood. Final.
     Failed,
     /// Acknowledged, and a platform message confirmed the new prices.
     Confirmed,
     /// A platform message contradicted it.
     Flagged,
+    /// Not delivered: the platform was unreachable, timed out, answered 5xx, limited the rate
+    /// or ran out of quota, after the transport's retries. Nothing was applied (or, after a
+    /// timeout, possibly was, and a resend is harmless: amendments are absolute), so it is not
+    /// finished: the next run sends it again.
+    Undelivered,
+    /// A resend (after an interrupted run had sent it without recording the reply) that the
+    /// platform refused as stale: the first send probably landed, and reading the order is
+    /// what settles it. Final: sending it again would be refused the same way.
+    InDoubt,
 }
 
 impl AmendmentState {
     /// Whether an outcome is recorded, so that a resume must not send it again.
     pub fn is_final(self) -> bool {
-        !matches!(self, AmendmentState::Planned | AmendmentState::Sent)
+        !matches!(
+            self,
+            AmendmentState::Planned | AmendmentState::Sent | AmendmentState::Undelivered
+        )
     }
+
+    /// Every state, in declaration order.
+    pub const ALL: [AmendmentState; 9] = [
+        AmendmentState::Planned,
+        AmendmentState::Sent,
+        AmendmentState::Acknowledged,
+        AmendmentState::Rejected,
+        AmendmentState::Failed,
+        AmendmentState::Confirmed,
+        AmendmentState::Flagged,
+        AmendmentState::Undelivered,
+        AmendmentState::InDoubt,
+    ];
 
     /// Stable snake-case name.
     pub fn as_str(self) -> &'static str {
@@ -48,6 +74,8 @@ impl AmendmentState {
             AmendmentState::Failed => "failed",
             AmendmentState::Confirmed => "confirmed",
             AmendmentState::Flagged => "flagged",
+            AmendmentState::Undelivered => "undelivered",
+            AmendmentState::InDoubt => "in_doubt",
         }
     }
 }
@@ -81,19 +109,46 @@ pub enum Outcome {
     Acknowledged(Receipt),
     /// Refused by a rule before sending.
     Rejected(Rejection),
-    /// Failed at the platform (verbatim error) after retries.
+    /// Failed at the platform or on the way (verbatim error) after retries: `failed` when the
+    /// platform said no, `undelivered` when it never answered (see [`Outcome::state`]).
     Failed(PlatformError),
+    /// A resend refused as stale ([`PlatformErrorKind::Conflict`]): the first send probably
+    /// landed. Recorded `in_doubt`, with the platform's error verbatim.
+    StaleResend(PlatformError),
 }
 
 impl Outcome {
-    /// The state this outcome puts an amendment in.
+    /// The outcome of a send that failed with `error`; `resent` when an interrupted earlier
+    /// run had already sent the same amendment. A resend refused as a conflict is in doubt
+    /// (the first send probably changed the order), not failed.
+    pub fn failure(error: PlatformError, resent: bool) -> Outcome {
+        if resent && error.kind() == PlatformErrorKind::Conflict {
+            Outcome::StaleResend(error)
+        } else {
+            Outcome::Failed(error)
+        }
+    }
+
+    /// The state this outcome puts an amendment in. A failure is `undelivered` when the
+    /// platform never said no ([`undelivered`]), `failed` otherwise.
     pub fn state(&self) -> AmendmentState {
         match self {
             Outcome::Acknowledged(_) => AmendmentState::Acknowledged,
             Outcome::Rejected(_) => AmendmentState::Rejected,
+            Outcome::Failed(e) if undelivered(e.kind()) => AmendmentState::Undelivered,
             Outcome::Failed(_) => AmendmentState::Failed,
+            Outcome::StaleResend(_) => AmendmentState::InDoubt,
         }
     }
+}
+
+/// Whether a failure of this kind means the amendment did not reach the platform (or reached
+/// it without an answer): transient failures (connection refused, timeouts, 5xx, busy),
+/// rate limits and an exhausted quota, once the transport's retries are spent. Sending again
+/// later can succeed, so such an amendment is not finished. Every other kind is the platform
+/// saying no (or an answer that could not be read), and is final.
+pub fn undelivered(kind: PlatformErrorKind) -> bool {
+    kind.retryable() || kind == PlatformErrorKind::QuotaExhausted
 }
 
 /// What [`Journal::begin`] found.
@@ -101,7 +156,7 @@ impl Outcome {
 pub enum Begin {
     /// New: the intent is now recorded as planned.
     New,
-    /// Recorded earlier and not finished (planned or sent): send it (again).
+    /// Recorded earlier and not finished (planned, sent or undelivered): send it (again).
     Unfinished(AmendmentState),
     /// Recorded earlier with an outcome: do not send again.
     Finished(AmendmentState),
@@ -159,13 +214,24 @@ pub struct MessageRecord {
     pub dead_letter_reason: Option<String>,
 }
 
+/// The cause of a storage failure, kept as the journal implementation's own error (a database
+/// driver's, an IO error) without naming its type here: the port stays free of IO crates.
+pub type StorageCause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// A journal failure.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum JournalError {
-    /// The storage failed (IO, database). The text never contains credentials.
-    #[error("journal storage failed: {0}")]
-    Storage(String),
+    /// The storage failed (IO, database). Neither the context nor the cause contains
+    /// credentials.
+    #[error("journal storage failed: {context}")]
+    Storage {
+        /// What the journal was doing.
+        context: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<StorageCause>,
+    },
     /// A stored record could not be read back.
     #[error("journal record {key} is corrupt: {reason}")]
     Corrupt {
@@ -187,6 +253,45 @@ pub enum JournalError {
         /// Why, naming the recorded state.
         reason: String,
     },
+    /// The journal is held by another process (a SQLite journal is used by one process at a
+    /// time). Nothing was opened.
+    #[error(
+        "the journal {journal} is in use by {holder}; wait for it to finish (one process at a time)"
+    )]
+    Locked {
+        /// The journal (its file).
+        journal: String,
+        /// Who holds it, as it wrote itself into the lock file (`pid 4242 on host-a`).
+        holder: String,
+    },
+    /// [`Journal::begin`] with an idempotency key already recorded for a different amendment
+    /// (another shop, order or target). The recorded one stands; nothing was written. This is
+    /// an error in the caller's input, not in the journal.
+    #[error("idempotency key {key} is already recorded for a different amendment ({recorded})")]
+    KeyReused {
+        /// The key.
+        key: String,
+        /// What it is recorded for.
+        recorded: String,
+    },
+}
+
+impl JournalError {
+    /// A storage failure with its cause.
+    pub fn storage(context: impl Into<String>, source: impl Into<StorageCause>) -> JournalError {
+        JournalError::Storage {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A storage failure with no underlying error (a closed journal, a lost task).
+    pub fn storage_context(context: impl Into<String>) -> JournalError {
+        JournalError::Storage {
+            context: context.into(),
+            source: None,
+        }
+    }
 }
 
 /// The durable record of amendments and inbound messages.
@@ -238,4 +343,11 @@ pub trait Journal: Send + Sync + fmt::Debug {
 
     /// Stored messages, newest first; dead letters only when `dead_letters_only`.
     async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError>;
+
+    /// Makes everything committed so far readable from the journal's main storage alone (a
+    /// database file without its write-ahead log), e.g. at the end of a batch. Every write is
+    /// already durable when it returns; this only moves it. Nothing to do by default.
+    async fn checkpoint(&self) -> Result<(), JournalError> {
+        Ok(())
+    }
 }
