@@ -289,7 +289,7 @@ async fn receive(
     let record = InboundRecord {
         dedup_key: dedup_key.clone(),
         source: deps.decoder.source().to_owned(),
-        raw: String::from_utf8_lossy(&body).into_owned(),
+        raw: body.to_vec(),
         received_at: now,
     };
     let id = match deps.journal.record_message(&record).await {

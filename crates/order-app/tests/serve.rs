@@ -296,7 +296,11 @@ async fn a_good_message_is_stored_once_decoded_and_acknowledged() {
     assert_eq!(reply, serde_json::json!({ "success": true }));
     assert_eq!(h.counts().await, (1, 0));
     let stored = h.journal.messages(false).await.unwrap();
-    assert_eq!(stored[0].record.raw, body, "the raw body is kept verbatim");
+    assert_eq!(
+        stored[0].record.raw,
+        body.as_bytes(),
+        "the raw body is kept verbatim"
+    );
     assert_eq!(stored[0].record.source, "1688-push");
     assert_eq!(stored[0].record.dedup_key, "n-1");
     assert_eq!(stored[0].record.received_at, Timestamp::from_millis(T0));
@@ -367,7 +371,10 @@ async fn a_replayed_nonce_is_refused_and_the_message_stays_stored_once() {
         "{reply}"
     );
     assert_eq!(h.counts().await, (1, 0));
-    assert_eq!(h.journal.messages(false).await.unwrap()[0].record.raw, body);
+    assert_eq!(
+        h.journal.messages(false).await.unwrap()[0].record.raw,
+        body.as_bytes()
+    );
 }
 
 #[tokio::test]
@@ -418,7 +425,7 @@ async fn malformed_json_signed_correctly_is_stored_as_a_dead_letter_with_its_rea
     assert_eq!(reply, serde_json::json!({ "success": true }));
     assert_eq!(h.counts().await, (1, 1));
     let dead = h.journal.messages(true).await.unwrap();
-    assert_eq!(dead[0].record.raw, body);
+    assert_eq!(dead[0].record.raw, body.as_bytes());
     let reason = dead[0].dead_letter_reason.as_deref().unwrap();
     assert!(reason.contains("cannot decode"), "{reason}");
     assert_eq!(dead[0].order, None);

@@ -131,10 +131,18 @@ pub struct InboundRecord {
     pub dedup_key: String,
     /// Platform the message came from, e.g. `1688-push`.
     pub source: String,
-    /// The raw body, verbatim.
-    pub raw: String,
+    /// The raw body, byte for byte (it need not be UTF-8); see [`InboundRecord::raw_text`].
+    pub raw: Vec<u8>,
     /// When it was received.
     pub received_at: Timestamp,
+}
+
+impl InboundRecord {
+    /// The raw body as text for display: invalid UTF-8 shows as U+FFFD (the stored bytes are
+    /// unchanged).
+    pub fn raw_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.raw)
+    }
 }
 
 /// What [`Journal::record_message`] did.
