@@ -271,7 +271,7 @@ async fn plan(a: PlanArgs) -> Result<u8, Fatal> {
     let resolver = if a.source.sandbox {
         Resolver::Sandbox
     } else {
-        Resolver::Config(Config::load(&a.source.config)?)
+        Resolver::Config(Box::new(Config::load(&a.source.config)?))
     };
     let mut reader = order_app::input::LineReader::new(open_input(&a.file).await?);
     let (mut ok, mut refused, mut bad) = (0u64, 0u64, 0u64);
@@ -377,7 +377,7 @@ fn signed(m: order_domain::Money) -> String {
 
 /// How shops map to platforms: the config, or the sandbox convention.
 enum Resolver {
-    Config(Config),
+    Config(Box<Config>),
     Sandbox,
 }
 
