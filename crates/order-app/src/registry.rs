@@ -93,6 +93,50 @@ impl PlatformKind {
         }
     }
 
+    /// The base URL a shop without `base_url` talks to.
+    pub const fn default_base_url(self) -> &'static str {
+        match self {
+            PlatformKind::WechatShop => transport_wechat_shop::generated::params::DEFAULT_BASE_URL,
+            PlatformKind::Vvtool1688 => transport_vvtool::generated::params::DEFAULT_BASE_URL,
+            PlatformKind::EmFranchiser => transport_em::generated::params::DEFAULT_BASE_URL,
+            PlatformKind::AlibabaIcbu => transport_icbu::DEFAULT_BASE_URL,
+        }
+    }
+
+    /// Checks a plain credential value the transport interprets (ICBU's `sign_method`), so a
+    /// configuration is refused by every command alike, not only by those that build clients.
+    pub fn check_plain(self, key: &str, value: &str) -> Result<(), String> {
+        match (self, key) {
+            (PlatformKind::AlibabaIcbu, "sign_method") => value
+                .parse::<SignMethod>()
+                .map(|_| ())
+                .map_err(|e: transport_icbu::sign::UnknownSignMethod| e.to_string()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The plain credential keys that belong to one shop rather than to the client its
+    /// credential shares (vv-tool's `shop_id`).
+    pub const fn per_shop_keys(self) -> &'static [&'static str] {
+        match self {
+            PlatformKind::Vvtool1688 => &["shop_id"],
+            _ => &[],
+        }
+    }
+
+    /// What identifies the credential whose client (and quota) shops share: the app id, the
+    /// token's variable, or the app key and session variable.
+    pub fn credential_identity(self, credentials: &crate::config::Credentials) -> String {
+        let plain = |k: &str| credentials.plain.get(k).cloned().unwrap_or_default();
+        let env = |k: &str| credentials.secret_env.get(k).cloned().unwrap_or_default();
+        match self {
+            PlatformKind::WechatShop => format!("wechat:{}", plain("appid")),
+            PlatformKind::Vvtool1688 => format!("vvtool:{}", env("token")),
+            PlatformKind::EmFranchiser => format!("em:{}", plain("appid")),
+            PlatformKind::AlibabaIcbu => format!("icbu:{}:{}", plain("app_key"), env("session")),
+        }
+    }
+
     /// The credential keys the platform takes.
     pub const fn credential_spec(self) -> &'static CredentialSpec {
         match self {

@@ -606,6 +606,15 @@ impl TryFrom<RawReceiver> for ReceiverConfig {
         if r.secret_env.as_deref() == Some("") {
             return Err("receiver.secret_env must name an environment variable".to_owned());
         }
+        if let Some(v) = &r.secret_env
+            && !crate::config::is_variable_name(v)
+        {
+            return Err(crate::config::ConfigError::NotAVariableName {
+                place: "[receiver]".to_owned(),
+                key: "secret_env".to_owned(),
+            }
+            .to_string());
+        }
         Ok(ReceiverConfig {
             listen: r.listen,
             path: r.path,
