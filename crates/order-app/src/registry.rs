@@ -187,9 +187,11 @@ pub fn build_platform(
 /// token would knock each other's token out): WeChat and EM clients are shared per app id,
 /// vv-tool clients per token variable, ICBU clients per app key and session variable.
 /// Rate limits and retries live inside the transports: the shop's `rate_limit_per_second`, else
-/// the transport's documented default (the first shop of a shared client decides). Each
-/// credential also gets a [`SendPacer`] at the same rate ([`PlatformFactory::pacer`]), which
-/// the app waits on before it records an amendment as sent.
+/// the transport's documented default. Shops that share a credential agree on it and on
+/// everything else that shapes a request ([`Config::parse`](crate::Config::parse) refuses them
+/// otherwise), so one client serves them all and its quota is one quota. Each credential also
+/// gets one [`SendPacer`] at the same rate ([`PlatformFactory::pacer`]), which the app waits on
+/// before it records an amendment as sent.
 pub struct PlatformFactory {
     http: HttpClient,
     wechat: HashMap<String, WechatShopClient>,
