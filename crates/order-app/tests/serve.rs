@@ -733,6 +733,25 @@ async fn an_idle_connection_is_closed_after_the_header_timeout() {
 }
 
 #[tokio::test]
+async fn a_keep_alive_connection_idle_after_a_request_is_closed_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let deps = limited_deps()
+        .await
+        .with_header_timeout(std::time::Duration::from_millis(200));
+    let addr = serve_limited(deps).await;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // An HTTP/1.1 request (keep-alive by default) the receiver answers 400 (no headers).
+    conn.write_all(b"POST /1688/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    let got = read_until_closed(&mut conn)
+        .await
+        .expect("the idle keep-alive connection was left open");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+}
+
+#[tokio::test]
 async fn a_slow_body_is_cut_with_408() {
     use tokio::io::AsyncWriteExt;
     let deps = limited_deps()
