@@ -669,3 +669,59 @@ fn control_characters_from_the_input_are_escaped_when_printed() {
     );
     assert!(stdout.contains("evil\\u{1b}[2J"), "{stdout}\n{stderr}");
 }
+
+#[cfg(unix)]
+#[test]
+fn the_stdin_spool_has_an_unpredictable_name_is_private_and_is_removed() {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt;
+    let d = dir("spool");
+    let tmp = d.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let lines = batch(1, &["wechat-"]);
+    let mut child = Command::new(BIN)
+        .args(["apply", "--sandbox", "-"])
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", lines[0]).unwrap();
+    stdin.flush().unwrap();
+    // Standard input is still open, so the copy is still being written: find it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let spool = loop {
+        let found = std::fs::read_dir(&tmp)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("ordermod-stdin-"))
+            });
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no spool file appeared");
+        std::thread::yield_now();
+    };
+    let name = spool.file_name().unwrap().to_string_lossy().into_owned();
+    assert_ne!(
+        name,
+        format!("ordermod-stdin-{}.jsonl", child.id()),
+        "the name is predictable"
+    );
+    let mode = std::fs::metadata(&spool).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!spool.exists(), "the spool is removed at the end");
+}
