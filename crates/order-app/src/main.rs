@@ -740,8 +740,8 @@ async fn run_sandbox(a: SandboxArgs) -> Result<u8, Fatal> {
         println!("seeded {n} orders from {}", path.display());
     }
     print!("{}", run.describe());
-    println!("running; press Ctrl-C to stop");
+    println!("running; press Ctrl-C (or send SIGTERM) to stop");
     std::io::stdout().flush()?;
-    tokio::signal::ctrl_c().await?;
+    order_app::serve::shutdown_signal().await;
     Ok(0)
 }
