@@ -25,16 +25,18 @@ pub enum AppError {
     /// The builder was given no journal.
     #[error("no journal: call `.journal(..)` on the builder")]
     NoJournal,
-    /// The HTTP client could not be built.
+    /// The HTTP client could not be built (the error carries no secret: no credential is
+    /// involved yet).
     #[error("cannot set up HTTP: {0}")]
-    Http(String),
+    Http(#[source] order_domain::PlatformError),
     /// The journal could not be opened.
-    #[error("cannot open journal {url}: {reason}")]
+    #[error("cannot open journal {url}: {source}")]
     Journal {
         /// The URL (without credentials: journal URLs carry none).
         url: String,
-        /// Why.
-        reason: String,
+        /// Why (journal errors never contain credentials).
+        #[source]
+        source: JournalError,
     },
 }
 
@@ -175,8 +177,7 @@ impl AppBuilder {
 
 /// The process's one HTTP client (connection pool, timeouts, no proxy for loopback).
 pub fn http_client() -> Result<transport_core::HttpClient, AppError> {
-    transport_core::HttpClient::new(&transport_core::HttpConfig::default())
-        .map_err(|e| AppError::Http(e.to_string()))
+    transport_core::HttpClient::new(&transport_core::HttpConfig::default()).map_err(AppError::Http)
 }
 
 /// Opens the journal a URL names: `sqlite://FILE`, `sqlite::memory:`, or `memory:` (the
@@ -351,5 +352,20 @@ impl App {
     /// Dead-lettered inbound messages, newest first.
     pub async fn dead_letters(&self) -> Result<Vec<MessageRecord>, JournalError> {
         self.journal.messages(true).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_journal_that_cannot_be_opened_keeps_its_cause_as_the_source() {
+        let e = open_journal("sqlite:///no/such/directory/ordermod.db")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, AppError::Journal { .. }), "{e:?}");
+        let source = std::error::Error::source(&e).expect("the journal error is kept");
+        assert!(source.is::<JournalError>(), "{source:?}");
     }
 }

@@ -10,13 +10,17 @@
 //! platform = "wechat-shop"
 //! base_url = "https://api.weixin.qq.com"   # optional
 //! rate_limit_per_second = 10               # optional
+//! allow_plain_http = false                 # optional; needed for http:// to a non-loopback host
 //! [shop.credentials]
 //! appid = "wx123"
 //! secret_env = "WX_MAIN_SECRET"
 //! ```
 //!
-//! Parsing ([`Config::parse`]) checks the shape, the platform names and each platform's
-//! credential keys, and refuses a secret written inline, without reading the environment.
+//! Parsing ([`Config::parse`]) checks the whole configuration without reading the environment,
+//! the same for every command: the shape, the platform names, each platform's credential keys
+//! and the values its transport interprets (`sign_method`), the variable names of `*_env`, plain
+//! HTTP to a real host, and shops that share a credential but disagree on how to reach it. A
+//! secret written inline is refused.
 //! [`Config::resolve_secrets`] then reads the named variables into [`SecretString`]s.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -132,6 +136,41 @@ pub enum ConfigError {
         /// The variable's name.
         variable: String,
     },
+    /// A `*_env` value is not an environment variable name. The value is not shown: it may be
+    /// a secret pasted in the wrong place.
+    #[error(
+        "{place}: the value of {key} is not an environment variable name (letters, digits and `_`, not starting with a digit); it is not shown in case it is a secret pasted by mistake"
+    )]
+    NotAVariableName {
+        /// Where: `shop `x`` or `[receiver]`.
+        place: String,
+        /// The key, e.g. `credentials.secret_env`.
+        key: String,
+    },
+    /// Plain HTTP to a host that is not this machine, without `allow_plain_http = true`.
+    #[error(
+        "shop `{shop}`: base URL {url} is plain HTTP to a host other than this machine; credentials would cross the network in clear. Use https://, or set `allow_plain_http = true` for this shop if the platform serves nothing else"
+    )]
+    PlainHttp {
+        /// The shop.
+        shop: String,
+        /// The effective base URL.
+        url: String,
+    },
+    /// Two shops share a credential (so one client and one quota) but configure it differently.
+    #[error(
+        "shops `{first}` and `{second}` share the credential {credential} (one client, one quota) but differ in {differs}; configure them alike or give them separate credentials"
+    )]
+    SharedCredentialConflict {
+        /// The shop configured first.
+        first: String,
+        /// The shop configured later.
+        second: String,
+        /// The credential, e.g. `wechat:wx123` (app ids and variable names, never secrets).
+        credential: String,
+        /// What differs, e.g. `base_url, rate_limit_per_second`.
+        differs: String,
+    },
     /// A value is out of range.
     #[error("shop `{shop}`: {problem}")]
     Invalid {
@@ -168,6 +207,8 @@ struct RawShop {
     base_url: Option<String>,
     #[serde(default)]
     rate_limit_per_second: Option<NonZeroU32>,
+    #[serde(default)]
+    allow_plain_http: bool,
     #[serde(default)]
     credentials: toml::Table,
 }
@@ -213,6 +254,8 @@ pub struct ShopConfig {
     pub base_url: Option<String>,
     /// Calls per second; the platform's documented default when absent.
     pub rate_limit_per_second: Option<NonZeroU32>,
+    /// Plain HTTP to a non-loopback host is allowed (and warned about at start).
+    pub allow_plain_http: bool,
     /// Credentials (secret values not yet read).
     pub credentials: Credentials,
 }
@@ -265,14 +308,33 @@ impl Config {
                 });
             }
             let credentials = check_credentials(&s.id, platform, &s.credentials)?;
+            let url = s
+                .base_url
+                .as_deref()
+                .unwrap_or_else(|| platform.default_base_url());
+            if is_plain_http_to_remote(url) {
+                if !s.allow_plain_http {
+                    return Err(ConfigError::PlainHttp {
+                        shop: s.id.to_string(),
+                        url: url.to_owned(),
+                    });
+                }
+                tracing::warn!(
+                    shop = %s.id,
+                    url,
+                    "plain HTTP to a remote host (allow_plain_http = true): credentials cross the network in clear"
+                );
+            }
             shops.push(ShopConfig {
                 id: s.id,
                 platform,
                 base_url: s.base_url,
                 rate_limit_per_second: s.rate_limit_per_second,
+                allow_plain_http: s.allow_plain_http,
                 credentials,
             });
         }
+        check_shared_credentials(&shops)?;
         Ok(Config {
             journal_url: raw.journal.map(|j| j.url),
             shops,
@@ -319,6 +381,89 @@ impl ShopConfig {
 
 /// toml's error text, on one line where it fits (it quotes the offending line, which never holds
 /// a secret value we accept: inline secrets are refused by key before their value is echoed).
+/// `http://` to a host that is not this machine (`localhost`, `127.0.0.0/8`, `::1`).
+fn is_plain_http_to_remote(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host_port.split(':').next().unwrap_or_default(),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
+}
+
+/// True when `name` can be an environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
+pub(crate) fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Shops that share a credential share one client and one quota, so everything that shapes
+/// their requests must agree; otherwise the later shop's settings would be silently ignored.
+fn check_shared_credentials(shops: &[ShopConfig]) -> Result<(), ConfigError> {
+    let mut first_of: BTreeMap<String, &ShopConfig> = BTreeMap::new();
+    for shop in shops {
+        let credential = shop.platform.credential_identity(&shop.credentials);
+        let Some(first) = first_of.get(&credential) else {
+            first_of.insert(credential, shop);
+            continue;
+        };
+        let shared = |s: &ShopConfig| {
+            let mut plain = s.credentials.plain.clone();
+            for k in s.platform.per_shop_keys() {
+                plain.remove(*k);
+            }
+            plain
+        };
+        let url = |s: &ShopConfig| {
+            s.base_url
+                .clone()
+                .unwrap_or_else(|| s.platform.default_base_url().to_owned())
+        };
+        let mut differs = Vec::new();
+        if url(first) != url(shop) {
+            differs.push("base_url".to_owned());
+        }
+        if first.rate_limit_per_second != shop.rate_limit_per_second {
+            differs.push("rate_limit_per_second".to_owned());
+        }
+        if first.allow_plain_http != shop.allow_plain_http {
+            differs.push("allow_plain_http".to_owned());
+        }
+        let (a, b) = (shared(first), shared(shop));
+        for key in a.keys().chain(b.keys()).collect::<BTreeSet<_>>() {
+            if a.get(key) != b.get(key) {
+                differs.push(format!("credentials.{key}"));
+            }
+        }
+        let (a, b) = (&first.credentials.secret_env, &shop.credentials.secret_env);
+        for key in a.keys().chain(b.keys()).collect::<BTreeSet<_>>() {
+            if a.get(key) != b.get(key) {
+                differs.push(format!("credentials.{key}_env"));
+            }
+        }
+        if !differs.is_empty() {
+            return Err(ConfigError::SharedCredentialConflict {
+                first: first.id.to_string(),
+                second: shop.id.to_string(),
+                credential,
+                differs: differs.join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn clean(e: &toml::de::Error) -> String {
     let msg = e.message().trim().to_owned();
     match e.span() {
@@ -380,8 +525,20 @@ fn check_credentials(
                     problem: format!("credentials.{key} must name an environment variable"),
                 });
             }
+            if !is_variable_name(text) {
+                return Err(ConfigError::NotAVariableName {
+                    place: format!("shop `{shop}`"),
+                    key: format!("credentials.{key}"),
+                });
+            }
             secret_env.insert(name.to_owned(), text.to_owned());
         } else if spec.required.contains(&key.as_str()) || spec.optional.contains(&key.as_str()) {
+            platform
+                .check_plain(key, text)
+                .map_err(|problem| ConfigError::Invalid {
+                    shop: shop.to_string(),
+                    problem: format!("credentials.{key}: {problem}"),
+                })?;
             plain.insert(key.clone(), text.to_owned());
         } else {
             return Err(ConfigError::UnknownCredential {
@@ -450,6 +607,8 @@ secret_env = "WX_MAIN_SECRET"
 [[shop]]
 id = "vv"
 platform = "vvtool-1688"
+base_url = "http://api.vv-tool.com"
+allow_plain_http = true
 [shop.credentials]
 shop_id = "s1"
 token_env = "VV_TOKEN"
@@ -520,5 +679,92 @@ token_env = "VV_TOKEN"
         use secrecy::ExposeSecret;
         assert_eq!(r.secret("secret").unwrap().expose_secret(), "s3");
         assert!(!format!("{r:?}").contains("s3\""));
+    }
+
+    const ICBU: &str = r#"
+[[shop]]
+id = "icbu-a"
+platform = "alibaba-icbu"
+[shop.credentials]
+app_key = "12345678"
+sign_method = "hmac-sha256"
+secret_env = "ICBU_SECRET"
+session_env = "ICBU_SESSION"
+"#;
+
+    #[test]
+    fn an_unknown_sign_method_is_refused_when_the_config_is_parsed() {
+        assert!(Config::parse(ICBU).is_ok());
+        let e = Config::parse(&ICBU.replace("hmac-sha256", "sha256"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("icbu-a") && e.contains("sign_method"), "{e}");
+    }
+
+    #[test]
+    fn plain_http_to_a_remote_host_needs_allow_plain_http_naming_the_shop() {
+        let without = GOOD.replace("allow_plain_http = true\n", "");
+        let e = Config::parse(&without).unwrap_err().to_string();
+        assert!(e.contains("shop `vv`"), "{e}");
+        assert!(e.contains("http://api.vv-tool.com"), "{e}");
+        assert!(e.contains("allow_plain_http"), "{e}");
+        let remote = GOOD.replace("https://api.weixin.qq.com", "http://api.weixin.qq.com:80/x");
+        let e = Config::parse(&remote).unwrap_err().to_string();
+        assert!(e.contains("shop `wx-main`"), "{e}");
+        for local in [
+            "http://127.0.0.1:9",
+            "http://localhost:8080/",
+            "http://[::1]:80",
+        ] {
+            let text = GOOD.replace("https://api.weixin.qq.com", local);
+            assert!(Config::parse(&text).is_ok(), "{local}");
+        }
+        assert!(Config::parse(GOOD).unwrap().shops[1].allow_plain_http);
+    }
+
+    #[test]
+    fn a_secret_pasted_into_secret_env_is_not_echoed() {
+        let pasted = "sk-live/Q2hhcmxpZQ+x=";
+        let text = GOOD.replace("WX_MAIN_SECRET", pasted);
+        let e = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("wx-main") && e.contains("credentials.secret_env"),
+            "{e}"
+        );
+        assert!(!e.contains(pasted) && !e.contains("Q2hh"), "{e}");
+        let receiver = format!("[receiver]\nsecret_env = \"{pasted}\"\n");
+        let e = Config::parse(&receiver).unwrap_err().to_string();
+        assert!(e.contains("secret_env"), "{e}");
+        assert!(!e.contains("Q2hh"), "{e}");
+    }
+
+    #[test]
+    fn shops_sharing_a_credential_must_agree_naming_both_shops() {
+        let second = r#"
+[[shop]]
+id = "wx-second"
+platform = "wechat-shop"
+base_url = "http://127.0.0.1:9"
+rate_limit_per_second = 10
+[shop.credentials]
+appid = "wx123"
+secret_env = "WX_MAIN_SECRET"
+"#;
+        let e = Config::parse(&format!("{GOOD}{second}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`wx-main`") && e.contains("`wx-second`"), "{e}");
+        assert!(e.contains("base_url"), "{e}");
+        // Alike, they share one client and one quota.
+        let alike = second.replace("http://127.0.0.1:9", "https://api.weixin.qq.com");
+        assert!(Config::parse(&format!("{GOOD}{alike}")).is_ok());
+        let faster = alike.replace("= 10", "= 20");
+        let e = Config::parse(&format!("{GOOD}{faster}"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rate_limit_per_second"), "{e}");
+        // vv-tool shops of one token differ in shop_id, which is theirs alone.
+        let vv2 = "\n[[shop]]\nid = \"vv2\"\nplatform = \"vvtool-1688\"\nbase_url = \"http://api.vv-tool.com\"\nallow_plain_http = true\n[shop.credentials]\nshop_id = \"s2\"\ntoken_env = \"VV_TOKEN\"\n";
+        assert!(Config::parse(&format!("{GOOD}{vv2}")).is_ok());
     }
 }

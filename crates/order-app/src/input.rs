@@ -7,11 +7,16 @@
 //! `order` is the order snapshot ([`Order`]'s serde form), `set` the amendment ([`Amendment`]).
 //! `platform` is optional; when given it must agree with the shop's configured platform (and in
 //! `--sandbox` mode it selects the platform instead of the shop-name prefix).
-//! Empty lines and lines starting with `#` (after white space) are skipped.
+//! Empty lines and lines starting with `#` (after white space) are skipped, and so is a UTF-8
+//! byte order mark at the start of the input. A line longer than [`MAX_LINE_BYTES`] (1 MiB) is
+//! refused as a line error without being held in memory; a key repeated in any object of a
+//! line (e.g. a line id named twice in `set.lines`) is refused naming the key; an unknown
+//! `platform` is refused as such.
 //!
 //! The idempotency key, when not given, is derived by [`derive_key`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use order_domain::{Amendment, IdempotencyKey, Order, ShopId};
 use serde::{Deserialize, Serialize};
@@ -109,28 +114,102 @@ impl std::fmt::Display for InputError {
     }
 }
 
+/// The longest line read, in bytes (1 MiB), without its line break.
+pub const MAX_LINE_BYTES: usize = 1024 * 1024;
+
+/// Walks a JSON value and fails on the first key repeated within one object.
+struct UniqueKeys;
+
+impl<'de> Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = BTreeSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if !seen.insert(key.clone()) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate key `{}`",
+                    key.escape_default()
+                )));
+            }
+            map.next_value::<UniqueKeys>()?;
+        }
+        Ok(UniqueKeys)
+    }
+}
+
 /// Parses one line (`number` is 1-based, for messages).
 pub fn parse_line(number: u64, text: &str) -> Result<AmendmentLine, InputError> {
-    serde_json::from_str::<AmendmentLine>(text).map_err(|e| {
-        let v: Option<Value> = serde_json::from_str(text).ok();
-        let field = |path: &[&str]| {
-            let mut cur = v.as_ref()?;
-            for p in path {
-                cur = cur.get(p)?;
+    serde_json::from_str::<UniqueKeys>(text)
+        .and_then(|_| serde_json::from_str::<AmendmentLine>(text))
+        .and_then(|line| match &line.platform {
+            Some(p) if crate::registry::PlatformKind::from_name(p).is_none() => {
+                Err(serde::de::Error::custom(format!(
+                    "unknown platform `{}` (known: {})",
+                    p.escape_default(),
+                    crate::registry::PlatformKind::ALL
+                        .map(|k| k.name())
+                        .join(", ")
+                )))
             }
-            match cur {
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                _ => None,
+            _ => Ok(line),
+        })
+        .map_err(|e| {
+            let v: Option<Value> = serde_json::from_str(text).ok();
+            let field = |path: &[&str]| {
+                let mut cur = v.as_ref()?;
+                for p in path {
+                    cur = cur.get(p)?;
+                }
+                match cur {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                }
+            };
+            InputError {
+                line: number,
+                order: field(&["order", "id"]),
+                shop: field(&["shop"]),
+                message: describe_json_error(&e),
             }
-        };
-        InputError {
-            line: number,
-            order: field(&["order", "id"]),
-            shop: field(&["shop"]),
-            message: describe_json_error(&e),
-        }
-    })
+        })
 }
 
 fn describe_json_error(e: &serde_json::Error) -> String {
@@ -174,15 +253,60 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
         }
     }
 
+    /// Reads the next line into `buf`, at most [`MAX_LINE_BYTES`] of it: `Ok(None)` at the end,
+    /// `Ok(Some(false))` when the line was longer (the rest is skipped, never stored).
+    async fn read_line(&mut self) -> std::io::Result<Option<bool>> {
+        self.buf.clear();
+        let mut read_any = false;
+        let mut too_long = false;
+        loop {
+            let chunk = self.reader.fill_buf().await?;
+            if chunk.is_empty() {
+                return Ok(read_any.then_some(!too_long));
+            }
+            read_any = true;
+            let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (&chunk[..=i], true),
+                None => (chunk, false),
+            };
+            let used = part.len();
+            if !too_long {
+                let body = part.strip_suffix(b"\n").unwrap_or(part);
+                let body = body.strip_suffix(b"\r").unwrap_or(body);
+                if self.buf.len() + body.len() > MAX_LINE_BYTES {
+                    too_long = true;
+                    self.buf.clear();
+                } else {
+                    self.buf.extend_from_slice(part);
+                }
+            }
+            self.reader.consume(used);
+            if done {
+                return Ok(Some(!too_long));
+            }
+        }
+    }
+
     /// The next item, `None` at the end; skips blank and `#` comment lines.
     pub async fn next(&mut self) -> std::io::Result<Option<InputItem>> {
         loop {
-            self.buf.clear();
-            let n = self.reader.read_until(b'\n', &mut self.buf).await?;
-            if n == 0 {
+            let Some(within_limit) = self.read_line().await? else {
                 return Ok(None);
-            }
+            };
             self.line += 1;
+            if !within_limit {
+                return Ok(Some(InputItem::Invalid(InputError {
+                    line: self.line,
+                    order: None,
+                    shop: None,
+                    message: format!(
+                        "the line is longer than {MAX_LINE_BYTES} bytes (1 MiB); it was skipped"
+                    ),
+                })));
+            }
+            if self.line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+                self.buf.drain(..3);
+            }
             let Ok(text) = std::str::from_utf8(&self.buf) else {
                 return Ok(Some(InputItem::Invalid(InputError {
                     line: self.line,
@@ -265,5 +389,72 @@ mod tests {
             });
         }
         assert_eq!(seen, vec![(3, true), (4, false), (5, true)]);
+    }
+
+    #[tokio::test]
+    async fn a_line_over_one_mib_is_a_line_error_and_the_next_line_is_read() {
+        let big = format!("{{\"shop\":\"{}\"}}", "x".repeat(MAX_LINE_BYTES));
+        let text = format!("{big}\n{LINE}\n");
+        // A small buffer: the long line arrives in many chunks and is never held whole.
+        let mut r = LineReader::new(tokio::io::BufReader::with_capacity(1024, text.as_bytes()));
+        let Some(InputItem::Invalid(e)) = r.next().await.unwrap() else {
+            panic!("the long line was not refused");
+        };
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("longer than 1048576 bytes"), "{e}");
+        assert!(r.buf.capacity() <= 2 * MAX_LINE_BYTES);
+        let Some(InputItem::Amendment { line, .. }) = r.next().await.unwrap() else {
+            panic!("the next line was not read");
+        };
+        assert_eq!(line, 2);
+        // Exactly at the limit is fine (and reported by the parser, not the reader).
+        let exact = "x".repeat(MAX_LINE_BYTES);
+        let mut r = LineReader::new(exact.as_bytes());
+        let Some(InputItem::Invalid(e)) = r.next().await.unwrap() else {
+            panic!()
+        };
+        assert!(!e.message.contains("longer than"), "{e}");
+    }
+
+    #[test]
+    fn a_key_repeated_at_any_level_is_refused_naming_it() {
+        let twice = LINE.replace(
+            r#""lines":{"L1":"8.00"}"#,
+            r#""lines":{"L1":"8.00","L1":"7.00"}"#,
+        );
+        let e = parse_line(4, &twice).unwrap_err();
+        assert_eq!(e.line, 4);
+        assert!(e.message.contains("duplicate key `L1`"), "{}", e.message);
+        let top = LINE.replace(
+            r#"{"shop":"wechat-a""#,
+            r#"{"shop":"wechat-a","shop":"wechat-b""#,
+        );
+        let e = parse_line(5, &top).unwrap_err();
+        assert!(e.message.contains("duplicate key `shop`"), "{}", e.message);
+    }
+
+    #[tokio::test]
+    async fn a_byte_order_mark_at_the_start_is_skipped() {
+        let text = format!("\u{feff}{LINE}\n");
+        let mut r = LineReader::new(text.as_bytes());
+        assert!(matches!(
+            r.next().await.unwrap(),
+            Some(InputItem::Amendment { line: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn an_unknown_platform_is_reported_as_such() {
+        let line = LINE.replace(
+            r#""shop":"wechat-a""#,
+            r#""shop":"wechat-a","platform":"wechat""#,
+        );
+        let e = parse_line(2, &line).unwrap_err();
+        assert!(
+            e.message.contains("unknown platform `wechat`"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.shop.as_deref(), Some("wechat-a"));
     }
 }

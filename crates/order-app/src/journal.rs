@@ -13,7 +13,7 @@ pub(crate) async fn open(url: &str) -> Result<Arc<dyn Journal>, AppError> {
         Ok(j) => Ok(Arc::new(j)),
         Err(e) => Err(AppError::Journal {
             url: order_journal::redact_url(url),
-            reason: e.to_string(),
+            source: e,
         }),
     }
 }

@@ -36,6 +36,7 @@ pub mod memory;
 pub mod reconcile;
 pub mod registry;
 pub mod report;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod serve;
 

@@ -3,9 +3,16 @@
 //! Exit codes: 0 everything applied (now or by an earlier run); 1 some amendments were rejected,
 //! failed at the platform, or their lines could not be read (every other line still ran);
 //! 2 the run could not start or continue (usage, configuration, unreadable input file, journal
-//! failure); 130 `apply` was interrupted by Ctrl-C (the amendments in flight were finished and
-//! recorded; running it again resumes).
+//! failure); 130 `apply` was interrupted by Ctrl-C, 143 by SIGTERM (the amendments in flight
+//! were finished and recorded; running it again resumes); 141 standard output was closed (for
+//! example `ordermod apply … | head -1`): taken as the end of output, `apply` stopped reading,
+//! finished and recorded the amendments in flight, like an interruption.
+//!
+//! Results go to standard output; progress goes to standard error when standard output is not
+//! a terminal. Control characters (and so ANSI escapes) coming from the input are escaped in
+//! what is printed.
 
+use std::borrow::Cow;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,10 +22,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use order_app::report::{ReportWriter, summary_table};
+#[cfg(feature = "sandbox")]
 use order_app::sandbox::{self, SandboxRun};
-use order_app::{
-    App, BatchOptions, Config, DEFAULT_CONCURRENCY, InDoubt, LineStatus, SystemEnv, open_journal,
-};
+use order_app::{App, BatchOptions, Config, DEFAULT_CONCURRENCY, InDoubt, LineStatus, SystemEnv};
 use order_domain::{OrderId, Policy};
 use tokio::io::BufReader;
 
@@ -270,31 +276,38 @@ fn count_lines(path: &Path) -> Option<u64> {
 
 async fn plan(a: PlanArgs) -> Result<u8, Fatal> {
     let resolver = if a.source.sandbox {
+        #[cfg(not(feature = "sandbox"))]
+        return Err(Fatal(NO_SANDBOX.to_owned()));
+        #[cfg(feature = "sandbox")]
         Resolver::Sandbox
     } else {
-        Resolver::Config(Config::load(&a.source.config)?)
+        Resolver::Config(Box::new(Config::load(&a.source.config)?))
     };
     let mut reader = order_app::input::LineReader::new(open_input(&a.file).await?);
     let (mut ok, mut refused, mut bad) = (0u64, 0u64, 0u64);
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut out = std::io::BufWriter::new(PipeOut(stdout.lock()));
     while let Some(item) = reader.next().await? {
+        if output_closed() {
+            break;
+        }
         match item {
             order_app::input::InputItem::Invalid(e) => {
                 bad += 1;
-                writeln!(out, "{e}")?;
+                writeln!(out, "{}", printable(&e.to_string()))?;
             }
             order_app::input::InputItem::Amendment { line, amendment } => {
-                let head = format!(
+                let head = printable(&format!(
                     "line {line} {} order {}",
                     amendment.shop,
                     amendment.order.id()
-                );
+                ))
+                .into_owned();
                 let policy = match resolver.policy(&amendment) {
                     Ok(p) => p,
                     Err(m) => {
                         bad += 1;
-                        writeln!(out, "{head}: input error: {m}")?;
+                        writeln!(out, "{head}: input error: {}", printable(&m))?;
                         continue;
                     }
                 };
@@ -353,7 +366,7 @@ async fn plan(a: PlanArgs) -> Result<u8, Fatal> {
                         refused += 1;
                         writeln!(out, "{head} on {}: refused", policy.name)?;
                         for v in &r.violations {
-                            writeln!(out, "  {}: {} ({})", v.field, v.message, v.code)?;
+                            writeln!(out, "  {}: {} ({})", v.field, printable(&v.message), v.code)?;
                         }
                     }
                 }
@@ -365,7 +378,103 @@ async fn plan(a: PlanArgs) -> Result<u8, Fatal> {
         "planned {ok}, would be refused {refused}, input errors {bad}; nothing was sent"
     )?;
     out.flush()?;
+    if output_closed() {
+        return Ok(EXIT_OUTPUT_CLOSED);
+    }
     Ok(if refused + bad == 0 { 0 } else { 1 })
+}
+
+/// Waits for Ctrl-C or (on Unix) SIGTERM; returns the exit code it calls for (130 or 143).
+async fn next_stop_signal() -> u8 {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => 130,
+                _ = term.recv() => 143,
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    130
+}
+
+/// A multi-line table with the control characters of each line escaped.
+fn printable_table(table: &str) -> String {
+    table
+        .split_inclusive('\n')
+        .map(|l| match l.strip_suffix('\n') {
+            Some(body) => format!("{}\n", printable(body)),
+            None => printable(l).into_owned(),
+        })
+        .collect()
+}
+
+/// Set once standard output turned out to be closed (a broken pipe).
+static OUTPUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// The exit code of a run whose standard output was closed.
+const EXIT_OUTPUT_CLOSED: u8 = 141;
+
+/// A writer that treats a broken pipe as the end of output: from then on it writes nothing,
+/// reports success, and [`output_closed`] is true, so the caller can stop cleanly.
+struct PipeOut<W>(W);
+
+impl<W: Write> Write for PipeOut<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if output_closed() {
+            return Ok(buf.len());
+        }
+        match self.0.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                OUTPUT_CLOSED.store(true, Ordering::SeqCst);
+                Ok(buf.len())
+            }
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if output_closed() {
+            return Ok(());
+        }
+        match self.0.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                OUTPUT_CLOSED.store(true, Ordering::SeqCst);
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+fn output_closed() -> bool {
+    OUTPUT_CLOSED.load(Ordering::SeqCst)
+}
+
+/// Writes one line to standard output (nothing once it is closed).
+fn say(line: &str) -> std::io::Result<()> {
+    let mut out = PipeOut(std::io::stdout().lock());
+    writeln!(out, "{line}")?;
+    out.flush()
+}
+
+/// `text` with control characters escaped (`\u{1b}`, `\n`, ...), so input cannot move the
+/// cursor, colour the terminal or fake lines of output.
+fn printable(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn signed(m: order_domain::Money) -> String {
@@ -378,7 +487,8 @@ fn signed(m: order_domain::Money) -> String {
 
 /// How shops map to platforms: the config, or the sandbox convention.
 enum Resolver {
-    Config(Config),
+    Config(Box<Config>),
+    #[cfg(feature = "sandbox")]
     Sandbox,
 }
 
@@ -399,43 +509,34 @@ impl Resolver {
                 }
                 shop.platform
             }
+            #[cfg(feature = "sandbox")]
             Resolver::Sandbox => sandbox::platform_of(&line.shop, line.platform.as_deref())?,
         };
         Ok(kind.policy())
     }
 }
 
-/// A temporary copy of standard input, removed when dropped.
-struct Spool(PathBuf);
-
-impl Drop for Spool {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
     // --sandbox reads the input twice (its shops first), so standard input is copied to a
     // temporary file, streamed, never held in memory.
-    let mut _spool: Option<Spool> = None;
+    // The copy is a file of unpredictable name created exclusively (no symlink followed),
+    // private to the user, and removed when `_spool` drops.
+    let mut _spool: Option<tempfile::NamedTempFile> = None;
     if a.source.sandbox && a.file == Path::new("-") {
-        let path =
-            std::env::temp_dir().join(format!("ordermod-stdin-{}.jsonl", std::process::id()));
-        let mut f = tokio::fs::File::create(&path).await?;
-        _spool = Some(Spool(path.clone()));
+        let spool = tempfile::Builder::new()
+            .prefix("ordermod-stdin-")
+            .suffix(".jsonl")
+            .tempfile()?;
+        let mut f = tokio::fs::File::from_std(spool.reopen()?);
         tokio::io::copy(&mut tokio::io::stdin(), &mut f).await?;
         tokio::io::AsyncWriteExt::flush(&mut f).await?;
-        a.file = path;
+        a.file = spool.path().to_owned();
+        _spool = Some(spool);
     }
     let total = count_lines(&a.file);
-    let mut _sandbox: Option<SandboxRun> = None;
+    let mut _sandbox: Option<SandboxGuard> = None;
     let app = if a.source.sandbox {
-        let shops = sandbox::scan_shops(&a.file)
-            .await
-            .map_err(|e| Fatal(format!("cannot read {}: {e}", a.file.display())))?;
-        let run = SandboxRun::start(&shops, 0).await?;
-        let journal = open_journal(a.journal.as_deref().unwrap_or("sqlite::memory:")).await?;
-        let app = run.app(journal)?;
+        let (app, run) = sandbox_app(&a.file, a.journal.as_deref()).await?;
         _sandbox = Some(run);
         app
     } else {
@@ -468,23 +569,26 @@ async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
         }
         None => None,
     };
-    // Ctrl-C: stop reading, let the amendments in flight finish and be recorded, print the
-    // summary. A second Ctrl-C exits at once (safe too: the journal makes the rerun resume).
+    // Ctrl-C or SIGTERM (or a closed standard output): stop reading, let the amendments in
+    // flight finish and be recorded, print the summary. A second signal exits at once (safe
+    // too: the journal makes the rerun resume).
     let stop = Arc::new(AtomicBool::new(false));
+    let signalled: Arc<std::sync::OnceLock<u8>> = Arc::default();
     {
         let stop = stop.clone();
+        let signalled = signalled.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!(
-                    "interrupted: finishing the amendments in flight (Ctrl-C again to quit now)"
-                );
-                stop.store(true, Ordering::SeqCst);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
+            let code = next_stop_signal().await;
+            let _ = signalled.set(code);
+            eprintln!(
+                "interrupted: finishing the amendments in flight (interrupt again to quit now)"
+            );
+            stop.store(true, Ordering::SeqCst);
+            let again = next_stop_signal().await;
+            std::process::exit(i32::from(again));
         });
     }
+    let stop_on_closed_output = stop.clone();
     let mut report_error: Option<std::io::Error> = None;
     let mut done: u64 = 0;
     let step = total.map_or(1000, |t| (t / 10).max(1));
@@ -507,21 +611,25 @@ async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
                 match &bar {
                     Some(pb) => {
                         if problem && !a.quiet {
-                            pb.println(r.human());
+                            pb.println(printable(&r.human()));
                         }
                         pb.inc(1);
                     }
                     None => {
+                        // Results to standard output, progress to standard error.
                         if problem && !a.quiet {
-                            println!("{}", r.human());
+                            let _ = say(&printable(&r.human()));
                         }
                         if done.is_multiple_of(step) {
                             match total {
-                                Some(t) => println!("progress: {done}/{t}"),
-                                None => println!("progress: {done}"),
+                                Some(t) => eprintln!("progress: {done}/{t}"),
+                                None => eprintln!("progress: {done}"),
                             }
                         }
                     }
+                }
+                if output_closed() {
+                    stop_on_closed_output.store(true, Ordering::SeqCst);
                 }
             },
         )
@@ -533,14 +641,23 @@ async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
     if let Some(e) = report_error {
         return Err(Fatal(format!("cannot write the report: {e}")));
     }
-    let code = if summary.interrupted {
-        130
+    let code = if output_closed() {
+        i32::from(EXIT_OUTPUT_CLOSED)
+    } else if summary.interrupted {
+        signalled.get().copied().map_or(130, i32::from)
     } else {
         summary.exit_code()
     };
-    print!("{}", summary_table(&summary));
-    if summary.interrupted {
-        println!("interrupted before the end of the input: run the same command again to resume");
+    {
+        let mut out = PipeOut(std::io::stdout().lock());
+        write!(out, "{}", printable_table(&summary_table(&summary)))?;
+        if summary.interrupted {
+            writeln!(
+                out,
+                "interrupted before the end of the input: run the same command again to resume"
+            )?;
+        }
+        out.flush()?;
     }
     if let Some(w) = report {
         w.finish(&summary, code)?;
@@ -688,6 +805,39 @@ async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
     Ok(0)
 }
 
+/// What `--sandbox` says in an `ordermod` built without the emulators.
+#[cfg(not(feature = "sandbox"))]
+const NO_SANDBOX: &str = "this ordermod was built without the sandbox emulators: --sandbox needs the cargo feature `sandbox` (on by default), e.g. `cargo install --path crates/order-app` or `cargo build -p order-app`";
+
+/// What keeps a `--sandbox` run's emulators alive.
+#[cfg(feature = "sandbox")]
+type SandboxGuard = SandboxRun;
+#[cfg(not(feature = "sandbox"))]
+type SandboxGuard = std::convert::Infallible;
+
+/// The app over emulators seeded for the shops `file` names.
+#[cfg(feature = "sandbox")]
+async fn sandbox_app(file: &Path, journal: Option<&str>) -> Result<(App, SandboxGuard), Fatal> {
+    let shops = sandbox::scan_shops(file)
+        .await
+        .map_err(|e| Fatal(format!("cannot read {}: {e}", file.display())))?;
+    let run = SandboxRun::start(&shops, 0).await?;
+    let journal = order_app::open_journal(journal.unwrap_or("sqlite::memory:")).await?;
+    let app = run.app(journal)?;
+    Ok((app, run))
+}
+
+#[cfg(not(feature = "sandbox"))]
+async fn sandbox_app(_: &Path, _: Option<&str>) -> Result<(App, SandboxGuard), Fatal> {
+    Err(Fatal(NO_SANDBOX.to_owned()))
+}
+
+#[cfg(not(feature = "sandbox"))]
+async fn run_sandbox(_: SandboxArgs) -> Result<u8, Fatal> {
+    Err(Fatal(NO_SANDBOX.to_owned()))
+}
+
+#[cfg(feature = "sandbox")]
 async fn run_sandbox(a: SandboxArgs) -> Result<u8, Fatal> {
     let mut shops = sandbox::default_shops();
     if let Some(path) = &a.orders {
@@ -702,8 +852,8 @@ async fn run_sandbox(a: SandboxArgs) -> Result<u8, Fatal> {
         println!("seeded {n} orders from {}", path.display());
     }
     print!("{}", run.describe());
-    println!("running; press Ctrl-C to stop");
+    println!("running; press Ctrl-C (or send SIGTERM) to stop");
     std::io::stdout().flush()?;
-    tokio::signal::ctrl_c().await?;
+    order_app::serve::shutdown_signal().await;
     Ok(0)
 }

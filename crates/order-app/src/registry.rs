@@ -109,6 +109,60 @@ impl PlatformKind {
         }
     }
 
+    /// The base URL a shop without `base_url` talks to.
+    pub const fn default_base_url(self) -> &'static str {
+        match self {
+            PlatformKind::WechatShop => transport_wechat_shop::generated::params::DEFAULT_BASE_URL,
+            PlatformKind::Vvtool1688 => transport_vvtool::generated::params::DEFAULT_BASE_URL,
+            PlatformKind::EmFranchiser => transport_em::generated::params::DEFAULT_BASE_URL,
+            PlatformKind::AlibabaIcbu => transport_icbu::DEFAULT_BASE_URL,
+            PlatformKind::Alibaba1688 => transport_1688_open::generated::params::DEFAULT_BASE_URL,
+            PlatformKind::WechatChannels => {
+                transport_wechat_channels::generated::params::DEFAULT_BASE_URL
+            }
+        }
+    }
+
+    /// Checks a plain credential value the transport interprets (ICBU's `sign_method`), so a
+    /// configuration is refused by every command alike, not only by those that build clients.
+    pub fn check_plain(self, key: &str, value: &str) -> Result<(), String> {
+        match (self, key) {
+            (PlatformKind::AlibabaIcbu, "sign_method") => value
+                .parse::<SignMethod>()
+                .map(|_| ())
+                .map_err(|e: transport_icbu::sign::UnknownSignMethod| e.to_string()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The plain credential keys that belong to one shop rather than to the client its
+    /// credential shares (vv-tool's `shop_id`).
+    pub const fn per_shop_keys(self) -> &'static [&'static str] {
+        match self {
+            PlatformKind::Vvtool1688 => &["shop_id"],
+            _ => &[],
+        }
+    }
+
+    /// What identifies the credential whose client (and quota) shops share: the app id, the
+    /// token's variable, or the app key and session variable.
+    pub fn credential_identity(self, credentials: &crate::config::Credentials) -> String {
+        let plain = |k: &str| credentials.plain.get(k).cloned().unwrap_or_default();
+        let env = |k: &str| credentials.secret_env.get(k).cloned().unwrap_or_default();
+        match self {
+            PlatformKind::WechatShop => format!("wechat:{}", plain("appid")),
+            PlatformKind::Vvtool1688 => format!("vvtool:{}", env("token")),
+            PlatformKind::EmFranchiser => format!("em:{}", plain("appid")),
+            PlatformKind::AlibabaIcbu => format!("icbu:{}:{}", plain("app_key"), env("session")),
+            PlatformKind::Alibaba1688 => {
+                format!("1688:{}:{}", plain("app_key"), env("access_token"))
+            }
+            // Each WeChat API has its own quota per app, so a Channels shop and a Shop shop of
+            // one app share the token (through the token sources), not a client or a quota.
+            PlatformKind::WechatChannels => format!("wechat-channels:{}", plain("appid")),
+        }
+    }
+
     /// The credential keys the platform takes.
     pub const fn credential_spec(self) -> &'static CredentialSpec {
         match self {
@@ -165,9 +219,11 @@ pub fn build_platform(
 /// vv-tool clients per token variable, ICBU clients per app key and session variable, 1688
 /// open platform clients per app key and access token variable.
 /// Rate limits and retries live inside the transports: the shop's `rate_limit_per_second`, else
-/// the transport's documented default (the first shop of a shared client decides). Each
-/// credential also gets a [`SendPacer`] at the same rate ([`PlatformFactory::pacer`]), which
-/// the app waits on before it records an amendment as sent.
+/// the transport's documented default. Shops that share a credential agree on it and on
+/// everything else that shapes a request ([`Config::parse`](crate::Config::parse) refuses them
+/// otherwise), so one client serves them all and its quota is one quota. Each credential also
+/// gets one [`SendPacer`] at the same rate ([`PlatformFactory::pacer`]), which the app waits on
+/// before it records an amendment as sent.
 pub struct PlatformFactory {
     http: HttpClient,
     wechat: HashMap<String, WechatShopClient>,

@@ -617,7 +617,7 @@ pub fn journal_tail(
             m.record.source,
             utc(m.record.received_at),
             m.dead_letter_reason.as_deref().unwrap_or("(no reason)"),
-            m.record.raw
+            m.record.raw_text()
         );
     }
     out

@@ -5,18 +5,21 @@
 //!
 //! | condition | reply | journal |
 //! |---|---|---|
+//! | more connections than the limit | `503` | nothing |
+//! | body not received within the body timeout | `408` | nothing |
 //! | body larger than the limit (default 1 MiB) | `413` | nothing |
-//! | a required header missing, timestamp not Unix ms | `400` | nothing |
+//! | a required header missing or empty, timestamp not Unix ms | `400` | nothing |
 //! | signature does not verify | `401` | nothing |
 //! | timestamp outside the freshness window | `400` | nothing |
-//! | nonce (or signature) already seen in the window | `409` | nothing (the first delivery is stored) |
+//! | nonce already seen in the window | `409` | nothing (the first delivery is stored) |
 //! | the journal cannot store the message | `503` | nothing; delivering again is accepted |
-//! | a duplicate of a stored message (same dedup key) | `200` | nothing more |
+//! | a duplicate of a stored message (same body digest) | `200` | nothing more |
 //! | stored, cannot be decoded | `200` | stored and dead-lettered with the reason |
 //! | stored and decoded | `200` | stored, order noted, acknowledged amendments reconciled |
 //!
 //! A `200` is only ever sent after [`Journal::record_message`] returned: never without a durable
-//! record. Replies are JSON: `{"success":true}` or `{"success":false,"message":"..."}`.
+//! record. Replies are JSON: `{"success":true}` or `{"success":false,"message":"..."}`; every
+//! refusal is a [`ReceiveError`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -31,19 +34,19 @@
 //! # }
 //! ```
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::fmt;
 use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use order_domain::{
@@ -53,7 +56,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
-use transport_1688_push::{Md5SortedParams, PushConfig, PushDecoder, SignatureScheme, SignedParts};
+use transport_1688_push::{
+    Md5LengthPrefixed, PushConfig, PushDecoder, SignatureScheme, SignedParts,
+};
 
 use crate::app::{App, AppError, open_journal};
 use crate::config::{Config, ConfigError, Env};
@@ -67,6 +72,13 @@ pub const DEFAULT_PATH: &str = "/1688/messages";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The fixed, documented secret of `ordermod serve --sandbox` (never use it for real traffic).
 pub const SANDBOX_SECRET: &str = "ordermod-sandbox-secret";
+/// Time a connection has to send a request's headers, and to stay idle between requests, by
+/// default (10 s).
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a request has to send its body by default (30 s).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once by default; more are answered `503`.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 /// How many verified-but-unstored deliveries the receiver remembers (see [`ReceiverDeps`]).
 const PENDING_CAPACITY: usize = 10_000;
 /// Locks that keep two reconciliations of one order from interleaving; an order always takes
@@ -77,9 +89,11 @@ const RECONCILE_STRIPES: usize = 64;
 /// What the receiver needs: the decoder of the platform's messages, the journal and the clock
 /// (normally the [`App`]'s), the endpoint path and the body limit.
 ///
-/// Deliveries that verified but could not be stored (a `503`) are remembered in memory by body
-/// digest, so the platform's redelivery is accepted although the decoder already consumed its
-/// nonce; clones share that memory.
+/// A message's identity is a digest of its raw body: the same bytes delivered twice are stored
+/// once, whatever their nonces; the nonce only guards against replays within the freshness
+/// window. Deliveries that verified but could not be stored (a `503`) are remembered in memory
+/// by body digest, so the platform's redelivery is accepted although the decoder already
+/// consumed its nonce; clones share that memory.
 ///
 /// Messages are handled concurrently (their journal writes share commits); reconciliations of
 /// one order run one at a time.
@@ -90,6 +104,9 @@ pub struct ReceiverDeps {
     clock: Arc<dyn Clock>,
     path: String,
     max_body_bytes: usize,
+    header_timeout: Duration,
+    body_timeout: Duration,
+    max_connections: usize,
     unstored: Arc<Mutex<Unstored>>,
     reconciling: Arc<[tokio::sync::Mutex<()>]>,
 }
@@ -101,6 +118,9 @@ impl fmt::Debug for ReceiverDeps {
             .field("journal", &self.journal)
             .field("path", &self.path)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("header_timeout", &self.header_timeout)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
             .finish_non_exhaustive()
     }
 }
@@ -118,6 +138,9 @@ impl ReceiverDeps {
             clock,
             path: DEFAULT_PATH.to_owned(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             unstored: Arc::default(),
             reconciling: (0..RECONCILE_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
@@ -144,9 +167,35 @@ impl ReceiverDeps {
         self
     }
 
+    /// Closes a connection that has not sent a request's headers within `timeout`, including
+    /// one idle between requests (used by [`serve_on`]).
+    #[must_use]
+    pub fn with_header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// Answers `408` when the body has not arrived within `timeout`.
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// Serves at most `n` (at least 1) connections at once (used by [`serve_on`]).
+    #[must_use]
+    pub fn with_max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
     /// The endpoint path.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    fn unstored(&self) -> MutexGuard<'_, Unstored> {
+        self.unstored.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The lock that serialises the reconciliations of `order`.
@@ -159,31 +208,31 @@ impl ReceiverDeps {
     }
 }
 
-/// Verified deliveries whose storing failed: body digest to dedup key, oldest evicted first.
+/// Verified deliveries whose storing failed, by body digest, oldest evicted first.
 #[derive(Debug, Default)]
 struct Unstored {
-    by_digest: HashMap<[u8; 32], String>,
+    digests: HashSet<[u8; 32]>,
     order: VecDeque<[u8; 32]>,
 }
 
 impl Unstored {
-    fn remember(&mut self, digest: [u8; 32], dedup_key: String) {
-        if self.by_digest.insert(digest, dedup_key).is_none() {
+    fn remember(&mut self, digest: [u8; 32]) {
+        if self.digests.insert(digest) {
             self.order.push_back(digest);
         }
         while self.order.len() > PENDING_CAPACITY {
             if let Some(old) = self.order.pop_front() {
-                self.by_digest.remove(&old);
+                self.digests.remove(&old);
             }
         }
     }
 
-    fn get(&self, digest: &[u8; 32]) -> Option<String> {
-        self.by_digest.get(digest).cloned()
+    fn contains(&self, digest: &[u8; 32]) -> bool {
+        self.digests.contains(digest)
     }
 
     fn forget(&mut self, digest: &[u8; 32]) {
-        if self.by_digest.remove(digest).is_some() {
+        if self.digests.remove(digest) {
             self.order.retain(|d| d != digest);
         }
     }
@@ -199,53 +248,197 @@ pub fn receiver_router(deps: ReceiverDeps) -> Router {
         .with_state(Arc::new(deps))
 }
 
-/// Binds `addr` and serves the receiver until Ctrl-C.
+/// Binds `addr` and serves the receiver until Ctrl-C or SIGTERM.
 pub async fn serve(addr: SocketAddr, deps: ReceiverDeps) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, path = %deps.path, "receiver listening");
-    serve_on(listener, deps, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await
+    serve_on(listener, deps, shutdown_signal()).await
 }
 
-/// Serves the receiver on a bound listener until `shutdown` completes.
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Serves the receiver on a bound listener until `shutdown` completes, then lets the requests
+/// in progress finish.
+///
+/// Each connection has [`ReceiverDeps::with_header_timeout`] to send a request's headers (also
+/// while idle between requests: an idle connection is closed after it) and
+/// [`ReceiverDeps::with_body_timeout`] to send the body (`408` after it). At most
+/// [`ReceiverDeps::with_max_connections`] connections are served at once; a connection beyond
+/// that is answered `503` and closed, and a warning is logged.
 pub async fn serve_on(
     listener: TcpListener,
     deps: ReceiverDeps,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, receiver_router(deps))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let header_timeout = deps.header_timeout;
+    let max_connections = deps.max_connections;
+    let router = receiver_router(deps);
+    let permits = Arc::new(tokio::sync::Semaphore::new(max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of descriptors and the like: say so, and back off instead of spinning.
+                    tracing::error!("receiver cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout);
+        let io = hyper_util::rt::TokioIo::new(stream);
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            tracing::warn!(
+                %peer,
+                max_connections,
+                "receiver connection limit reached; answering 503"
+            );
+            http.keep_alive(false);
+            let busy = hyper::service::service_fn(|_req| async {
+                Ok::<_, std::convert::Infallible>(ReceiveError::Busy.into_response())
+            });
+            let conn = http.serve_connection(io, busy);
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(header_timeout, conn).await;
+            });
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let conn = graceful.watch(http.serve_connection(io, service));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, "receiver connection ended: {e}");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
-fn reply(status: StatusCode, message: Option<&str>) -> Response {
-    let body = match message {
-        None => serde_json::json!({ "success": status == StatusCode::OK }),
-        Some(m) => serde_json::json!({ "success": status == StatusCode::OK, "message": m }),
-    };
-    (status, axum::Json(body)).into_response()
+/// Why the receiver refused a delivery; each case is one reply (see the module's table).
+/// Replies are `{"success":false,"message":"..."}` with the status of [`ReceiveError::status`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// The body is larger than the limit (`413`).
+    #[error("body larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    /// The body did not arrive within the body timeout (`408`).
+    #[error("the body did not arrive within {0} ms")]
+    BodyTimeout(u128),
+    /// The body could not be read (`400`).
+    #[error("cannot read the body: {0}")]
+    BadBody(String),
+    /// The signature does not verify (`401`).
+    #[error(transparent)]
+    BadSignature(MessageError),
+    /// The nonce was used within the freshness window (`409`).
+    #[error("replayed: {0} was already used")]
+    Replayed(String),
+    /// A header is missing or malformed, or the timestamp is stale (`400`).
+    #[error(transparent)]
+    Refused(MessageError),
+    /// The journal could not store the message (`503`); delivering it again is accepted.
+    #[error("the message could not be stored; deliver it again later")]
+    Unstored(#[source] order_domain::JournalError),
+    /// Too many connections (`503`).
+    #[error("the receiver is busy; deliver it again later")]
+    Busy,
+}
+
+impl ReceiveError {
+    /// The HTTP status of the reply.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ReceiveError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ReceiveError::BodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
+            ReceiveError::BadBody(_) | ReceiveError::Refused(_) => StatusCode::BAD_REQUEST,
+            ReceiveError::BadSignature(_) => StatusCode::UNAUTHORIZED,
+            ReceiveError::Replayed(_) => StatusCode::CONFLICT,
+            ReceiveError::Unstored(_) | ReceiveError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl From<MessageError> for ReceiveError {
+    fn from(e: MessageError) -> Self {
+        match e {
+            MessageError::BadSignature => ReceiveError::BadSignature(e),
+            MessageError::Replayed(nonce) => ReceiveError::Replayed(nonce),
+            other => ReceiveError::Refused(other),
+        }
+    }
+}
+
+impl IntoResponse for ReceiveError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "success": false, "message": self.to_string() });
+        (self.status(), axum::Json(body)).into_response()
+    }
+}
+
+/// The reply to a stored message.
+fn stored() -> Response {
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({ "success": true })),
+    )
+        .into_response()
+}
+
+/// The identity of a message: a digest of its raw body. The nonce is not an identity (a
+/// platform may reuse one outside the freshness window); the body carries the message's own
+/// type, order and timestamp.
+fn dedup_key(digest: &[u8; 32]) -> String {
+    format!("sha256:{}", hex::encode(digest))
 }
 
 async fn receive(
     State(deps): State<Arc<ReceiverDeps>>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let body = match body {
-        Ok(b) => b,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                Some(&format!(
-                    "body larger than the limit of {} bytes",
-                    deps.max_body_bytes
-                )),
-            );
-        }
-        Err(e) => return reply(StatusCode::BAD_REQUEST, Some(&e.body_text())),
-    };
+    request: Request,
+) -> Result<Response, ReceiveError> {
+    let headers = request.headers().clone();
+    let body =
+        match tokio::time::timeout(deps.body_timeout, Bytes::from_request(request, &())).await {
+            Err(_) => {
+                tracing::warn!("message refused: the body did not arrive in time");
+                return Err(ReceiveError::BodyTimeout(deps.body_timeout.as_millis()));
+            }
+            Ok(Err(e)) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ReceiveError::TooLarge(deps.max_body_bytes));
+            }
+            Ok(Err(e)) => return Err(ReceiveError::BadBody(e.body_text())),
+            Ok(Ok(b)) => b,
+        };
     let pairs: Vec<(String, String)> = headers
         .iter()
         .filter_map(|(k, v)| {
@@ -256,73 +449,41 @@ async fn receive(
         .collect();
     let now = deps.clock.now();
     let digest: [u8; 32] = Sha256::digest(&body).into();
-    let dedup_key = match deps.decoder.verify(&pairs, &body, now).await {
-        Ok(v) => v.dedup_key,
-        Err(MessageError::Replayed(nonce)) => {
-            let retry = deps
-                .unstored
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .get(&digest);
-            match retry {
-                // The first delivery verified but was not stored (we replied 503): take it now.
-                Some(key) => key,
-                None => {
-                    tracing::warn!(%nonce, "replayed message refused");
-                    return reply(
-                        StatusCode::CONFLICT,
-                        Some(&format!("replayed: {nonce} was already used")),
-                    );
-                }
-            }
-        }
-        Err(e @ MessageError::BadSignature) => {
-            tracing::warn!("message refused: {e}");
-            return reply(StatusCode::UNAUTHORIZED, Some(&e.to_string()));
-        }
+    match deps.decoder.verify(&pairs, &body, now).await {
+        Ok(_) => {}
+        // The first delivery verified but was not stored (we replied 503): take it now.
+        Err(MessageError::Replayed(_)) if deps.unstored().contains(&digest) => {}
         Err(e) => {
             tracing::warn!("message refused: {e}");
-            return reply(StatusCode::BAD_REQUEST, Some(&e.to_string()));
+            return Err(e.into());
         }
-    };
-    let text = std::str::from_utf8(&body);
+    }
+    let dedup_key = dedup_key(&digest);
     let record = InboundRecord {
         dedup_key: dedup_key.clone(),
         source: deps.decoder.source().to_owned(),
-        raw: String::from_utf8_lossy(&body).into_owned(),
+        raw: body.to_vec(),
         received_at: now,
     };
     let id = match deps.journal.record_message(&record).await {
         Ok(MessageInsert::New(id)) => id,
         Ok(MessageInsert::Duplicate(id)) => {
             tracing::info!(id, dedup_key, "duplicate message; already stored");
-            deps.unstored
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .forget(&digest);
-            return reply(StatusCode::OK, None);
+            deps.unstored().forget(&digest);
+            return Ok(stored());
         }
         Err(e) => {
             tracing::error!(dedup_key, "cannot store message: {e}");
-            deps.unstored
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remember(digest, dedup_key);
-            return reply(
-                StatusCode::SERVICE_UNAVAILABLE,
-                Some("the message could not be stored; deliver it again later"),
-            );
+            deps.unstored().remember(digest);
+            return Err(ReceiveError::Unstored(e));
         }
     };
-    deps.unstored
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .forget(&digest);
-    let decoded = match text {
+    deps.unstored().forget(&digest);
+    let decoded = match std::str::from_utf8(&body) {
         Ok(_) => deps.decoder.decode(&body),
         Err(e) => Err(MessageError::Malformed {
             at: format!("byte {}", e.valid_up_to()),
-            reason: "the body is not UTF-8 (stored with replacement characters)".to_owned(),
+            reason: "the body is not UTF-8 (stored verbatim)".to_owned(),
         }),
     };
     match decoded {
@@ -347,7 +508,7 @@ async fn receive(
             }
         }
     }
-    reply(StatusCode::OK, None)
+    Ok(stored())
 }
 
 // ------------------------------------------------------------------ configuration and CLI
@@ -360,6 +521,9 @@ async fn receive(
 /// path = "/1688/messages"              # optional
 /// max_body_bytes = 1048576             # optional
 /// max_skew_ms = 300000                 # optional, the freshness window
+/// header_timeout_ms = 10000            # optional, also the idle time allowed between requests
+/// body_timeout_ms = 30000              # optional
+/// max_connections = 256                # optional
 /// secret_env = "ORDERMOD_1688_PUSH_SECRET"
 /// ```
 ///
@@ -375,6 +539,12 @@ pub struct ReceiverConfig {
     pub max_body_bytes: Option<usize>,
     /// Freshness window of the `timestamp` header, in milliseconds.
     pub max_skew_ms: Option<u64>,
+    /// Time to send a request's headers (and to stay idle between requests), in milliseconds.
+    pub header_timeout_ms: Option<u64>,
+    /// Time to send a request's body, in milliseconds.
+    pub body_timeout_ms: Option<u64>,
+    /// Connections served at once.
+    pub max_connections: Option<usize>,
     /// The environment variable holding the shared signing secret.
     pub secret_env: Option<String>,
 }
@@ -390,6 +560,12 @@ struct RawReceiver {
     max_body_bytes: Option<usize>,
     #[serde(default)]
     max_skew_ms: Option<u64>,
+    #[serde(default)]
+    header_timeout_ms: Option<u64>,
+    #[serde(default)]
+    body_timeout_ms: Option<u64>,
+    #[serde(default)]
+    max_connections: Option<usize>,
     #[serde(default)]
     secret_env: Option<String>,
     #[serde(default)]
@@ -413,17 +589,40 @@ impl TryFrom<RawReceiver> for ReceiverConfig {
         if r.max_body_bytes == Some(0) {
             return Err("receiver.max_body_bytes must be at least 1".to_owned());
         }
-        if r.max_skew_ms == Some(0) {
-            return Err("receiver.max_skew_ms must be at least 1".to_owned());
+        for (name, value) in [
+            ("max_skew_ms", r.max_skew_ms),
+            ("header_timeout_ms", r.header_timeout_ms),
+            ("body_timeout_ms", r.body_timeout_ms),
+            (
+                "max_connections",
+                r.max_connections
+                    .map(|n| u64::try_from(n).unwrap_or(u64::MAX)),
+            ),
+        ] {
+            if value == Some(0) {
+                return Err(format!("receiver.{name} must be at least 1"));
+            }
         }
         if r.secret_env.as_deref() == Some("") {
             return Err("receiver.secret_env must name an environment variable".to_owned());
+        }
+        if let Some(v) = &r.secret_env
+            && !crate::config::is_variable_name(v)
+        {
+            return Err(crate::config::ConfigError::NotAVariableName {
+                place: "[receiver]".to_owned(),
+                key: "secret_env".to_owned(),
+            }
+            .to_string());
         }
         Ok(ReceiverConfig {
             listen: r.listen,
             path: r.path,
             max_body_bytes: r.max_body_bytes,
             max_skew_ms: r.max_skew_ms,
+            header_timeout_ms: r.header_timeout_ms,
+            body_timeout_ms: r.body_timeout_ms,
+            max_connections: r.max_connections,
             secret_env: r.secret_env,
         })
     }
@@ -528,14 +727,26 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
     if let Some(ms) = receiver.max_skew_ms {
         push = push.with_max_skew_ms(ms);
     }
-    let decoder = Arc::new(PushDecoder::with_secret(secret).with_config(push));
+    let decoder =
+        Arc::new(PushDecoder::new(Arc::new(Md5LengthPrefixed::new(secret))).with_config(push));
     let path = receiver
         .path
         .clone()
         .unwrap_or_else(|| DEFAULT_PATH.to_owned());
     let deps = ReceiverDeps::from_app(&app, decoder)
         .with_path(path.clone())
-        .with_max_body_bytes(receiver.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES));
+        .with_max_body_bytes(receiver.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES))
+        .with_header_timeout(
+            receiver
+                .header_timeout_ms
+                .map_or(DEFAULT_HEADER_TIMEOUT, Duration::from_millis),
+        )
+        .with_body_timeout(
+            receiver
+                .body_timeout_ms
+                .map_or(DEFAULT_BODY_TIMEOUT, Duration::from_millis),
+        )
+        .with_max_connections(receiver.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS));
     let addr = match args.listen.or(receiver.listen) {
         Some(a) => a,
         None => DEFAULT_LISTEN
@@ -564,10 +775,7 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
     writeln!(out, "press Ctrl-C to stop")?;
     out.flush()?;
     drop(out);
-    serve_on(listener, deps, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    serve_on(listener, deps, shutdown_signal()).await?;
     Ok(())
 }
 
@@ -584,7 +792,7 @@ pub fn sandbox_curl(url: &str, now: Timestamp) -> String {
     .iter()
     .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
     .collect();
-    let scheme = Md5SortedParams::new(SecretString::from(SANDBOX_SECRET));
+    let scheme = Md5LengthPrefixed::new(SecretString::from(SANDBOX_SECRET));
     let signature = hex::encode_upper(scheme.expected_digest(&SignedParts {
         headers: &headers,
         body: body.as_bytes(),

@@ -526,8 +526,17 @@ fn a_wrong_secret_fails_at_the_platform_without_printing_any_secret() {
 
 #[test]
 fn ctrl_c_finishes_the_amendments_in_flight_prints_the_summary_and_a_rerun_resumes() {
+    interrupted_run_finishes_in_flight_and_resumes("INT", 130);
+}
+
+#[test]
+fn sigterm_is_handled_like_ctrl_c_and_exits_143() {
+    interrupted_run_finishes_in_flight_and_resumes("TERM", 143);
+}
+
+fn interrupted_run_finishes_in_flight_and_resumes(signal: &str, exit: i32) {
     use std::io::{BufRead, BufReader};
-    let d = dir("ctrlc");
+    let d = dir(&format!("sig{signal}"));
     let lines = batch(30, &["vvtool-"]);
     let file = d.join("batch.jsonl");
     std::fs::write(&file, lines.join("\n")).unwrap();
@@ -547,29 +556,36 @@ fn ctrl_c_finishes_the_amendments_in_flight_prints_the_summary_and_a_rerun_resum
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait for the first progress line (10% done), then interrupt.
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    // Progress goes to standard error (standard output is not a terminal): wait for the first
+    // progress line (10% done), then interrupt.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     loop {
         let mut l = String::new();
-        assert!(out.read_line(&mut l).unwrap() > 0, "ended early: {seen}");
+        assert!(err.read_line(&mut l).unwrap() > 0, "ended early: {seen}");
         seen.push_str(&l);
         if l.starts_with("progress:") {
             break;
         }
     }
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let mut rest = String::new();
-    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut rest).unwrap();
+    let mut err_rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut err_rest).unwrap();
     let code = child.wait().unwrap().code();
-    assert_eq!(code, Some(130), "{seen}{rest}");
+    assert_eq!(code, Some(exit), "{seen}{err_rest}\n{rest}");
     assert!(
         rest.contains("run the same command again to resume"),
         "{rest}"
+    );
+    assert!(
+        !rest.contains("progress:"),
+        "progress is not a result: {rest}"
     );
     let row = |text: &str| -> Vec<u64> {
         text.lines()
@@ -621,4 +637,125 @@ fn alibaba_1688_shops_apply_on_the_sandbox_through_the_open_platform() {
     assert_eq!(shop["applied"], valid, "{r:#}");
     assert_eq!(shop["rejected"], refused, "{r:#}");
     assert_eq!(shop["failed"], 0, "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_ends_output_cleanly_and_leaves_nothing_in_flight() {
+    let d = dir("epipe");
+    let lines = batch(30, &["vvtool-", "em-"]);
+    let file = d.join("batch.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let db = d.join("journal.db");
+    let journal = format!("sqlite://{}", db.display());
+    let mut child = Command::new(BIN)
+        .args([
+            "apply",
+            "--sandbox",
+            file.to_str().unwrap(),
+            "--journal",
+            journal.as_str(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `| head -0`: the reader is gone before anything is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    let j = SqliteJournal::open(&journal).await.unwrap();
+    let states: Vec<_> = j
+        .amendments(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.state)
+        .collect();
+    assert!(!states.is_empty());
+    assert!(
+        states.iter().all(|s| !matches!(
+            s,
+            order_domain::AmendmentState::Planned | order_domain::AmendmentState::Sent
+        )),
+        "{states:?}"
+    );
+}
+
+#[test]
+fn control_characters_from_the_input_are_escaped_when_printed() {
+    let d = dir("escape");
+    let good = batch(1, &["wechat-"]);
+    let mut v: serde_json::Value = serde_json::from_str(&good[0]).unwrap();
+    // serde names an unknown field verbatim in its message.
+    v["evil\u{1b}[2J\u{1b}[31m\rline 9: applied"] = 1.into();
+    let file = d.join("escape.jsonl");
+    std::fs::write(&file, v.to_string()).unwrap();
+    let out = ordermod(
+        &["apply", "--sandbox", file.to_str().unwrap()],
+        &BTreeMap::new(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\r'),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains("evil\\u{1b}[2J"), "{stdout}\n{stderr}");
+}
+
+#[cfg(unix)]
+#[test]
+fn the_stdin_spool_has_an_unpredictable_name_is_private_and_is_removed() {
+    use std::io::Write as _;
+    use std::os::unix::fs::PermissionsExt;
+    let d = dir("spool");
+    let tmp = d.join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let lines = batch(1, &["wechat-"]);
+    let mut child = Command::new(BIN)
+        .args(["apply", "--sandbox", "-"])
+        .env("TMPDIR", &tmp)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{}", lines[0]).unwrap();
+    stdin.flush().unwrap();
+    // Standard input is still open, so the copy is still being written: find it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let spool = loop {
+        let found = std::fs::read_dir(&tmp)
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("ordermod-stdin-"))
+            });
+        if let Some(p) = found {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "no spool file appeared");
+        std::thread::yield_now();
+    };
+    let name = spool.file_name().unwrap().to_string_lossy().into_owned();
+    assert_ne!(
+        name,
+        format!("ordermod-stdin-{}.jsonl", child.id()),
+        "the name is predictable"
+    );
+    let mode = std::fs::metadata(&spool).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "{name}: {mode:o}");
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!spool.exists(), "the spool is removed at the end");
 }

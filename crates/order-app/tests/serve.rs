@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use md5::{Digest, Md5};
 use order_app::config::Config;
 use order_app::reconcile;
-use order_app::serve::{ReceiverDeps, receiver_router};
+use order_app::serve::{ReceiverDeps, receiver_router, serve_on};
 use order_domain::{
     Amendment, AmendmentRecord, AmendmentState, Begin, Clock, IdempotencyKey, InboundRecord,
     Intent, Journal, JournalError, MessageDecoder, MessageInsert, MessageRecord, Order, OrderId,
@@ -19,7 +19,8 @@ use order_domain::{
 };
 use order_journal::SqliteJournal;
 use reqwest::StatusCode;
-use transport_1688_push::PushDecoder;
+use sha2::Sha256;
+use transport_1688_push::{Md5LengthPrefixed, PushDecoder, SignatureScheme, SignedParts};
 
 const SECRET: &str = "test-secret-1688";
 const ACCESS_KEY: &str = "58c0201dfdf148eca63cbf6bb5e7cf03";
@@ -31,38 +32,68 @@ const L2: &str = "58218860985545944";
 
 // ------------------------------------------------------------------ signing (independent)
 
-/// The page's default recipe: sorted `key=value` of the four headers and the body, empty values
-/// dropped, `&key=SECRET` appended, MD5, upper-case hex.
-fn sign(pairs: &[(&str, &str)], body: &str, secret: &str) -> String {
-    let mut params: Vec<(&str, &str)> = pairs
+/// The receiver's default recipe (`docs/receiver.md`): the four headers and the body, every
+/// one required, sorted by key, each written `key=LEN:value` (LEN in bytes), joined with `&`,
+/// `&key=SECRET` appended, MD5, upper-case hex.
+fn sign(pairs: &[(&str, &str)], body: &[u8], secret: &str) -> String {
+    let mut params: Vec<(&str, &[u8])> = pairs
         .iter()
-        .copied()
+        .map(|(k, v)| (*k, v.as_bytes()))
         .chain([("body", body)])
-        .filter(|(_, v)| !v.is_empty())
         .collect();
     params.sort();
-    let joined = params
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
-    let digest = Md5::digest(format!("{joined}&key={secret}").as_bytes());
+    let mut s = Vec::new();
+    for (k, v) in params {
+        s.extend_from_slice(format!("{k}={}:", v.len()).as_bytes());
+        s.extend_from_slice(v);
+        s.push(b'&');
+    }
+    s.extend_from_slice(format!("key={secret}").as_bytes());
+    let digest = Md5::digest(&s);
     digest.iter().map(|b| format!("{b:02X}")).collect()
 }
 
+const GOLDEN_HEADERS: [(&str, &str); 4] = [
+    ("access-key", "58c0201dfdf148eca63cbf6bb5e7cf03"),
+    ("nonce-str", "n-0001"),
+    ("timestamp", "1715669977082"),
+    ("user-id", "2100007341207"),
+];
+const GOLDEN_BODY: &str = r#"{"messageType":"ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY"}"#;
+/// MD5 of the documented string to sign, computed with python3's hashlib.
+const GOLDEN_SIGNATURE: &str = "B59A1D2B38CEAD1361D5F30AA3BA04D0";
+
 #[test]
-fn the_test_signer_reproduces_the_pages_golden_example() {
-    let sig = sign(
-        &[
-            ("access-key", "58c0201dfdf148eca63cbf6bb5e7cf03"),
-            ("nonce-str", "n-0001"),
-            ("timestamp", "1715669977082"),
-            ("user-id", "2100007341207"),
-        ],
-        r#"{"messageType":"ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY"}"#,
-        "secretXYZ",
+fn the_test_signer_reproduces_the_documented_golden_example() {
+    let sig = sign(&GOLDEN_HEADERS, GOLDEN_BODY.as_bytes(), "secretXYZ");
+    assert_eq!(sig, GOLDEN_SIGNATURE);
+}
+
+#[test]
+fn the_default_recipe_signs_the_documented_length_prefixed_string() {
+    let headers: Vec<(String, String)> = GOLDEN_HEADERS
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let parts = SignedParts {
+        headers: &headers,
+        body: GOLDEN_BODY.as_bytes(),
+    };
+    let scheme = Md5LengthPrefixed::new("secretXYZ".to_owned().into());
+    assert_eq!(
+        String::from_utf8(scheme.canonical(&parts)).unwrap(),
+        r#"access-key=32:58c0201dfdf148eca63cbf6bb5e7cf03&body=53:{"messageType":"ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY"}&nonce-str=6:n-0001&timestamp=13:1715669977082&user-id=13:2100007341207"#
     );
-    assert_eq!(sig, "4E8E4B86DDF3780462FA86A6060E29F1");
+    assert_eq!(
+        hex::encode_upper(scheme.expected_digest(&parts)),
+        GOLDEN_SIGNATURE
+    );
+}
+
+fn decoder() -> Arc<dyn MessageDecoder> {
+    Arc::new(PushDecoder::new(Arc::new(Md5LengthPrefixed::new(
+        SECRET.to_owned().into(),
+    ))))
 }
 
 // ------------------------------------------------------------------ fixtures
@@ -158,7 +189,7 @@ struct Harness {
 
 /// One delivery: body, optional nonce, header timestamp and signing secret.
 struct Delivery<'a> {
-    body: &'a str,
+    body: &'a [u8],
     nonce: Option<&'a str>,
     timestamp: i64,
     secret: &'a str,
@@ -167,6 +198,10 @@ struct Delivery<'a> {
 
 impl<'a> Delivery<'a> {
     fn new(body: &'a str, nonce: Option<&'a str>) -> Self {
+        Delivery::bytes(body.as_bytes(), nonce)
+    }
+
+    fn bytes(body: &'a [u8], nonce: Option<&'a str>) -> Self {
         Delivery {
             body,
             nonce,
@@ -187,8 +222,7 @@ impl Harness {
     /// SQLite store is `sqlite` (for inspection).
     async fn start_on(journal: Arc<dyn Journal>, sqlite: Arc<SqliteJournal>) -> Harness {
         let clock = Arc::new(TestClock(AtomicI64::new(T0)));
-        let decoder: Arc<dyn MessageDecoder> =
-            Arc::new(PushDecoder::with_secret(SECRET.to_owned().into()));
+        let decoder = decoder();
         let clock_dyn: Arc<dyn Clock> = Arc::clone(&clock) as Arc<dyn Clock>;
         let deps = ReceiverDeps::new(decoder, journal, clock_dyn);
         let path = deps.path().to_owned();
@@ -221,7 +255,7 @@ impl Harness {
             .post(&self.url)
             .header("content-type", "application/json")
             .header("signature", signature)
-            .body(d.body.to_owned());
+            .body(d.body.to_vec());
         for (k, v) in &pairs {
             req = req.header(*k, *v);
         }
@@ -297,9 +331,17 @@ async fn a_good_message_is_stored_once_decoded_and_acknowledged() {
     assert_eq!(reply, serde_json::json!({ "success": true }));
     assert_eq!(h.counts().await, (1, 0));
     let stored = h.journal.messages(false).await.unwrap();
-    assert_eq!(stored[0].record.raw, body, "the raw body is kept verbatim");
+    assert_eq!(
+        stored[0].record.raw,
+        body.as_bytes(),
+        "the raw body is kept verbatim"
+    );
     assert_eq!(stored[0].record.source, "1688-push");
-    assert_eq!(stored[0].record.dedup_key, "n-1");
+    assert_eq!(
+        stored[0].record.dedup_key,
+        format!("sha256:{}", hex::encode(Sha256::digest(body.as_bytes()))),
+        "a message is identified by its content"
+    );
     assert_eq!(stored[0].record.received_at, Timestamp::from_millis(T0));
     assert_eq!(stored[0].order.as_ref().map(OrderId::as_str), Some(ORDER));
 }
@@ -368,7 +410,10 @@ async fn a_replayed_nonce_is_refused_and_the_message_stays_stored_once() {
         "{reply}"
     );
     assert_eq!(h.counts().await, (1, 0));
-    assert_eq!(h.journal.messages(false).await.unwrap()[0].record.raw, body);
+    assert_eq!(
+        h.journal.messages(false).await.unwrap()[0].record.raw,
+        body.as_bytes()
+    );
 }
 
 #[tokio::test]
@@ -386,9 +431,7 @@ async fn an_oversized_body_is_refused_with_413_and_nothing_is_stored() {
 async fn the_body_limit_is_configurable() {
     let journal = Arc::new(SqliteJournal::in_memory().await.unwrap());
     let clock: Arc<dyn Clock> = Arc::new(TestClock(AtomicI64::new(T0)));
-    let decoder: Arc<dyn MessageDecoder> =
-        Arc::new(PushDecoder::with_secret(SECRET.to_owned().into()));
-    let deps = ReceiverDeps::new(decoder, Arc::clone(&journal) as Arc<dyn Journal>, clock)
+    let deps = ReceiverDeps::new(decoder(), Arc::clone(&journal) as Arc<dyn Journal>, clock)
         .with_path("/in")
         .with_max_body_bytes(100);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -420,7 +463,7 @@ async fn malformed_json_signed_correctly_is_stored_as_a_dead_letter_with_its_rea
     assert_eq!(reply, serde_json::json!({ "success": true }));
     assert_eq!(h.counts().await, (1, 1));
     let dead = h.journal.messages(true).await.unwrap();
-    assert_eq!(dead[0].record.raw, body);
+    assert_eq!(dead[0].record.raw, body.as_bytes());
     let reason = dead[0].dead_letter_reason.as_deref().unwrap();
     assert!(reason.contains("cannot decode"), "{reason}");
     assert_eq!(dead[0].order, None);
@@ -437,10 +480,13 @@ async fn the_same_message_twice_is_acknowledged_twice_stored_once_and_reconciled
     )
     .await;
     let body = seed_message("0.3", T0);
-    // Without a nonce the body is the dedup key; a later re-push is signed anew (no replay).
-    assert_eq!(h.post(&Delivery::new(&body, None)).await.0, StatusCode::OK);
+    // The body is the identity; a later re-push is signed anew with its own nonce (no replay).
+    assert_eq!(
+        h.post(&Delivery::new(&body, Some("n-a"))).await.0,
+        StatusCode::OK
+    );
     h.clock.0.store(T0 + 1_000, Ordering::SeqCst);
-    let mut again = Delivery::new(&body, None);
+    let mut again = Delivery::new(&body, Some("n-b"));
     again.timestamp = T0 + 1_000;
     let (status, reply) = h.post(&again).await;
     assert_eq!(status, StatusCode::OK);
@@ -509,6 +555,242 @@ async fn a_journal_failure_is_503_and_the_redelivery_is_then_stored() {
         StatusCode::CONFLICT
     );
     assert_eq!(h.counts().await, (1, 0));
+}
+
+// ------------------------------------------------------------------ identity, replay, ambiguity
+
+#[tokio::test]
+async fn a_new_message_reusing_a_nonce_after_a_restart_is_stored() {
+    let journal = Arc::new(SqliteJournal::in_memory().await.unwrap());
+    let first = Harness::start_on(
+        Arc::clone(&journal) as Arc<dyn Journal>,
+        Arc::clone(&journal),
+    )
+    .await;
+    let a = seed_message("0.3", T0);
+    assert_eq!(
+        first.post(&Delivery::new(&a, Some("n-7"))).await.0,
+        StatusCode::OK
+    );
+    let second = Harness::start_on(
+        Arc::clone(&journal) as Arc<dyn Journal>,
+        Arc::clone(&journal),
+    )
+    .await;
+    let b = seed_message("0.2", T0);
+    assert_eq!(
+        second.post(&Delivery::new(&b, Some("n-7"))).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(second.counts().await, (2, 0), "a 200 means stored");
+    let raws: Vec<Vec<u8>> = journal
+        .messages(false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.record.raw)
+        .collect();
+    assert!(
+        raws.contains(&b.into_bytes()),
+        "the second message is stored"
+    );
+}
+
+#[tokio::test]
+async fn a_new_message_reusing_a_nonce_outside_the_window_is_stored() {
+    let h = Harness::start().await;
+    let a = seed_message("0.3", T0);
+    assert_eq!(
+        h.post(&Delivery::new(&a, Some("n-8"))).await.0,
+        StatusCode::OK
+    );
+    let later = T0 + 300_001;
+    h.clock.0.store(later, Ordering::SeqCst);
+    let b = seed_message("0.2", later);
+    let mut d = Delivery::new(&b, Some("n-8"));
+    d.timestamp = later;
+    assert_eq!(h.post(&d).await.0, StatusCode::OK);
+    assert_eq!(h.counts().await, (2, 0), "a 200 means stored");
+}
+
+#[tokio::test]
+async fn a_missing_nonce_is_refused_with_400_not_signed_as_empty() {
+    let h = Harness::start().await;
+    let body = seed_message("0.3", T0);
+    let (status, reply) = h.post(&Delivery::new(&body, None)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        reply["message"].as_str().unwrap().contains("nonce-str"),
+        "{reply}"
+    );
+    assert_eq!(h.counts().await, (0, 0));
+}
+
+#[tokio::test]
+async fn bytes_moved_between_the_body_and_the_nonce_do_not_verify() {
+    let h = Harness::start().await;
+    let body = seed_message("0.3", T0);
+    let ts = T0.to_string();
+    let headers = [
+        ("access-key", ACCESS_KEY),
+        ("nonce-str", "n-1"),
+        ("timestamp", ts.as_str()),
+        ("user-id", USER_ID),
+    ];
+    let signature = sign(&headers, body.as_bytes(), SECRET);
+    // The signed body with the nonce's bytes appended, and a shorter nonce: under an
+    // undelimited recipe (`body=X&nonce-str=n-1`) this is the same string to sign.
+    let moved_body = format!("{body}&nonce-str=n");
+    let send = |b: String, nonce: Option<&'static str>| {
+        let mut req = h
+            .client
+            .post(&h.url)
+            .header("signature", signature.clone())
+            .header("access-key", ACCESS_KEY)
+            .header("timestamp", ts.clone())
+            .header("user-id", USER_ID)
+            .body(b);
+        if let Some(n) = nonce {
+            req = req.header("nonce-str", n);
+        }
+        req.send()
+    };
+    let without_nonce = send(format!("{body}&nonce-str=n-1"), None).await.unwrap();
+    assert_eq!(without_nonce.status(), StatusCode::BAD_REQUEST);
+    let shifted = send(moved_body, Some("-1")).await.unwrap();
+    assert_eq!(shifted.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(h.counts().await, (0, 0));
+    // The original still verifies.
+    assert_eq!(
+        h.post(&Delivery::new(&body, Some("n-1"))).await.0,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_non_utf8_body_is_stored_byte_for_byte_and_dead_lettered() {
+    let h = Harness::start().await;
+    let mut body = br#"{"messageType":"ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY","note":""#.to_vec();
+    body.extend_from_slice(&[0xC4, 0xE3, 0xBA, 0xC3, 0xFF]); // GBK text and a stray byte
+    body.extend_from_slice(br#""}"#);
+    let (status, _) = h.post(&Delivery::bytes(&body, Some("n-gbk"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let dead = h.journal.messages(true).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].record.raw, body, "no byte replaced");
+    assert!(
+        dead[0]
+            .dead_letter_reason
+            .as_deref()
+            .unwrap()
+            .contains("not UTF-8"),
+        "{dead:?}"
+    );
+}
+
+// ------------------------------------------------------------------ timeouts and limits
+
+/// Serves `deps` with [`serve_on`] (timeouts and the connection limit apply) and returns the
+/// address.
+async fn serve_limited(deps: ReceiverDeps) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(serve_on(listener, deps, std::future::pending()));
+    addr
+}
+
+async fn limited_deps() -> ReceiverDeps {
+    let journal = Arc::new(SqliteJournal::in_memory().await.unwrap());
+    let clock: Arc<dyn Clock> = Arc::new(TestClock(AtomicI64::new(T0)));
+    ReceiverDeps::new(decoder(), journal as Arc<dyn Journal>, clock)
+}
+
+/// Reads until the server closes the connection; `None` if it is still open after 10 s (the
+/// bound only keeps a failing test from hanging).
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut out),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Some(out),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => Some(out),
+        Ok(Err(e)) => panic!("read failed: {e}"),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_header_timeout() {
+    let deps = limited_deps()
+        .await
+        .with_header_timeout(std::time::Duration::from_millis(200));
+    let addr = serve_limited(deps).await;
+    let mut idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let got = read_until_closed(&mut idle).await;
+    assert!(got.is_some(), "the idle connection was left open");
+}
+
+#[tokio::test]
+async fn a_keep_alive_connection_idle_after_a_request_is_closed_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let deps = limited_deps()
+        .await
+        .with_header_timeout(std::time::Duration::from_millis(200));
+    let addr = serve_limited(deps).await;
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // An HTTP/1.1 request (keep-alive by default) the receiver answers 400 (no headers).
+    conn.write_all(b"POST /1688/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    let got = read_until_closed(&mut conn)
+        .await
+        .expect("the idle keep-alive connection was left open");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+}
+
+#[tokio::test]
+async fn a_slow_body_is_cut_with_408() {
+    use tokio::io::AsyncWriteExt;
+    let deps = limited_deps()
+        .await
+        .with_body_timeout(std::time::Duration::from_millis(200));
+    let addr = serve_limited(deps).await;
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    slow.write_all(
+        b"POST /1688/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 1000\r\n\r\n{\"partial\":",
+    )
+    .await
+    .unwrap();
+    let got = read_until_closed(&mut slow)
+        .await
+        .expect("the slow body was not cut");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+}
+
+#[tokio::test]
+async fn a_connection_beyond_the_limit_is_answered_503() {
+    use tokio::io::AsyncWriteExt;
+    let deps = limited_deps().await.with_max_connections(1);
+    let addr = serve_limited(deps).await;
+    // The first connection holds the only slot (connections are accepted in order).
+    let _holder = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+    second
+        .write_all(b"POST /1688/messages HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\n{}")
+        .await
+        .unwrap();
+    let got = read_until_closed(&mut second)
+        .await
+        .expect("the refused connection was left open");
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+    assert!(text.contains("busy"), "{text}");
 }
 
 // ------------------------------------------------------------------ reconciliation

@@ -67,7 +67,7 @@ pub(crate) enum Op {
     RecordMessage {
         dedup_key: String,
         source: String,
-        raw: String,
+        raw: Vec<u8>,
         received_at: i64,
     },
     MessageDecoded {

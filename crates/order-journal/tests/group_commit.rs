@@ -52,7 +52,7 @@ fn inbound(dedup: &str) -> InboundRecord {
     InboundRecord {
         dedup_key: dedup.to_owned(),
         source: "1688-push".to_owned(),
-        raw: format!(r#"{{"msg":"{dedup}"}}"#),
+        raw: format!(r#"{{"msg":"{dedup}"}}"#).into_bytes(),
         received_at: at(0),
     }
 }

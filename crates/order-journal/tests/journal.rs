@@ -63,7 +63,7 @@ fn inbound(dedup: &str, raw: &str, ms: i64) -> InboundRecord {
     InboundRecord {
         dedup_key: dedup.to_owned(),
         source: "1688-push".to_owned(),
-        raw: raw.to_owned(),
+        raw: raw.as_bytes().to_vec(),
         received_at: at(ms),
     }
 }
@@ -397,7 +397,7 @@ async fn dead_letters_are_kept_and_listed() {
     let dead = j.messages(true).await.unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].id, bad);
-    assert_eq!(dead[0].record.raw, "不是 JSON");
+    assert_eq!(dead[0].record.raw, "不是 JSON".as_bytes());
     assert_eq!(
         dead[0].dead_letter_reason.as_deref(),
         Some("expected value at line 1 column 1")

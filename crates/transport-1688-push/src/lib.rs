@@ -77,8 +77,8 @@ pub use message::{
 pub use repair::{Repair, RepairKind};
 pub use time::PlatformTime;
 pub use verify::{
-    DEFAULT_MAX_SKEW_MS, HmacSha1SortedKeyValue, InMemoryNonceStore, Md5SortedParams, NonceStore,
-    PushConfig, SignatureScheme, SignedParts, headers,
+    DEFAULT_MAX_SKEW_MS, HmacSha1SortedKeyValue, InMemoryNonceStore, Md5LengthPrefixed,
+    Md5SortedParams, NonceStore, PushConfig, SignatureScheme, SignedParts, headers,
 };
 
 /// The source name stored with messages.

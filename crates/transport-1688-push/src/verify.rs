@@ -160,6 +160,115 @@ impl SignatureScheme for Md5SortedParams {
     }
 }
 
+/// The unambiguous default of `ordermod serve`: MD5 over **length-prefixed** fields, every one
+/// required, so no byte can move between two fields (for example from the body into the nonce)
+/// and still verify.
+///
+/// 1. take `access-key`, `body`, `nonce-str`, `timestamp`, `user-id` in this (byte-sorted)
+///    order; the headers must all be present and non-empty (a missing one is refused before
+///    the signature is computed), the body is the raw body exactly as received;
+/// 2. write each as `key=LEN:value`, where `LEN` is the value's length in bytes in decimal,
+///    and join them with `&`;
+/// 3. append `&key=` and the secret;
+/// 4. MD5 over the bytes, upper-case hex (32 digits).
+///
+/// For example `access-key=32:58c0201dfdf148eca63cbf6bb5e7cf03&body=53:{"messageType":"ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY"}&nonce-str=6:n-0001&timestamp=13:1715669977082&user-id=13:2100007341207&key=secretXYZ`
+/// gives `B59A1D2B38CEAD1361D5F30AA3BA04D0`. The signed header names are configurable.
+///
+/// [`Md5SortedParams`] is the older form: it drops empty values and does not delimit them, so
+/// `body=X&nonce-str=N` and a body of `X&nonce-str=N` without the header sign the same string.
+#[derive(Clone)]
+pub struct Md5LengthPrefixed {
+    secret: SecretString,
+    signed_headers: Vec<String>,
+    body_key: String,
+    secret_key: String,
+}
+
+impl fmt::Debug for Md5LengthPrefixed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Md5LengthPrefixed")
+            .field("signed_headers", &self.signed_headers)
+            .field("body_key", &self.body_key)
+            .field("secret_key", &self.secret_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Md5LengthPrefixed {
+    /// The recipe with `secret` and the four default headers.
+    pub fn new(secret: SecretString) -> Self {
+        Md5LengthPrefixed {
+            secret,
+            signed_headers: [
+                headers::ACCESS_KEY,
+                headers::NONCE_STR,
+                headers::TIMESTAMP,
+                headers::USER_ID,
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+            body_key: SIGNED_BODY_KEY.to_owned(),
+            secret_key: SIGN_SECRET_KEY.to_owned(),
+        }
+    }
+
+    /// Signs (and requires) these headers instead of the default four.
+    pub fn with_signed_headers(mut self, names: &[&str]) -> Self {
+        self.signed_headers = names.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+
+    /// The string to sign *without* the secret suffix (safe to log). A header that is absent
+    /// is written as `key=-` (distinct from an empty value, `key=0:`); the verifier refuses
+    /// such a request before it gets here.
+    pub fn canonical(&self, parts: &SignedParts<'_>) -> Vec<u8> {
+        let mut fields: Vec<(&[u8], Option<&[u8]>)> = self
+            .signed_headers
+            .iter()
+            .map(|h| (h.as_bytes(), parts.header(h).map(str::as_bytes)))
+            .collect();
+        fields.push((self.body_key.as_bytes(), Some(parts.body)));
+        fields.sort();
+        let mut out = Vec::new();
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(b'&');
+            }
+            out.extend_from_slice(k);
+            out.push(b'=');
+            match v {
+                Some(v) => {
+                    out.extend_from_slice(v.len().to_string().as_bytes());
+                    out.push(b':');
+                    out.extend_from_slice(v);
+                }
+                None => out.push(b'-'),
+            }
+        }
+        out
+    }
+}
+
+impl SignatureScheme for Md5LengthPrefixed {
+    fn name(&self) -> &str {
+        "md5-length-prefixed"
+    }
+
+    fn required_headers(&self) -> Vec<&str> {
+        self.signed_headers.iter().map(String::as_str).collect()
+    }
+
+    fn expected_digest(&self, parts: &SignedParts<'_>) -> Vec<u8> {
+        let mut s = self.canonical(parts);
+        s.push(b'&');
+        s.extend_from_slice(self.secret_key.as_bytes());
+        s.push(b'=');
+        s.extend_from_slice(self.secret.expose_secret().as_bytes());
+        md5(&s).to_vec()
+    }
+}
+
 /// The other aggregator form (from the shared platform facts): one `key + value` string per
 /// parameter (no separators), the strings sorted (byte order) and concatenated, HMAC-SHA1 with
 /// the secret as key, 40 hex digits. Parameters are the headers `msgId`, `gmtBorn`, `type`,

@@ -6,13 +6,13 @@
 //! intake-load --bare [...]   # serve a bare axum handler that only reads the body, and load it
 //! ```
 //! Messages are signed with `ordermod serve --sandbox`'s documented test secret
-//! (`Md5SortedParams`), each with its own nonce, timestamp and order id.
+//! (`Md5LengthPrefixed`), each with its own nonce, timestamp and order id.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use transport_1688_push::{Md5SortedParams, SignatureScheme, SignedParts};
+use transport_1688_push::{Md5LengthPrefixed, SignatureScheme, SignedParts};
 use transport_core::SecretString;
 
 const SECRET: &str = "ordermod-sandbox-secret";
@@ -55,7 +55,7 @@ fn now_ms() -> u128 {
 }
 
 /// One signed message: headers and body.
-fn message(scheme: &Md5SortedParams, i: u64) -> (Vec<(String, String)>, String) {
+fn message(scheme: &Md5LengthPrefixed, i: u64) -> (Vec<(String, String)>, String) {
     let now = now_ms();
     let order = 58_218_860_983_545_941u64 + i;
     let body = format!(
@@ -109,7 +109,7 @@ async fn main() -> Result<(), String> {
         .pool_max_idle_per_host(a.concurrency)
         .build()
         .map_err(|e| e.to_string())?;
-    let scheme = Arc::new(Md5SortedParams::new(SecretString::from(SECRET)));
+    let scheme = Arc::new(Md5LengthPrefixed::new(SecretString::from(SECRET)));
     let next = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + Duration::from_secs(a.seconds);

@@ -186,10 +186,63 @@ pub struct InboundRecord {
     pub dedup_key: String,
     /// Platform the message came from, e.g. `1688-push`.
     pub source: String,
-    /// The raw body, verbatim.
-    pub raw: String,
+    /// The raw body, byte for byte (it need not be UTF-8); see [`InboundRecord::raw_text`].
+    /// Serialised as a string when it is UTF-8, else as an array of byte values.
+    #[serde(with = "raw_body")]
+    pub raw: Vec<u8>,
     /// When it was received.
     pub received_at: Timestamp,
+}
+
+/// The serde form of a raw body: a string when it is UTF-8 (the usual case, readable in
+/// `ordermod journal --json`), else an array of byte values, so no byte is lost either way.
+mod raw_body {
+    use serde::{Deserializer, Serialize, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(raw: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(raw) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => raw.serialize(s),
+        }
+    }
+
+    struct RawVisitor;
+
+    impl<'de> serde::de::Visitor<'de> for RawVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a string or an array of byte values")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Vec<u8>, E> {
+            Ok(v.as_bytes().to_vec())
+        }
+
+        fn visit_bytes<E: serde::de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_any(RawVisitor)
+    }
+}
+
+impl InboundRecord {
+    /// The raw body as text for display: invalid UTF-8 shows as U+FFFD (the stored bytes are
+    /// unchanged).
+    pub fn raw_text(&self) -> std::borrow::Cow<'_, str> {
+        String::from_utf8_lossy(&self.raw)
+    }
 }
 
 /// What [`Journal::record_message`] did.
@@ -349,5 +402,27 @@ pub trait Journal: Send + Sync + fmt::Debug {
     /// already durable when it returns; this only moves it. Nothing to do by default.
     async fn checkpoint(&self) -> Result<(), JournalError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_raw_body_is_json_text_when_utf8_and_bytes_otherwise_losing_nothing() {
+        let mut record = InboundRecord {
+            dedup_key: "k".to_owned(),
+            source: "1688-push".to_owned(),
+            raw: "{\"改价\":1}".as_bytes().to_vec(),
+            received_at: Timestamp::from_millis(0),
+        };
+        let v = serde_json::to_value(&record).unwrap();
+        assert_eq!(v["raw"], "{\"改价\":1}");
+        assert_eq!(serde_json::from_value::<InboundRecord>(v).unwrap(), record);
+        record.raw = vec![0xC4, 0xE3, 0xFF];
+        let v = serde_json::to_value(&record).unwrap();
+        assert_eq!(v["raw"], serde_json::json!([0xC4, 0xE3, 0xFF]));
+        assert_eq!(serde_json::from_value::<InboundRecord>(v).unwrap(), record);
     }
 }
