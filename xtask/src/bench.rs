@@ -3,9 +3,10 @@
 //! the command fails only when a measurement could not run at all.
 //!
 //! Parts (all by default; `--only a,b` picks some):
-//! - `amend`: `cargo bench -p order-bench` (criterion) and the medians it writes to
-//!   `target/criterion/amend_<platform>/{full,floor}/new/estimates.json`, giving
-//!   `amend_cpu_ratio/<platform>` = full path ÷ floor (see `crates/order-bench`).
+//! - `amend`: `cargo bench -p order-bench` (criterion, the `full` benchmarks only) and the
+//!   medians it writes to `target/criterion/amend_<platform>/full/new/estimates.json`, giving
+//!   `client_us/<platform>`, the client's CPU per amendment in microseconds (informational;
+//!   `amend_cpu_ratio` is retired, see `docs/performance.md`).
 //! - `rate`: `ordermod apply` (release) on a batch for six shops (WeChat, EM and ICBU, two
 //!   shops each, each its own credential) against `ordermod sandbox`, whose emulators enforce
 //!   per-credential quotas equal to the config's `rate_limit_per_second`: `rate_use` = accepted
@@ -19,7 +20,10 @@
 //!   each, so the per-credential quotas of 10–20/s never bind: together 14,000/s) through
 //!   `ordermod apply` against `ordermod sandbox`: `batch_100k_rss_mib` (peak RSS of the apply
 //!   process, `/usr/bin/time -v` or `/proc/<pid>/status` VmHWM) and `batch_scaling` = wall time
-//!   per amendment at 100k ÷ at 10k.
+//!   per amendment at 100k ÷ at 10k. Then `batch_vs_bare`: the requests of the 100k batch,
+//!   recorded in one more (unmeasured) apply run by `bare-send record`, are sent again by
+//!   `bare-send replay` to a fresh sandbox, 64 in flight; the figure is apply's requests per
+//!   second ÷ the bare client's. `--quick` uses 2k and 10k amendments.
 //!
 //! See `docs/performance.md` for what bounds each figure.
 
