@@ -548,10 +548,7 @@ fn bare_run(ordermod: &Path, root: &Path, batch: &Path) -> Result<BareRun, Strin
             break;
         }
         if let [_, _, upstream, via] = line.split_whitespace().collect::<Vec<_>>()[..] {
-            // Quoted, so `…:4000` never matches inside `…:40001`.
-            config = config
-                .replace(&format!("\"{upstream}\""), &format!("\"{via}\""))
-                .replace(&format!("\"{upstream}/"), &format!("\"{via}/"));
+            config = redirect(&config, upstream, via);
         }
     }
     std::fs::write(&sb.config, &config).map_err(|e| e.to_string())?;
@@ -603,6 +600,14 @@ fn bare_run(ordermod: &Path, root: &Path, batch: &Path) -> Result<BareRun, Strin
         tokens: get("tokens") as u64,
         secs: get("elapsed_us") / 1e6,
     })
+}
+
+/// `config` with every quoted base URL `upstream` (or one under it) pointed at `via`. Quoted,
+/// so `http://127.0.0.1:4000` never matches inside `http://127.0.0.1:40001`.
+fn redirect(config: &str, upstream: &str, via: &str) -> String {
+    config
+        .replace(&format!("\"{upstream}\""), &format!("\"{via}\""))
+        .replace(&format!("\"{upstream}/"), &format!("\"{via}/"))
 }
 
 fn batch(root: &Path, opts: &Options) -> Result<Vec<Figure>, String> {
@@ -761,6 +766,17 @@ mod tests {
         assert!(!Options::parse(&[]).unwrap().quick);
         assert!(Options::parse(&["--only", "nope"]).is_err());
         assert!(Options::parse(&["--bogus"]).is_err());
+    }
+
+    #[test]
+    fn redirect_points_only_the_named_emulator_at_the_proxy() {
+        let config = "base_url = \"http://127.0.0.1:4000\"\nbase_url = \"http://127.0.0.1:40001\"\n\
+                      base_url = \"http://127.0.0.1:4000/api\"\n";
+        assert_eq!(
+            redirect(config, "http://127.0.0.1:4000", "http://127.0.0.1:5"),
+            "base_url = \"http://127.0.0.1:5\"\nbase_url = \"http://127.0.0.1:40001\"\n\
+             base_url = \"http://127.0.0.1:5/api\"\n"
+        );
     }
 
     #[test]
