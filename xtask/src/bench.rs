@@ -499,6 +499,9 @@ struct BareRun {
     errors: u64,
     tokens: u64,
     secs: f64,
+    /// Replayed requests the emulators refused for their quota (the bare client has no
+    /// limiter; with 200 shops a platform this should be 0).
+    rate_limited: u64,
 }
 
 /// Records the HTTP requests `ordermod apply` sends for `batch` (an unmeasured run through
@@ -599,6 +602,7 @@ fn bare_run(ordermod: &Path, root: &Path, batch: &Path) -> Result<BareRun, Strin
         errors: get("errors") as u64,
         tokens: get("tokens") as u64,
         secs: get("elapsed_us") / 1e6,
+        rate_limited: sb.stat_sum("rate_limited")?,
     })
 }
 
@@ -657,8 +661,8 @@ fn batch(root: &Path, opts: &Options) -> Result<Vec<Figure>, String> {
         .note("amendment lines per second, journal on local disk"),
         Figure::new("bare_per_s", format!("{bare_rps:.0}")).note(format!(
             "the same {} requests (+{} token fetches, untimed) replayed, {APPLY_CONCURRENCY} in \
-             flight, {} errors, {:.1} s",
-            bare.requests, bare.tokens, bare.errors, bare.secs
+             flight, {} errors, {} rate-limited, {:.1} s",
+            bare.requests, bare.tokens, bare.errors, bare.rate_limited, bare.secs
         )),
         Figure::new(
             "batch_vs_bare",
