@@ -711,7 +711,7 @@ fn amend(root: &Path, opts: &Options) -> Result<Vec<Figure>, String> {
     for p in AMEND_PLATFORMS {
         let full = median_ns(&dir.join(format!("amend_{p}/full/new/estimates.json")))?;
         figures.push(
-            Figure::new(format!("client_us/{p}"), format!("{:.1}", full / 1000.0))
+            Figure::new(format!("client_us/{p}"), format!("{:.2}", full / 1000.0))
                 .note("informational: plan, encode, sign, decode a reply (criterion median)"),
         );
     }
