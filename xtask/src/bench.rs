@@ -3,9 +3,10 @@
 //! the command fails only when a measurement could not run at all.
 //!
 //! Parts (all by default; `--only a,b` picks some):
-//! - `amend`: `cargo bench -p order-bench` (criterion) and the medians it writes to
-//!   `target/criterion/amend_<platform>/{full,floor}/new/estimates.json`, giving
-//!   `amend_cpu_ratio/<platform>` = full path ÷ floor (see `crates/order-bench`).
+//! - `amend`: `cargo bench -p order-bench` (criterion, the `full` benchmarks only) and the
+//!   medians it writes to `target/criterion/amend_<platform>/full/new/estimates.json`, giving
+//!   `client_us/<platform>`, the client's CPU per amendment in microseconds (informational;
+//!   `amend_cpu_ratio` is retired, see `docs/performance.md`).
 //! - `rate`: `ordermod apply` (release) on a batch for six shops (WeChat, EM and ICBU, two
 //!   shops each, each its own credential) against `ordermod sandbox`, whose emulators enforce
 //!   per-credential quotas equal to the config's `rate_limit_per_second`: `rate_use` = accepted
@@ -19,7 +20,10 @@
 //!   each, so the per-credential quotas of 10–20/s never bind: together 14,000/s) through
 //!   `ordermod apply` against `ordermod sandbox`: `batch_100k_rss_mib` (peak RSS of the apply
 //!   process, `/usr/bin/time -v` or `/proc/<pid>/status` VmHWM) and `batch_scaling` = wall time
-//!   per amendment at 100k ÷ at 10k.
+//!   per amendment at 100k ÷ at 10k. Then `batch_vs_bare`: the requests of the 100k batch,
+//!   recorded in one more (unmeasured) apply run by `bare-send record`, are sent again by
+//!   `bare-send replay` to a fresh sandbox, 64 in flight; the figure is apply's requests per
+//!   second ÷ the bare client's. `--quick` uses 2k and 10k amendments.
 //!
 //! See `docs/performance.md` for what bounds each figure.
 
@@ -94,6 +98,9 @@ pub struct Options {
     pub parts: Vec<Part>,
     /// Criterion's measurement time per benchmark.
     pub measurement: Duration,
+    /// `--quick`: 1 s per criterion benchmark and batches of 2k and 10k amendments instead
+    /// of 10k and 100k, so a run stays short on a shared machine.
+    pub quick: bool,
 }
 
 impl Options {
@@ -101,6 +108,7 @@ impl Options {
     pub fn parse(args: &[&str]) -> Result<Options, String> {
         let mut parts = Part::ALL.to_vec();
         let mut measurement = Duration::from_secs(3);
+        let mut quick = false;
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match *a {
@@ -113,11 +121,18 @@ impl Options {
                         .map(|s| Part::parse(s.trim()).ok_or(format!("unknown part `{s}`")))
                         .collect::<Result<_, _>>()?;
                 }
-                "--quick" => measurement = Duration::from_secs(1),
+                "--quick" => {
+                    measurement = Duration::from_secs(1);
+                    quick = true;
+                }
                 other => return Err(format!("unknown bench option `{other}`")),
             }
         }
-        Ok(Options { parts, measurement })
+        Ok(Options {
+            parts,
+            measurement,
+            quick,
+        })
     }
 }
 
@@ -130,7 +145,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
             Part::Amend => amend(root, opts),
             Part::Rate => rate(root),
             Part::Intake => intake(root),
-            Part::Batch => batch(root),
+            Part::Batch => batch(root, opts),
         };
         match result {
             Ok(fs) => {
@@ -389,6 +404,8 @@ struct BatchRun {
     secs: f64,
     rss_kib: u64,
     requests: u64,
+    /// The batch file, for the bare client's run of the same requests.
+    batch: PathBuf,
 }
 
 fn batch_run(ordermod: &Path, root: &Path, per_platform: usize) -> Result<BatchRun, String> {
@@ -458,6 +475,7 @@ fn batch_run(ordermod: &Path, root: &Path, per_platform: usize) -> Result<BatchR
         secs,
         rss_kib: hwm,
         requests: sb.stat_sum("total_requests")?,
+        batch,
     })
 }
 
@@ -472,10 +490,142 @@ fn proc_kib(status: &str, key: &str) -> Option<u64> {
         .ok()
 }
 
-fn batch(root: &Path) -> Result<Vec<Figure>, String> {
+/// `ordermod apply`'s default `--concurrency`, which the bare client matches.
+const APPLY_CONCURRENCY: usize = 64;
+
+/// The bare client's run: requests sent, errors, seconds of sending.
+struct BareRun {
+    requests: u64,
+    errors: u64,
+    tokens: u64,
+    secs: f64,
+    /// Replayed requests the emulators refused for their quota (the bare client has no
+    /// limiter; with 200 shops a platform this should be 0).
+    rate_limited: u64,
+}
+
+/// Records the HTTP requests `ordermod apply` sends for `batch` (an unmeasured run through
+/// `bare-send record`, a proxy in front of each emulator), then sends the same requests with
+/// `bare-send replay` to a fresh sandbox seeded with the same batch, `APPLY_CONCURRENCY` in
+/// flight, and times the sending.
+fn bare_run(ordermod: &Path, root: &Path, batch: &Path) -> Result<BareRun, String> {
+    use crate::chaos::{Sandbox, scratch, wait_deadline};
+    use std::io::{BufRead as _, BufReader};
+    run_quietly(
+        cargo().current_dir(root).args([
+            "build",
+            "--release",
+            "-p",
+            "order-bench",
+            "--bin",
+            "bare-send",
+        ]),
+        "cargo build --release -p order-bench --bin bare-send",
+    )?;
+    let bare_send = target_dir(root).join("release").join("bare-send");
+    let dir = scratch(root, "bench-bare")?;
+    let log = dir.join("requests.jsonl");
+
+    // 1. Record, through the proxies.
+    let record_dir = dir.join("record");
+    std::fs::create_dir_all(&record_dir).map_err(|e| e.to_string())?;
+    let sb = Sandbox::start(ordermod, batch, 1, &record_dir)?;
+    let mut proxy = Command::new(&bare_send);
+    proxy.arg("record").arg("--out").arg(&log);
+    for (name, url) in &sb.emulators {
+        proxy.arg("--upstream").arg(format!("{name}={url}"));
+    }
+    let mut proxy = proxy
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start bare-send record: {e}"))?;
+    let mut lines = BufReader::new(proxy.stdout.take().ok_or("no stdout")?).lines();
+    let mut config = std::fs::read_to_string(&sb.config).map_err(|e| e.to_string())?;
+    loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = wait_deadline(&mut proxy, Duration::ZERO);
+            return Err("bare-send record ended before it was ready".into());
+        };
+        if line == "ready" {
+            break;
+        }
+        if let [_, _, upstream, via] = line.split_whitespace().collect::<Vec<_>>()[..] {
+            config = redirect(&config, upstream, via);
+        }
+    }
+    std::fs::write(&sb.config, &config).map_err(|e| e.to_string())?;
+    let mut apply = sb
+        .apply(ordermod, batch, &record_dir.join("journal.db"))
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start ordermod apply: {e}"))?;
+    let status = wait_deadline(&mut apply, Duration::from_secs(600))?;
+    drop(proxy.stdin.take());
+    let recorded: u64 = lines
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("recorded ").and_then(|n| n.parse().ok()))
+        .unwrap_or(0);
+    let _ = wait_deadline(&mut proxy, Duration::from_secs(60))?;
+    if status.code() == Some(2) {
+        return Err(format!("ordermod apply (recording) failed: {status}"));
+    }
+    if recorded == 0 {
+        return Err("nothing recorded: the sandbox config names none of the emulator URLs".into());
+    }
+    drop(sb);
+
+    // 2. Replay against a fresh sandbox with the same orders.
+    let replay_dir = dir.join("replay");
+    std::fs::create_dir_all(&replay_dir).map_err(|e| e.to_string())?;
+    let sb = Sandbox::start(ordermod, batch, 1, &replay_dir)?;
+    let mut replay = Command::new(&bare_send);
+    replay.arg("replay").arg("--log").arg(&log);
+    for (name, url) in &sb.emulators {
+        replay.arg("--upstream").arg(format!("{name}={url}"));
+    }
+    let out = replay
+        .args(["--concurrency", &APPLY_CONCURRENCY.to_string()])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run bare-send replay: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "bare-send replay failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let m = load_figures(&String::from_utf8_lossy(&out.stdout));
+    let get = |k: &str| m.get(k).copied().unwrap_or(0.0);
+    Ok(BareRun {
+        requests: get("requests") as u64,
+        errors: get("errors") as u64,
+        tokens: get("tokens") as u64,
+        secs: get("elapsed_us") / 1e6,
+        rate_limited: sb.stat_sum("rate_limited")?,
+    })
+}
+
+/// `config` with every quoted base URL `upstream` (or one under it) pointed at `via`. Quoted,
+/// so `http://127.0.0.1:4000` never matches inside `http://127.0.0.1:40001`.
+fn redirect(config: &str, upstream: &str, via: &str) -> String {
+    config
+        .replace(&format!("\"{upstream}\""), &format!("\"{via}\""))
+        .replace(&format!("\"{upstream}/"), &format!("\"{via}/"))
+}
+
+fn batch(root: &Path, opts: &Options) -> Result<Vec<Figure>, String> {
     let ordermod = crate::chaos::build_ordermod(root)?;
-    let small = batch_run(&ordermod, root, 2_500)?;
-    let large = batch_run(&ordermod, root, 25_000)?;
+    // Amendments per platform (four platforms).
+    let (small_n, large_n) = if opts.quick {
+        (500, 2_500)
+    } else {
+        (2_500, 25_000)
+    };
+    let (small_k, large_k) = (small_n * 4 / 1000, large_n * 4 / 1000);
+    let small = batch_run(&ordermod, root, small_n)?;
+    let large = batch_run(&ordermod, root, large_n)?;
+    let bare = bare_run(&ordermod, root, &large.batch)?;
     let per = |r: &BatchRun| r.secs / r.lines as f64;
     let note = |r: &BatchRun| {
         format!(
@@ -487,26 +637,42 @@ fn batch(root: &Path) -> Result<Vec<Figure>, String> {
             r.rss_kib as f64 / 1024.0
         )
     };
+    let batch_rps = large.requests as f64 / large.secs;
+    let bare_rps = bare.requests as f64 / bare.secs.max(1e-6);
     Ok(vec![
         Figure::new(
-            "batch_10k_rss_mib",
+            format!("batch_{small_k}k_rss_mib"),
             format!("{:.1}", small.rss_kib as f64 / 1024.0),
         )
         .note(note(&small)),
         Figure::new(
-            "batch_100k_rss_mib",
+            format!("batch_{large_k}k_rss_mib"),
             format!("{:.1}", large.rss_kib as f64 / 1024.0),
         )
         .target("< 150, flat")
         .note(note(&large)),
         Figure::new("batch_scaling", format!("{:.2}", per(&large) / per(&small)))
             .target("<= 1.1")
-            .note("wall time per amendment, 100k ÷ 10k"),
+            .note(format!("wall time per amendment, {large_k}k ÷ {small_k}k")),
         Figure::new(
-            "batch_100k_per_s",
+            format!("batch_{large_k}k_per_s"),
             format!("{:.0}", large.lines as f64 / large.secs),
         )
         .note("amendment lines per second, journal on local disk"),
+        Figure::new("bare_per_s", format!("{bare_rps:.0}")).note(format!(
+            "the same {} requests (+{} token fetches, untimed) replayed, {APPLY_CONCURRENCY} in \
+             flight, {} errors, {} rate-limited, {:.1} s",
+            bare.requests, bare.tokens, bare.errors, bare.rate_limited, bare.secs
+        )),
+        Figure::new(
+            "batch_vs_bare",
+            format!("{:.3}", batch_rps / bare_rps.max(1e-6)),
+        )
+        .target("informational")
+        .note(format!(
+            "ordermod apply {batch_rps:.0} requests/s (whole process) ÷ bare client \
+                 {bare_rps:.0}/s, same emulators, same run"
+        )),
     ])
 }
 
@@ -530,6 +696,8 @@ fn amend(root: &Path, opts: &Options) -> Result<Vec<Figure>, String> {
             "--bench",
             "amend",
             "--",
+            // Only the client path: the floor's ratio is no longer a target (performance.md).
+            "/full",
             "--warm-up-time",
             "1",
             "--measurement-time",
@@ -540,25 +708,11 @@ fn amend(root: &Path, opts: &Options) -> Result<Vec<Figure>, String> {
     )?;
     let dir = target_dir(root).join("criterion");
     let mut figures = Vec::new();
-    let mut worst: Option<(f64, &str)> = None;
     for p in AMEND_PLATFORMS {
         let full = median_ns(&dir.join(format!("amend_{p}/full/new/estimates.json")))?;
-        let floor = median_ns(&dir.join(format!("amend_{p}/floor/new/estimates.json")))?;
-        let ratio = full / floor;
-        if worst.is_none_or(|(r, _)| ratio > r) {
-            worst = Some((ratio, p));
-        }
         figures.push(
-            Figure::new(format!("amend_cpu_ratio/{p}"), format!("{ratio:.2}"))
-                .target("<= 2")
-                .note(format!("full {full:.0} ns / floor {floor:.0} ns (medians)")),
-        );
-    }
-    if let Some((r, p)) = worst {
-        figures.push(
-            Figure::new("amend_cpu_ratio", format!("{r:.2}"))
-                .target("<= 2")
-                .note(format!("worst platform: {p}")),
+            Figure::new(format!("client_us/{p}"), format!("{:.2}", full / 1000.0))
+                .note("informational: plan, encode, sign, decode a reply (criterion median)"),
         );
     }
     Ok(figures)
@@ -612,8 +766,21 @@ mod tests {
         let o = Options::parse(&["--only", "amend", "--quick"]).unwrap();
         assert_eq!(o.parts, vec![Part::Amend]);
         assert_eq!(o.measurement, Duration::from_secs(1));
+        assert!(o.quick);
+        assert!(!Options::parse(&[]).unwrap().quick);
         assert!(Options::parse(&["--only", "nope"]).is_err());
         assert!(Options::parse(&["--bogus"]).is_err());
+    }
+
+    #[test]
+    fn redirect_points_only_the_named_emulator_at_the_proxy() {
+        let config = "base_url = \"http://127.0.0.1:4000\"\nbase_url = \"http://127.0.0.1:40001\"\n\
+                      base_url = \"http://127.0.0.1:4000/api\"\n";
+        assert_eq!(
+            redirect(config, "http://127.0.0.1:4000", "http://127.0.0.1:5"),
+            "base_url = \"http://127.0.0.1:5\"\nbase_url = \"http://127.0.0.1:40001\"\n\
+             base_url = \"http://127.0.0.1:5/api\"\n"
+        );
     }
 
     #[test]

@@ -6,16 +6,57 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-/// Which reference page feeds which transport crate.
-pub const PAGES: [(&str, &str); 7] = [
-    ("wechat-shop", "transport-wechat-shop"),
-    ("wechat-channels", "transport-wechat-channels"),
-    ("vvtool-1688", "transport-vvtool"),
-    ("em-franchiser", "transport-em"),
-    ("alibaba-icbu", "transport-icbu"),
-    ("1688-push", "transport-1688-push"),
-    ("1688-open", "transport-1688-open"),
-];
+/// Every reference page and the crate it feeds, sorted by page: each `docs/platforms/*.md`
+/// but `README.md`, with the crate its `Crate: `name`` line names. A new page needs no code
+/// here; a page without that line is an error.
+pub fn pages(root: &Path) -> Result<Vec<(String, String)>, String> {
+    let dir = root.join("docs").join("platforms");
+    let entries =
+        std::fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", dir.display()))?;
+    let mut pages = Vec::new();
+    let mut errors = Vec::new();
+    for entry in entries {
+        let path = entry
+            .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+            .path();
+        let (Some(stem), Some("md")) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|s| s.to_str()),
+        ) else {
+            continue;
+        };
+        if stem == "README" {
+            continue;
+        }
+        let file = format!("docs/platforms/{stem}.md");
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{file}: cannot read: {e}"))?;
+        match crate_of_page(&text) {
+            Some(krate) => pages.push((stem.to_owned(), krate.to_owned())),
+            None => errors.push(format!(
+                "{file}: no `Crate: `crate-name`` line naming the crate it feeds"
+            )),
+        }
+    }
+    if !errors.is_empty() {
+        errors.sort();
+        return Err(errors.join("\n"));
+    }
+    pages.sort();
+    Ok(pages)
+}
+
+/// The crate a page names on its `Crate: `name`` line (the first such line), when the name is
+/// a plausible crate directory (lower-case ASCII letters, digits and `-`).
+fn crate_of_page(text: &str) -> Option<&str> {
+    let rest = text.lines().find_map(|l| l.split_once("Crate: `"))?.1;
+    let name = &rest[..rest.find('`')?];
+    let plausible = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    plausible.then_some(name)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -35,7 +76,7 @@ pub struct Generated {
 
 /// What one crate gets.
 struct CrateOutput {
-    krate: &'static str,
+    krate: String,
     files: Vec<Generated>,
 }
 
@@ -46,7 +87,7 @@ pub fn run(root: &Path, mode: Mode) -> Result<String, String> {
     let mut summary = String::new();
     let mut problems: Vec<String> = Vec::new();
     for out in &outputs {
-        let crate_dir = root.join("crates").join(out.krate);
+        let crate_dir = root.join("crates").join(&out.krate);
         if !crate_dir.join("Cargo.toml").is_file() {
             // A directory under crates/ without a manifest would break every cargo command in the
             // workspace (`members = ["crates/*"]`), so nothing is written until the crate exists.
@@ -137,8 +178,8 @@ fn relative(root: &Path, path: &Path) -> String {
 fn generate_all(root: &Path) -> Result<Vec<CrateOutput>, String> {
     let mut outputs = Vec::new();
     let mut errors = Vec::new();
-    for (page, krate) in PAGES {
-        match generate_page(root, page, krate) {
+    for (page, krate) in pages(root)? {
+        match generate_page(root, &page, &krate) {
             Ok(files) => outputs.push(CrateOutput { krate, files }),
             Err(e) => errors.push(e),
         }
@@ -230,8 +271,10 @@ mod tests {
     #[test]
     fn every_page_parses() {
         let root = crate::workspace_root();
-        for (page, krate) in PAGES {
-            let files = generate_page(&root, page, krate).unwrap_or_else(|e| panic!("{e}"));
+        let pages = pages(&root).unwrap();
+        assert!(pages.len() >= 5, "{pages:?}");
+        for (page, krate) in pages {
+            let files = generate_page(&root, &page, &krate).unwrap_or_else(|e| panic!("{e}"));
             assert!(files.iter().all(|f| {
                 f.text
                     .starts_with(&render::header(&format!("docs/platforms/{page}.md")))
@@ -378,6 +421,62 @@ mod tests {
     }
 
     #[test]
+    fn pages_name_their_crates() {
+        let pages = pages(&crate::workspace_root()).unwrap();
+        for (page, krate) in [
+            ("wechat-shop", "transport-wechat-shop"),
+            ("vvtool-1688", "transport-vvtool"),
+            ("em-franchiser", "transport-em"),
+            ("alibaba-icbu", "transport-icbu"),
+            ("1688-push", "transport-1688-push"),
+        ] {
+            assert!(
+                pages.contains(&(page.to_owned(), krate.to_owned())),
+                "{page} -> {krate} not in {pages:?}"
+            );
+        }
+        assert!(!pages.iter().any(|(p, _)| p == "README"));
+        assert_eq!(
+            crate_of_page("Direction: outbound. Crate: `transport-wechat-channels`. Source"),
+            Some("transport-wechat-channels")
+        );
+        assert_eq!(crate_of_page("Crate: `../etc`"), None);
+        assert_eq!(crate_of_page("no crate here"), None);
+    }
+
+    /// A page added under docs/platforms is generated with no code change; a page that names
+    /// no crate stops the generator with its file name.
+    #[test]
+    fn a_new_page_is_picked_up_by_its_crate_line() {
+        let dir = std::env::temp_dir().join(format!("xtask-pages-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let real = crate::workspace_root();
+        std::fs::create_dir_all(dir.join("docs/platforms")).unwrap();
+        std::fs::copy(real.join("rustfmt.toml"), dir.join("rustfmt.toml")).unwrap();
+        let push = std::fs::read_to_string(real.join("docs/platforms/1688-push.md")).unwrap();
+        let page = push.replace("Crate: `transport-1688-push`", "Crate: `transport-new-one`");
+        std::fs::write(dir.join("docs/platforms/new-one.md"), page).unwrap();
+        std::fs::write(dir.join("docs/platforms/README.md"), "# pages\n").unwrap();
+        std::fs::create_dir_all(dir.join("crates/transport-new-one/src")).unwrap();
+        std::fs::write(dir.join("crates/transport-new-one/Cargo.toml"), "").unwrap();
+
+        let summary = run(&dir, Mode::Write).unwrap();
+        assert!(
+            summary.contains("wrote crates/transport-new-one/src/generated/params.rs"),
+            "{summary}"
+        );
+        run(&dir, Mode::Check).unwrap();
+
+        std::fs::write(dir.join("docs/platforms/other.md"), "# a page\n").unwrap();
+        let e = run(&dir, Mode::Check).unwrap_err();
+        assert_eq!(
+            e,
+            "docs/platforms/other.md: no `Crate: `crate-name`` line naming the crate it feeds"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn rustfmt_formats_and_reports_invalid_code() {
         let root = crate::workspace_root();
         assert_eq!(
@@ -394,7 +493,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         let real = crate::workspace_root();
         std::fs::create_dir_all(dir.join("docs/platforms")).unwrap();
-        for (page, _) in PAGES {
+        for (page, _) in pages(&real).unwrap() {
             let name = format!("docs/platforms/{page}.md");
             std::fs::copy(real.join(&name), dir.join(&name)).unwrap();
         }

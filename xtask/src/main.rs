@@ -6,7 +6,8 @@
 //! - `codegen --check`: regenerate in memory and fail when a file on disk is stale or missing;
 //! - `bench`: release-mode measurements, one `name: value` line per figure and a table
 //!   (`docs/performance.md`);
-//! - `chaos`: SIGKILL-and-resume and transient-fault runs with an exactly-once check.
+//! - `chaos`: SIGKILL-and-resume and transient-fault runs with an exactly-once check;
+//! - `tidy`: the architecture invariants that `cargo metadata` can show (also a `#[test]`).
 // The benchmark runner computes ratios and rates of timings (never money) in `f64`.
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
 
@@ -15,6 +16,7 @@ mod chaos;
 mod codegen;
 mod render;
 mod table;
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,6 +33,7 @@ commands:
   chaos [--seed N] [--kills N]
                      SIGKILL `ordermod apply` at seeded moments and resume, check exactly-once
                      on the emulators; then a run with 10% transient faults
+  tidy               check the architecture invariants 1, 4 and 6 on `cargo metadata`
 ";
 
 fn main() -> ExitCode {
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        ["tidy"] => finish(tidy::run(&workspace_root())),
         ["chaos", rest @ ..] => match chaos::Options::parse(rest) {
             Ok(opts) => finish(chaos::run(&workspace_root(), &opts)),
             Err(e) => {

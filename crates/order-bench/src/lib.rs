@@ -14,8 +14,11 @@
 //!   [`transport_core::sign::hmac_sha256`] of those bytes, the least any JSON-over-HTTP client
 //!   with a signature could do.
 //!
-//! `cargo xtask bench` runs the benchmark and prints `amend_cpu_ratio` (full ÷ floor medians)
-//! per platform.
+//! `cargo xtask bench` runs the `full` benchmarks and prints `client_us/<platform>`
+//! (informational). The floor is kept for comparison by hand; its ratio is no longer a target.
+//!
+//! The crate's binaries are the load generators: `intake-load` (the receiver) and `bare-send`
+//! (the bare client of `batch_vs_bare`, which records and replays `ordermod apply`'s requests).
 //!
 //! WeChat and vv-tool sign nothing (an access token in the query, a bearer token in a header),
 //! so their "sign" step is empty; their replies are read with the transports' own public
