@@ -60,9 +60,9 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
 use crate::common::{
-    AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found, apply_latency,
-    dropped_connection, json_text, parse_datetime, parse_pairs, sign_matches, splitmix64,
-    transport_fault_reply, unix_now, upper_hex,
+    ACK_WITHOUT_APPLY, AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found,
+    apply_latency, dropped_connection, json_text, parse_datetime, parse_pairs, sign_matches,
+    splitmix64, transport_fault_reply, unix_now, upper_hex,
 };
 
 /// The TOP method this emulator serves.
@@ -232,6 +232,16 @@ pub struct IcbuEmulator {
 }
 
 impl_common_handle!(IcbuEmulator);
+
+impl IcbuEmulator {
+    /// The next `n` changes that pass the gateway, signature and permission checks are
+    /// acknowledged as successful **without** changing the order (a read or the state shows
+    /// the old values; the call log says `fault:ack_without_apply`). Also
+    /// `POST /__admin/faults` `{"ack_without_apply": n}`.
+    pub fn ack_without_apply(&self, n: usize) {
+        self.inner.core.ack_without_apply(n);
+    }
+}
 
 /// A gateway error.
 struct GwError {
@@ -693,8 +703,11 @@ async fn rest(State(em): State<IcbuEmulator>, uri: Uri, body: Bytes) -> Response
         }
         apply_latency(fault).await;
     }
-    let outcome = match em.check_gateway(app, &params) {
+    let checked = em.check_gateway(app, &params);
+    let acked = checked.is_ok() && core.take_ack_without_apply();
+    let outcome = match checked {
         Err(e) => Outcome::Gateway(e),
+        Ok(()) if acked => Outcome::Ok(order_key.unwrap_or_default().to_owned()),
         Ok(()) => em.apply(param),
     };
     let (label, applied) = match &outcome {
@@ -707,6 +720,11 @@ async fn rest(State(em): State<IcbuEmulator>, uri: Uri, body: Bytes) -> Response
         ),
         Outcome::Business(code, _) => (format!("rejected:{code}"), false),
         Outcome::Ok(_) => ("ok".to_owned(), true),
+    };
+    let (label, applied) = if acked {
+        (ACK_WITHOUT_APPLY.to_owned(), false)
+    } else {
+        (label, applied)
     };
     let label = if fault == Some(Fault::DropAfterApply) {
         "fault:drop_after_apply".to_owned()
