@@ -49,8 +49,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::common::{
-    AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found, apply_latency,
-    dropped_connection, json_text, json_u64, parse_pairs, splitmix64, transport_fault_reply,
+    ACK_WITHOUT_APPLY, AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found,
+    apply_latency, dropped_connection, json_text, json_u64, parse_pairs, splitmix64,
+    transport_fault_reply,
 };
 use crate::wechat::WechatApp;
 
@@ -292,6 +293,16 @@ pub struct ChannelsEmulator {
 }
 
 impl_common_handle!(ChannelsEmulator);
+
+impl ChannelsEmulator {
+    /// The next `n` changes that pass the gateway, signature and permission checks are
+    /// acknowledged as successful **without** changing the order (a read or the state shows
+    /// the old values; the call log says `fault:ack_without_apply`). Also
+    /// `POST /__admin/faults` `{"ack_without_apply": n}`.
+    pub fn ack_without_apply(&self, n: usize) {
+        self.inner.core.ack_without_apply(n);
+    }
+}
 
 type ApiError = (i64, String);
 
@@ -741,7 +752,9 @@ async fn business(em: ChannelsEmulator, call: Call, uri: Uri, body: Bytes) -> Re
         .apps
         .iter()
         .any(|a| a.appid == appid && a.permitted);
+    let acked = permitted && parsed.is_some() && call != Call::Get && core.take_ack_without_apply();
     let result = match (permitted, parsed.as_ref()) {
+        (true, Some(_)) if acked => Ok(json!({ "errcode": 0, "errmsg": "ok" })),
         (false, _) => Err(err(48001, "api unauthorized")),
         (true, None) => Err(err(40097, "invalid args: body is not JSON")),
         (true, Some(body)) => match call {
@@ -750,8 +763,9 @@ async fn business(em: ChannelsEmulator, call: Call, uri: Uri, body: Bytes) -> Re
             Call::Get => em.get(body),
         },
     };
-    let applied = result.is_ok() && call != Call::Get;
+    let applied = result.is_ok() && call != Call::Get && !acked;
     let outcome = match (&result, fault) {
+        (Ok(_), _) if acked => ACK_WITHOUT_APPLY.to_owned(),
         (_, Some(Fault::DropAfterApply)) => "fault:drop_after_apply".to_owned(),
         (Ok(_), _) => "ok".to_owned(),
         (Err((c, _)), _) => format!("rejected:{c}"),

@@ -149,7 +149,8 @@ pub struct CallRecord {
     pub order_id: Option<String>,
     /// The credential that made the call (token, appid, app key), when known.
     pub credential: Option<String>,
-    /// What happened: `"ok"`, `"rejected:<code>"`, `"rate_limited"`, `"fault:<name>"`, or (WeChat)
+    /// What happened: `"ok"`, `"read"` (a WeChat Shop read), `"rejected:<code>"`, `"rate_limited"`,
+    /// `"fault:<name>"` (`"fault:ack_without_apply"` for a change acknowledged unapplied), or (WeChat)
     /// `"quota:daily"` / `"quota:minute"` for a scripted or exhausted quota.
     pub outcome: String,
     /// Whether the call changed the order.
@@ -175,6 +176,8 @@ pub(crate) struct CoreState {
     buckets: HashMap<String, Bucket>,
     draws: u64,
     pub profile: FaultProfile,
+    /// Changes still to acknowledge without applying (see [`Core::take_ack_without_apply`]).
+    ack_without_apply: usize,
 }
 
 /// State every emulator shares: stats, faults, limiter, call log.
@@ -263,7 +266,32 @@ impl Core {
     }
 
     pub(crate) fn clear_faults(&self) {
-        self.lock().scripted.clear();
+        let mut st = self.lock();
+        st.scripted.clear();
+        st.ack_without_apply = 0;
+    }
+
+    /// The next `n` change calls that get past the token, quota, rate and fault checks are
+    /// acknowledged as successful **without** changing the order (reads are not counted), so
+    /// a read-back shows the old state: the "platform said success but the order does not
+    /// show it" failure a `--confirm` run must flag. Adds to any still pending.
+    pub(crate) fn ack_without_apply(&self, n: usize) {
+        let mut st = self.lock();
+        st.ack_without_apply = st.ack_without_apply.saturating_add(n);
+    }
+
+    /// Whether this change call is to be acknowledged without applying; takes one of the
+    /// pending acknowledgements. Emulators log such a call as `fault:ack_without_apply`, not
+    /// applied.
+    pub(crate) fn take_ack_without_apply(&self) -> bool {
+        let mut st = self.lock();
+        if st.ack_without_apply > 0 {
+            st.ack_without_apply -= 1;
+            st.stats.faults_injected += 1;
+            true
+        } else {
+            false
+        }
     }
 
     pub(crate) fn set_profile(&self, profile: FaultProfile) {
@@ -402,7 +430,9 @@ pub(crate) async fn apply_latency(fault: Option<Fault>) {
 ///
 /// Either `{"fault": <Fault>, "count": n}` to script the next `n` calls (count defaults to 1),
 /// or `{"profile": <FaultProfile>}` to replace the random profile, or `{"clear": true}` to drop
-/// scripted faults still pending. Keys may be combined.
+/// scripted faults (and pending acknowledgements without apply) still pending, or
+/// `{"ack_without_apply": n}` to acknowledge the next `n` changes without applying them (reads
+/// do not count). Keys may be combined.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct FaultRequest {
     /// Fault to script.
@@ -417,6 +447,9 @@ pub struct FaultRequest {
     /// Drop pending scripted faults first.
     #[serde(default)]
     pub clear: bool,
+    /// Acknowledge the next this many changes without applying them.
+    #[serde(default)]
+    pub ack_without_apply: Option<usize>,
 }
 
 pub(crate) fn apply_fault_request(core: &Core, req: FaultRequest) {
@@ -429,7 +462,13 @@ pub(crate) fn apply_fault_request(core: &Core, req: FaultRequest) {
     if let Some(f) = req.fault {
         core.script(f, req.count.unwrap_or(1));
     }
+    if let Some(n) = req.ack_without_apply {
+        core.ack_without_apply(n);
+    }
 }
+
+/// The call-log outcome of a change acknowledged without being applied.
+pub(crate) const ACK_WITHOUT_APPLY: &str = "fault:ack_without_apply";
 
 /// Handler result type for admin endpoints.
 pub(crate) type AdminResult = Result<Response, Infallible>;

@@ -47,8 +47,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::common::{
-    AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found, apply_latency,
-    dropped_connection, json_text, json_u64, parse_date, parse_pairs, sign_matches,
+    ACK_WITHOUT_APPLY, AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found,
+    apply_latency, dropped_connection, json_text, json_u64, parse_date, parse_pairs, sign_matches,
     transport_fault_reply, unix_now, upper_hex,
 };
 
@@ -227,6 +227,16 @@ pub struct EmEmulator {
 }
 
 impl_common_handle!(EmEmulator);
+
+impl EmEmulator {
+    /// The next `n` changes that pass the gateway, signature and permission checks are
+    /// acknowledged as successful **without** changing the order (a read or the state shows
+    /// the old values; the call log says `fault:ack_without_apply`). Also
+    /// `POST /__admin/faults` `{"ack_without_apply": n}`.
+    pub fn ack_without_apply(&self, n: usize) {
+        self.inner.core.ack_without_apply(n);
+    }
+}
 
 type EmError = (i64, String);
 
@@ -538,9 +548,11 @@ async fn modify(State(em): State<EmEmulator>, headers: HeaderMap, body: Bytes) -
         get("sign"),
         data.as_ref(),
     );
-    let applied = result.is_ok();
+    let acked = matches!(result, Ok((_, true)));
+    let applied = result.is_ok() && !acked;
     let outcome = match (&result, fault) {
         (_, Some(Fault::DropAfterApply)) => "fault:drop_after_apply".to_owned(),
+        (Ok(_), _) if acked => ACK_WITHOUT_APPLY.to_owned(),
         (Ok(_), _) => "ok".to_owned(),
         (Err((c, _)), _) => format!("rejected:{c}"),
     };
@@ -549,7 +561,7 @@ async fn modify(State(em): State<EmEmulator>, headers: HeaderMap, body: Bytes) -
         return dropped_connection();
     }
     match result {
-        Ok(t) => reply(0, "修改成功", Value::String(t)),
+        Ok((t, _)) => reply(0, "修改成功", Value::String(t)),
         Err((c, m)) => reply(c, &m, Value::Null),
     }
 }
@@ -561,7 +573,7 @@ fn check_and_apply(
     timestamp: Option<&str>,
     sign: Option<&str>,
     data: Option<&Value>,
-) -> Result<String, EmError> {
+) -> Result<(String, bool), EmError> {
     let ts = timestamp.and_then(|t| t.trim().parse::<i64>().ok());
     if ts.is_none_or(|t| (unix_now() - t).abs() > em.inner.settings.max_skew_secs) {
         return Err((1004, "时间戳无效或已过期".into()));
@@ -571,7 +583,11 @@ fn check_and_apply(
         return Err((1001, "签名错误".into()));
     }
     let data = data.ok_or_else(|| (1005, "参数错误:request_data 不是合法 JSON".to_owned()))?;
-    em.apply(data)
+    if em.inner.core.take_ack_without_apply() {
+        let trade = data.get("tradeno").and_then(text_field).unwrap_or_default();
+        return Ok((trade, true));
+    }
+    em.apply(data).map(|t| (t, false))
 }
 
 async fn admin_seed(State(em): State<EmEmulator>, body: Bytes) -> AdminResult {

@@ -41,6 +41,19 @@
 //!
 //! Checks run in this order: method, app key, rate limit, fault, format and version, sign method,
 //! timestamp, signature, session, business parameter, business rules.
+//!
+//! The seller's order read `alibaba.seller.order.get` (business parameter `e_trade_id`, signed
+//! like the modify) answers `{"alibaba_seller_order_get_response": {"value": {...},
+//! "request_id"}}` from state: `trade_id`, `trade_status` (the order's status), `contract_version`
+//! (the version token, which a successful modify advances), and the order's terms from the last
+//! accepted (or seeded) `param_order_modify` ([`IcbuOrder::last_modify`]) in the read's shape:
+//! `order_products.trade_ecology_order_product[]` (`product_id`, `sku_id`, `name`, `unit`,
+//! `quantity`, `unit_price {amount, currency}`), `product_total_amount`, `shipment_fee`,
+//! `shipment_insurance_fee`, `value_add_service_amount`, `tax_amount`, `total_amount`,
+//! `advance_amount` (the initial payment), `shipping_address`, `shipment_method`, `trade_term`,
+//! `carrier {code, name}`, `shipment_date`, `fulfillment_channel` and `remark`. An unknown
+//! trade answers `result.success = false` with `ORDER_NOT_EXIST` (*assumed*). A read never
+//! changes state; [`IcbuEmulator::ack_without_apply`] affects modifies only.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -60,13 +73,16 @@ use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
 use crate::common::{
-    AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found, apply_latency,
-    dropped_connection, json_text, parse_datetime, parse_pairs, sign_matches, splitmix64,
-    transport_fault_reply, unix_now, upper_hex,
+    ACK_WITHOUT_APPLY, AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found,
+    apply_latency, dropped_connection, json_text, parse_datetime, parse_pairs, sign_matches,
+    splitmix64, transport_fault_reply, unix_now, upper_hex,
 };
 
 /// The TOP method this emulator serves.
 pub const METHOD: &str = "alibaba.trade.order.modify";
+
+/// The TOP method of the seller's order read this emulator serves.
+pub const READ_METHOD: &str = "alibaba.seller.order.get";
 
 /// Status in which an order can be modified.
 pub const UNPAY: &str = "unpay";
@@ -233,6 +249,16 @@ pub struct IcbuEmulator {
 
 impl_common_handle!(IcbuEmulator);
 
+impl IcbuEmulator {
+    /// The next `n` changes that pass the gateway, signature and permission checks are
+    /// acknowledged as successful **without** changing the order (a read or the state shows
+    /// the old values; the call log says `fault:ack_without_apply`). Also
+    /// `POST /__admin/faults` `{"ack_without_apply": n}`.
+    pub fn ack_without_apply(&self, n: usize) {
+        self.inner.core.ack_without_apply(n);
+    }
+}
+
 /// A gateway error.
 struct GwError {
     code: i64,
@@ -385,6 +411,30 @@ impl IcbuEmulator {
             StatusCode::OK,
             json!({ "error_response": body }).to_string(),
         )
+    }
+
+    /// The `alibaba.seller.order.get` reply for `trade_id` and its call-log label.
+    fn read(&self, trade_id: &str) -> (String, Response) {
+        let root = "alibaba_seller_order_get_response";
+        let value = self.state().orders.get(trade_id).map(read_value);
+        match value {
+            Some(v) => (
+                "read".to_owned(),
+                json_text(
+                    StatusCode::OK,
+                    json!({ root: { "value": v, "request_id": self.request_id() } }).to_string(),
+                ),
+            ),
+            None => (
+                "rejected:ORDER_NOT_EXIST".to_owned(),
+                json_text(
+                    StatusCode::OK,
+                    json!({ root: { "result": {"success": false, "error_code": "ORDER_NOT_EXIST",
+                        "error_message": "order does not exist"}, "request_id": self.request_id() } })
+                    .to_string(),
+                ),
+            ),
+        }
     }
 
     fn result_response(&self, result: Value) -> Response {
@@ -632,6 +682,109 @@ impl IcbuEmulator {
     }
 }
 
+/// The read's `value` for `o`: status and version from state, the terms from the last accepted
+/// (or seeded) `param_order_modify`, reshaped as the read publishes them.
+fn read_value(o: &IcbuOrder) -> Value {
+    let empty = Map::new();
+    let m = o
+        .last_modify
+        .as_ref()
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let obj = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
+    let ld = obj(m.get("logistics_detail"));
+    let pd = obj(m.get("payment_detail"));
+    let cur = pd
+        .get("currency")
+        .and_then(Value::as_str)
+        .unwrap_or("USD")
+        .to_owned();
+    let money = |v: &Value| json!({ "amount": text_of(v), "currency": cur });
+    let mut out = Map::new();
+    out.insert("trade_id".into(), json!(o.trade_id));
+    out.insert("trade_status".into(), json!(o.status));
+    out.insert("contract_version".into(), json!(o.version));
+    let products: Vec<Value> = m
+        .get("product_list")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|p| {
+                    let mut e = Map::new();
+                    let id = p.get("product_id").or_else(|| p.get("encrypt_product_id"));
+                    if let Some(id) = id {
+                        e.insert("product_id".into(), json!(text_of(id)));
+                    }
+                    for k in ["sku_id", "name", "unit", "quantity"] {
+                        if let Some(v) = p.get(k) {
+                            e.insert(k.into(), json!(text_of(v)));
+                        }
+                    }
+                    if let Some(v) = p.get("unit_price_str") {
+                        e.insert("unit_price".into(), money(v));
+                    }
+                    Value::Object(e)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.insert(
+        "order_products".into(),
+        json!({ "trade_ecology_order_product": products }),
+    );
+    for (from, to) in [
+        ("product_amount", "product_total_amount"),
+        ("shipment_fee", "shipment_fee"),
+        ("shipment_insurance_fee", "shipment_insurance_fee"),
+        ("value_add_service_amount", "value_add_service_amount"),
+        ("tax_amount", "tax_amount"),
+        ("total_amount", "total_amount"),
+        ("initial_amount", "advance_amount"),
+    ] {
+        if let Some(v) = pd.get(from) {
+            out.insert(to.into(), money(v));
+        }
+    }
+    for k in [
+        "shipment_address",
+        "shipment_method",
+        "trade_term",
+        "shipment_date",
+        "fulfillment_channel",
+    ] {
+        if let Some(v) = ld.get(k) {
+            let key = if k == "shipment_address" {
+                "shipping_address"
+            } else {
+                k
+            };
+            out.insert(key.into(), v.clone());
+        }
+    }
+    if ld.contains_key("carrier") || ld.contains_key("carrier_code") {
+        let mut c = Map::new();
+        if let Some(v) = ld.get("carrier_code") {
+            c.insert("code".into(), v.clone());
+        }
+        if let Some(v) = ld.get("carrier") {
+            c.insert("name".into(), v.clone());
+        }
+        out.insert("carrier".into(), Value::Object(c));
+    }
+    if let Some(r) = m.get("remark") {
+        out.insert("remark".into(), r.clone());
+    }
+    Value::Object(out)
+}
+
+/// A JSON scalar as text (numbers written as they came).
+fn text_of(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 async fn rest(State(em): State<IcbuEmulator>, uri: Uri, body: Bytes) -> Response {
     let mut params = parse_pairs(uri.query().unwrap_or(""));
     let form = parse_pairs(std::str::from_utf8(&body).unwrap_or(""));
@@ -644,17 +797,22 @@ async fn rest(State(em): State<IcbuEmulator>, uri: Uri, body: Bytes) -> Response
             .map(|(_, v)| v.as_str())
     };
     let param = get("param_order_modify");
-    let order_key = param
-        .and_then(|p| serde_json::from_str::<Value>(p).ok())
-        .and_then(|v| match v.get("trade_id") {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        });
+    let is_read = get("method") == Some(READ_METHOD);
+    let order_key = if is_read {
+        get("e_trade_id").map(|t| t.trim().to_owned())
+    } else {
+        param
+            .and_then(|p| serde_json::from_str::<Value>(p).ok())
+            .and_then(|v| match v.get("trade_id") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            })
+    };
     let order_key = order_key.as_deref();
     let core = &em.inner.core;
     let seq = core.count_request(order_key);
-    if get("method") != Some(METHOD) {
+    if get("method") != Some(METHOD) && !is_read {
         core.record(seq, order_key, None, "rejected:22", false);
         return em.error_response(&gw(22, "Invalid method"));
     }
@@ -693,8 +851,24 @@ async fn rest(State(em): State<IcbuEmulator>, uri: Uri, body: Bytes) -> Response
         }
         apply_latency(fault).await;
     }
-    let outcome = match em.check_gateway(app, &params) {
+    let checked = em.check_gateway(app, &params);
+    if is_read {
+        return match checked {
+            Err(e) => {
+                core.record(seq, order_key, cred, format!("rejected:{}", e.code), false);
+                em.error_response(&e)
+            }
+            Ok(()) => {
+                let (label, reply) = em.read(order_key.unwrap_or_default());
+                core.record(seq, order_key, cred, label, false);
+                reply
+            }
+        };
+    }
+    let acked = checked.is_ok() && core.take_ack_without_apply();
+    let outcome = match checked {
         Err(e) => Outcome::Gateway(e),
+        Ok(()) if acked => Outcome::Ok(order_key.unwrap_or_default().to_owned()),
         Ok(()) => em.apply(param),
     };
     let (label, applied) = match &outcome {
@@ -707,6 +881,11 @@ async fn rest(State(em): State<IcbuEmulator>, uri: Uri, body: Bytes) -> Response
         ),
         Outcome::Business(code, _) => (format!("rejected:{code}"), false),
         Outcome::Ok(_) => ("ok".to_owned(), true),
+    };
+    let (label, applied) = if acked {
+        (ACK_WITHOUT_APPLY.to_owned(), false)
+    } else {
+        (label, applied)
     };
     let label = if fault == Some(Fault::DropAfterApply) {
         "fault:drop_after_apply".to_owned()

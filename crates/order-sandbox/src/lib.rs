@@ -7,11 +7,11 @@
 //!
 //! | platform | module | business endpoint |
 //! |---|---|---|
-//! | WeChat Shop | [`wechat`] | `POST /product/order/change_order_price?access_token=` |
+//! | WeChat Shop | [`wechat`] | `POST /product/order/change_order_price`, `/product/order/get` (`?access_token=`) |
 //! | WeChat Channels shop | [`channels`] | `POST /channels/ec/order/{price,address}/update`, `/channels/ec/order/get` (`?access_token=`) |
 //! | vv-tool (1688) | [`vvtool`] | `POST /tool/erps/1688modify-order-price` |
 //! | EM franchiser | [`em`] | `POST /franchiser/api/trade/modify` |
-//! | Alibaba.com ICBU | [`icbu`] | `POST /router/rest` (`method=alibaba.trade.order.modify`) |
+//! | Alibaba.com ICBU | [`icbu`] | `POST /router/rest` (`method=alibaba.trade.order.modify` or `alibaba.seller.order.get`) |
 //! | 1688 open platform | [`open1688`] | `POST /openapi/param2/1/{namespace}/{api}/{app_key}` (price change, seller's order read) |
 //!
 //! Every emulator also serves these admin endpoints (JSON):
@@ -26,7 +26,9 @@
 //! [`FaultProfile`] with a generator keyed by the builder's seed, so the same seed and call order
 //! give the same faults. Only business endpoints are faulted or rate limited (token endpoints
 //! and admin endpoints never are). A faulted call never changes state, except
-//! [`Fault::DropAfterApply`].
+//! [`Fault::DropAfterApply`]. Separately, each emulator's `ack_without_apply(n)` (or
+//! `{"ack_without_apply": n}` on `POST /__admin/faults`) answers the next `n` changes with
+//! success without applying them.
 //!
 //! Rate limits are token buckets per credential: capacity = the rate, refilled continuously.
 //!

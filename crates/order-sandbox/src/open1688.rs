@@ -59,8 +59,8 @@ use serde_json::{Value, json};
 use sha1::Sha1;
 
 use crate::common::{
-    AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found, apply_latency,
-    dropped_connection, json_i64, json_text, json_u64, parse_pairs, sign_matches,
+    ACK_WITHOUT_APPLY, AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found,
+    apply_latency, dropped_connection, json_i64, json_text, json_u64, parse_pairs, sign_matches,
     transport_fault_reply, upper_hex,
 };
 
@@ -321,6 +321,16 @@ pub struct Open1688Emulator {
 }
 
 impl_common_handle!(Open1688Emulator);
+
+impl Open1688Emulator {
+    /// The next `n` changes that pass the gateway, signature and permission checks are
+    /// acknowledged as successful **without** changing the order (a read or the state shows
+    /// the old values; the call log says `fault:ack_without_apply`). Also
+    /// `POST /__admin/faults` `{"ack_without_apply": n}`.
+    pub fn ack_without_apply(&self, n: usize) {
+        self.inner.core.ack_without_apply(n);
+    }
+}
 
 /// What a call came to.
 enum Outcome {
@@ -643,8 +653,11 @@ async fn call(
         return gateway_reply("gw.NoUsageLeftError", "SLA bill has no usage left");
     }
     let path = format!("param2/{version}/{namespace}/{api}/{app_key}");
-    let outcome = match em.check_signed(app, &path, &params) {
+    let checked = em.check_signed(app, &path, &params);
+    let acked = checked.is_ok() && is_modify && core.take_ack_without_apply();
+    let outcome = match checked {
         Err(o) => o,
+        Ok(()) if acked => Outcome::Modified,
         Ok(()) if is_modify => em.modify(&params),
         Ok(()) => em.view(&params),
     };
@@ -655,6 +668,11 @@ async fn call(
         Outcome::Modified => ("ok".to_owned(), true),
         Outcome::View(_) => ("read".to_owned(), false),
         Outcome::NotFound(_) => ("rejected:ORDER_NOT_EXIST".to_owned(), false),
+    };
+    let (label, applied) = if acked {
+        (ACK_WITHOUT_APPLY.to_owned(), false)
+    } else {
+        (label, applied)
     };
     let label = if fault == Some(Fault::DropAfterApply) {
         "fault:drop_after_apply".to_owned()

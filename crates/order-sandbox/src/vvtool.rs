@@ -42,8 +42,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::common::{
-    AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found, apply_latency,
-    dropped_connection, json_i64, json_text, json_u64, transport_fault_reply, unix_now,
+    ACK_WITHOUT_APPLY, AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found,
+    apply_latency, dropped_connection, json_i64, json_text, json_u64, transport_fault_reply,
+    unix_now,
 };
 
 /// Order status in which 1688 accepts a price change.
@@ -232,6 +233,16 @@ pub struct VvtoolEmulator {
 
 impl_common_handle!(VvtoolEmulator);
 
+impl VvtoolEmulator {
+    /// The next `n` changes that pass the gateway, signature and permission checks are
+    /// acknowledged as successful **without** changing the order (a read or the state shows
+    /// the old values; the call log says `fault:ack_without_apply`). Also
+    /// `POST /__admin/faults` `{"ack_without_apply": n}`.
+    pub fn ack_without_apply(&self, n: usize) {
+        self.inner.core.ack_without_apply(n);
+    }
+}
+
 fn envelope(code: i64, msg: &str, started: Instant, data: Value) -> Response {
     json_text(
         StatusCode::OK,
@@ -249,6 +260,8 @@ fn envelope(code: i64, msg: &str, started: Instant, data: Value) -> Response {
 enum Outcome {
     Envelope(i64, String, Value),
     Business(Result<(), (&'static str, String)>),
+    /// A valid change acknowledged without applying it.
+    Acked,
 }
 
 impl VvtoolEmulator {
@@ -351,6 +364,9 @@ impl VvtoolEmulator {
                 "请求异常:API 调用次数不足,请前往网站兑换次数。".into(),
                 Value::Null,
             );
+        }
+        if self.inner.core.take_ack_without_apply() {
+            return Outcome::Acked;
         }
         Outcome::Business(self.apply(shop_id, order_id, carriage, &discounts))
     }
@@ -503,6 +519,7 @@ async fn modify_price(
     let (label, applied) = match &outcome {
         Outcome::Envelope(c, _, _) => (format!("rejected:{c}"), false),
         Outcome::Business(Ok(())) => ("ok".to_owned(), true),
+        Outcome::Acked => (ACK_WITHOUT_APPLY.to_owned(), false),
         Outcome::Business(Err((c, _))) => (format!("rejected:{c}"), false),
     };
     let label = if fault == Some(Fault::DropAfterApply) {
@@ -517,7 +534,7 @@ async fn modify_price(
     let money = em.inner.settings.withholding_money;
     match outcome {
         Outcome::Envelope(c, m, d) => envelope(c, &m, started, d),
-        Outcome::Business(Ok(())) => envelope(
+        Outcome::Business(Ok(())) | Outcome::Acked => envelope(
             0,
             "操作成功",
             started,

@@ -1,4 +1,15 @@
-//! WeChat Shop emulator: access tokens and `POST /product/order/change_order_price`.
+//! WeChat Shop emulator: access tokens, `POST /product/order/change_order_price` and the order
+//! read `POST /product/order/get`.
+//!
+//! The read answers from the emulator's state: status `10` (awaiting payment), `20` (`paid`),
+//! `30` (`shipped`), `100` (`completed`), `250` (`closed`/`cancelled`), or a numeric status
+//! text as is; each SKU line with `sku_cnt` 1 and `sale_price` its original total (the emulator
+//! holds line totals, not unit prices), `real_price` its total now; `price_info` with
+//! `product_price`, `order_price` (the total now), `freight`, `discounted_price`,
+//! `is_discounted`, `is_change_freight` and `change_freight` (the original freight); and the
+//! address set by [`WechatEmulator::set_address`], if any. Unknown order: 100002. The read goes
+//! through the same token, quota, rate and fault checks as the change, and never changes state.
+//! [`WechatEmulator::ack_without_apply`] makes the next changes answer 0 without applying.
 //!
 //! Wire behaviour (all amounts are integer fen, ids are 64-bit integers, strings accepted):
 //!
@@ -42,8 +53,9 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::common::{
-    AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found, apply_latency,
-    dropped_connection, json_text, json_u64, parse_pairs, splitmix64, transport_fault_reply,
+    ACK_WITHOUT_APPLY, AdminResult, Core, Fault, FaultProfile, admin_error, admin_not_found,
+    apply_latency, dropped_connection, json_text, json_u64, parse_pairs, splitmix64,
+    transport_fault_reply,
 };
 
 /// The status string of an order that can still be re-priced.
@@ -240,6 +252,49 @@ struct WechatState {
     quota_replies: std::collections::VecDeque<WechatQuota>,
     /// Business calls counted against the daily quota, per appid.
     daily_calls: HashMap<String, u64>,
+    /// Delivery addresses the read reports, per order.
+    addresses: HashMap<u64, WechatAddress>,
+}
+
+/// A delivery address as the read reports it (`delivery_info.address_info`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WechatAddress {
+    /// Receiver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    /// Postal code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postal_code: Option<String>,
+    /// Province.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub province_name: Option<String>,
+    /// City.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city_name: Option<String>,
+    /// District.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub county_name: Option<String>,
+    /// Street address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail_info: Option<String>,
+    /// Country code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub national_code: Option<String>,
+    /// Phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tel_number: Option<String>,
+}
+
+/// The read's status code of an emulator status text.
+fn status_code(status: &str) -> u64 {
+    match status {
+        AWAITING_PAYMENT => 10,
+        "paid" => 20,
+        "shipped" => 30,
+        "completed" => 100,
+        "closed" | "cancelled" => 250,
+        other => other.parse().unwrap_or(0),
+    }
 }
 
 #[derive(Debug)]
@@ -308,6 +363,7 @@ impl WechatEmulator {
             .route("/cgi-bin/stable_token", post(stable_token))
             .route("/cgi-bin/clear_quota", post(clear_quota))
             .route("/product/order/change_order_price", post(change_price))
+            .route("/product/order/get", post(order_get))
             .route("/__admin/orders", post(admin_seed))
             .route("/__admin/orders/{id}", get(admin_order))
             .route("/__admin/tokens/expire", post(admin_expire))
@@ -325,6 +381,71 @@ impl WechatEmulator {
     /// Current state of an order.
     pub fn order(&self, order_id: u64) -> Option<WechatOrder> {
         self.state().orders.get(&order_id).cloned()
+    }
+
+    /// Sets the delivery address `product/order/get` reports for `order_id`.
+    pub fn set_address(&self, order_id: u64, address: WechatAddress) {
+        self.state().addresses.insert(order_id, address);
+    }
+
+    /// The next `n` price changes that pass the token, quota, rate, fault and permission
+    /// checks answer errcode 0 **without** changing the order (a read shows the old state).
+    /// Also `POST /__admin/faults` `{"ack_without_apply": n}`.
+    pub fn ack_without_apply(&self, n: usize) {
+        self.inner.core.ack_without_apply(n);
+    }
+
+    /// The `product/order/get` reply for the order the body names.
+    fn read(&self, body: Option<&Value>) -> Result<Value, ApiError> {
+        let order_id = body
+            .and_then(|b| b.get("order_id"))
+            .and_then(json_u64)
+            .ok_or_else(|| err(9401020, "invalid parameter: order_id"))?;
+        let st = self.state();
+        let o = st
+            .orders
+            .get(&order_id)
+            .ok_or_else(|| err(100002, "order not exist"))?;
+        let originals: u64 = o.lines.iter().map(|l| l.original_total).sum();
+        let before = originals + o.original_express_fee;
+        let discount = before.saturating_sub(o.total());
+        let products: Vec<Value> = o
+            .lines
+            .iter()
+            .map(|l| {
+                json!({
+                    "product_id": l.product_id,
+                    "sku_id": l.sku_id,
+                    "sku_cnt": 1,
+                    "sale_price": l.original_total,
+                    "real_price": l.current_total,
+                })
+            })
+            .collect();
+        let mut detail = json!({
+            "product_infos": products,
+            "price_info": {
+                "product_price": originals,
+                "order_price": o.total(),
+                "freight": o.express_fee,
+                "discounted_price": discount,
+                "is_discounted": discount > 0,
+                "is_change_freight": o.express_fee != o.original_express_fee,
+                "change_freight": o.original_express_fee,
+            },
+        });
+        if let Some(a) = st.addresses.get(&order_id) {
+            detail["delivery_info"] = json!({ "address_info": a });
+        }
+        Ok(json!({
+            "errcode": 0,
+            "errmsg": "ok",
+            "order": {
+                "order_id": o.order_id,
+                "status": status_code(&o.status),
+                "order_detail": detail,
+            },
+        }))
     }
 
     /// The next `n` business calls with a valid token are answered with `quota`'s errcode
@@ -634,6 +755,10 @@ async fn change_price(State(em): State<WechatEmulator>, uri: Uri, body: Bytes) -
         .apps
         .iter()
         .any(|a| a.appid == appid && a.permitted);
+    if permitted && core.take_ack_without_apply() {
+        core.record(seq, order_key, cred, ACK_WITHOUT_APPLY, false);
+        return reply(0, "ok");
+    }
     let result = if permitted {
         em.apply(parsed.as_ref())
     } else {
@@ -652,6 +777,71 @@ async fn change_price(State(em): State<WechatEmulator>, uri: Uri, body: Bytes) -
     match result {
         Ok(()) => reply(0, "ok"),
         Err((c, m)) => reply(c, &m),
+    }
+}
+
+/// `POST /product/order/get`: the same checks as the change, then the order from state.
+async fn order_get(State(em): State<WechatEmulator>, uri: Uri, body: Bytes) -> Response {
+    let q: HashMap<String, String> = parse_pairs(uri.query().unwrap_or("")).into_iter().collect();
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let order_key = parsed
+        .as_ref()
+        .and_then(|v| v.get("order_id"))
+        .and_then(json_u64)
+        .map(|n| n.to_string());
+    let order_key = order_key.as_deref();
+    let core = em.core();
+    let seq = core.count_request(order_key);
+    let appid = match em.check_token(q.get("access_token").map(String::as_str)) {
+        Ok(a) => a,
+        Err((c, m)) => {
+            core.record(seq, order_key, None, format!("rejected:{c}"), false);
+            return reply(c, &m);
+        }
+    };
+    let cred = Some(appid.as_str());
+    if let Some(q) = em.quota_reply(&appid) {
+        core.record(seq, order_key, cred, q.outcome(), false);
+        return reply(q.errcode(), q.errmsg());
+    }
+    if !core.admit(&appid, em.inner.settings.rate_limit_per_second) {
+        core.record(seq, order_key, cred, "rate_limited", false);
+        let q = WechatQuota::Minute;
+        return reply(q.errcode(), q.errmsg());
+    }
+    let fault = core.next_fault();
+    if let Some(f) = fault {
+        let sample = json!({ "errcode": 0, "errmsg": "ok", "order": {} });
+        if let Some(r) = transport_fault_reply(f, &sample) {
+            core.record(seq, order_key, cred, format!("fault:{}", f.name()), false);
+            return r;
+        }
+        if f == Fault::Busy {
+            core.record(seq, order_key, cred, "fault:busy", false);
+            return reply(-1, "system error");
+        }
+        apply_latency(fault).await;
+    }
+    let permitted = em
+        .inner
+        .settings
+        .apps
+        .iter()
+        .any(|a| a.appid == appid && a.permitted);
+    let result = if permitted {
+        em.read(parsed.as_ref())
+    } else {
+        Err(err(9401021, "api unauthorized"))
+    };
+    match result {
+        Ok(v) => {
+            core.record(seq, order_key, cred, "read", false);
+            json_text(StatusCode::OK, v.to_string())
+        }
+        Err((c, m)) => {
+            core.record(seq, order_key, cred, format!("rejected:{c}"), false);
+            reply(c, &m)
+        }
     }
 }
 

@@ -1593,3 +1593,231 @@ async fn all_platforms_start_together() {
         .unwrap();
     assert!(none.icbu().is_none());
 }
+
+// ------------------------------------------------- acknowledged without apply (--confirm)
+
+/// The last call-log outcome for `order`.
+fn last_outcome(calls: &[order_sandbox::CallRecord]) -> (&str, bool) {
+    let c = calls.last().expect("a call");
+    (c.outcome.as_str(), c.applied)
+}
+
+#[tokio::test]
+async fn wechat_acknowledges_a_change_without_applying_it_and_the_read_shows_the_old_state() {
+    let sb = wechat_sandbox(WechatSettings::default()).await;
+    let wx = sb.wechat().unwrap();
+    wx.seed_order(wx_order());
+    let base = wx.base_url();
+    // Scripted through the admin endpoint, as `ordermod sandbox` users do.
+    let r = client()
+        .post(format!("{base}/__admin/faults"))
+        .json(&json!({"ack_without_apply": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let token = wx_token(&base, "wx-sandbox-app", "sandbox-secret").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let body = json!({"order_id": BIG, "change_express": true, "express_fee": 0,
+        "change_order_infos": [{"product_id": 1, "sku_id": 11, "change_price": 1000}]});
+    assert_eq!(wx_change(&base, &token, &body).await["errcode"], 0);
+    assert_eq!(
+        wx.order(BIG).unwrap(),
+        wx_order(),
+        "acknowledged, not applied"
+    );
+    assert_eq!(
+        last_outcome(&wx.calls_for(&BIG.to_string())),
+        ("fault:ack_without_apply", false)
+    );
+    let read = json_of(
+        client()
+            .post(format!("{base}/product/order/get?access_token={token}"))
+            .json(&json!({"order_id": BIG}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let order = &read["order"];
+    assert_eq!(order["order_id"], json!(BIG), "the id stays exact");
+    assert_eq!(order["status"], 10);
+    assert_eq!(
+        order["order_detail"]["product_infos"][0]["real_price"],
+        3000
+    );
+    assert_eq!(order["order_detail"]["price_info"]["freight"], 500);
+    assert_eq!(order["order_detail"]["price_info"]["order_price"], 5500);
+    // The next change applies, and the read shows it.
+    assert_eq!(wx_change(&base, &token, &body).await["errcode"], 0);
+    let o = wx.order(BIG).unwrap();
+    assert_eq!((o.lines[0].current_total, o.express_fee), (1000, 0));
+    let read = json_of(
+        client()
+            .post(format!("{base}/product/order/get?access_token={token}"))
+            .json(&json!({"order_id": BIG}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let price = &read["order"]["order_detail"]["price_info"];
+    assert_eq!(
+        (
+            &price["order_price"],
+            &price["freight"],
+            &price["is_change_freight"]
+        ),
+        (&json!(3000), &json!(0), &json!(true))
+    );
+    let unknown = json_of(
+        client()
+            .post(format!("{base}/product/order/get?access_token={token}"))
+            .json(&json!({"order_id": BIG + 1}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(unknown["errcode"], 100002);
+}
+
+#[tokio::test]
+async fn vvtool_acknowledges_a_change_without_applying_it() {
+    let sb = vv_sandbox(vv_settings()).await;
+    let vv = sb.vvtool().unwrap();
+    let before = vv.order(VV_ORDER).unwrap();
+    vv.ack_without_apply(1);
+    let body = vv_body(VV_ORDER, 0, &[(VV_ENTRY, -2000)]);
+    let r = vv_call(&vv.base_url(), "tok-ok", &body).await;
+    assert_eq!(
+        (&r["code"], &r["data"]["success"]),
+        (&json!(0), &json!(true))
+    );
+    assert_eq!(vv.order(VV_ORDER).unwrap(), before);
+    assert_eq!(
+        last_outcome(&vv.calls_for(&VV_ORDER.to_string())),
+        ("fault:ack_without_apply", false)
+    );
+    vv_call(&vv.base_url(), "tok-ok", &body).await;
+    assert_eq!(vv.order(VV_ORDER).unwrap().entries[0].discount, -2000);
+}
+
+#[tokio::test]
+async fn em_acknowledges_a_change_without_applying_it() {
+    let sb = em_sandbox(EmSettings::default()).await;
+    let em = sb.em().unwrap();
+    let before = em.order("DD1").unwrap();
+    em.ack_without_apply(1);
+    let data = json!({"tradeno": "DD1", "remark": "物流备注"});
+    let r = em_call(&em.base_url(), &data, EmCall::default()).await;
+    assert_eq!(
+        r,
+        json!({"statusCode": 0, "message": "修改成功", "data": "DD1"})
+    );
+    assert_eq!(em.order("DD1").unwrap(), before);
+    assert_eq!(
+        last_outcome(&em.calls_for("DD1")),
+        ("fault:ack_without_apply", false)
+    );
+    em_call(&em.base_url(), &data, EmCall::default()).await;
+    assert_eq!(em.order("DD1").unwrap().remark, "物流备注");
+}
+
+#[tokio::test]
+async fn icbu_acknowledges_a_change_without_applying_it_and_keeps_the_version() {
+    let sb = icbu_sandbox(IcbuSettings::default()).await;
+    let ic = sb.icbu().unwrap();
+    let before = ic.order(TRADE).unwrap();
+    ic.ack_without_apply(1);
+    let param = icbu_param(Some("1576114051021"));
+    let r = top_call(&ic.base_url(), Some(&param), TopCall::default()).await;
+    let result = &r["alibaba_trade_order_modify_response"]["result"];
+    assert_eq!(result["success"], true, "{r}");
+    assert_eq!(result["value"]["trade_id"], TRADE);
+    assert_eq!(ic.order(TRADE).unwrap(), before, "version not bumped");
+    assert_eq!(
+        last_outcome(&ic.calls_for(TRADE)),
+        ("fault:ack_without_apply", false)
+    );
+    top_call(&ic.base_url(), Some(&param), TopCall::default()).await;
+    assert_eq!(ic.order(TRADE).unwrap().version, "1576114051022");
+}
+
+#[tokio::test]
+async fn channels_acknowledges_a_change_without_applying_it() {
+    let sb = Sandbox::builder()
+        .seed(5)
+        .channels(order_sandbox::ChannelsSettings::default())
+        .start()
+        .await
+        .unwrap();
+    let ch = sb.channels().unwrap();
+    let order = order_sandbox::ChannelsOrder::awaiting_payment(BIG, 500, &[(1, 11, 2, 1500)]);
+    ch.seed_order(order.clone());
+    let base = ch.base_url();
+    let token = wx_token(&base, "wx-sandbox-app", "sandbox-secret").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ch.ack_without_apply(1);
+    let body = json!({"order_id": BIG.to_string(), "change_express": false,
+        "change_order_infos": [{"product_id": "1", "sku_id": "11", "change_price": 2000}]});
+    let change = |body: Value| {
+        let url = format!("{base}/channels/ec/order/price/update?access_token={token}");
+        async move { json_of(client().post(url).json(&body).send().await.unwrap()).await }
+    };
+    assert_eq!(change(body.clone()).await["errcode"], 0);
+    assert_eq!(ch.order(BIG).unwrap(), order);
+    assert_eq!(
+        last_outcome(&ch.calls_for(&BIG.to_string())),
+        ("fault:ack_without_apply", false)
+    );
+    assert_eq!(change(body).await["errcode"], 0);
+    assert_eq!(ch.order(BIG).unwrap().lines[0].current_total, 2000);
+}
+
+#[tokio::test]
+async fn open1688_acknowledges_a_change_without_applying_it() {
+    let sb = Sandbox::builder()
+        .seed(6)
+        .open1688(order_sandbox::Open1688Settings::default())
+        .start()
+        .await
+        .unwrap();
+    let op = sb.open1688().unwrap();
+    let order = order_sandbox::Open1688Order::awaiting_payment(BIG, 800, &[(BIG + 1, 10_000)]);
+    op.seed_order(order.clone());
+    let path = "param2/1/cn.alibaba.open/trade.order.modifyOrderPrice/1688-app";
+    let url = format!("{}/{path}", op.gateway_url());
+    let modify = || {
+        let mut params: Vec<(String, String)> = [
+            ("access_token", "1688-token".to_owned()),
+            ("_aop_timestamp", (now() * 1000).to_string()),
+            ("orderId", BIG.to_string()),
+            ("carriage", "0".to_owned()),
+            (
+                "entryDiscounts",
+                format!(r#"[{{"id":{},"discount":-2000}}]"#, BIG + 1),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let sign = order_sandbox::open1688::aop_sign("1688-secret", path, &params);
+        params.push(("_aop_signature".into(), sign));
+        let req = client().post(url.clone()).form(&params);
+        async move { json_of(req.send().await.unwrap()).await }
+    };
+    op.ack_without_apply(1);
+    assert_eq!(modify().await, json!({"result": true}));
+    assert_eq!(op.order(BIG).unwrap(), order);
+    assert_eq!(
+        last_outcome(&op.calls_for(&BIG.to_string())),
+        ("fault:ack_without_apply", false)
+    );
+    assert_eq!(modify().await, json!({"result": true}));
+    assert_eq!(op.order(BIG).unwrap().carriage, 0);
+}

@@ -9,6 +9,7 @@ use transport_core::{ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretS
 
 use crate::failure::{OrderModifyFailure, retried};
 use crate::generated::params;
+use crate::read::{SellerOrder, decode_read_reply};
 use crate::sign::{SignMethod, sign, top_timestamp};
 use crate::wire::{OrderModified, OrderModifyRequest, decode_reply};
 
@@ -234,6 +235,59 @@ impl IcbuClient {
             let result = decode_reply(reply.body(), &secrets);
             if let Err(e) = &result {
                 tracing::debug!(trade_id, error = %e, "TOP alibaba.trade.order.modify failed");
+            }
+            result
+        })
+        .await
+    }
+}
+
+impl IcbuClient {
+    /// The signed form of one read of `trade_id` at `now`, `sign` last.
+    pub fn signed_read_form(&self, trade_id: &str, now: Timestamp) -> Vec<(&'static str, String)> {
+        let ts = top_timestamp(now);
+        let mut form: Vec<(&'static str, String)> = vec![
+            ("method", params::READ_METHOD.to_owned()),
+            ("app_key", self.config.app_key.clone()),
+            ("session", self.config.session.expose_secret().to_owned()),
+            ("timestamp", ts),
+            ("format", FORMAT_JSON.to_owned()),
+            ("v", params::API_VERSION.to_owned()),
+            ("sign_method", self.config.sign_method.as_str().to_owned()),
+            (params::READ_PARAM, trade_id.to_owned()),
+        ];
+        if let Some(p) = &self.config.partner_id {
+            form.push(("partner_id", p.clone()));
+        }
+        let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let signature = sign(
+            &fields,
+            self.config.app_secret.expose_secret(),
+            self.config.sign_method,
+        );
+        form.push(("sign", signature));
+        form
+    }
+
+    /// Reads one order through `alibaba.seller.order.get`: same gateway, signature, pacing
+    /// (reads share the app key's limiter with the modify) and retries as the modify; gateway
+    /// errors and `result.success = false` are classified by the same tables.
+    pub async fn get_order(&self, trade_id: &str) -> Result<SellerOrder, OrderModifyFailure> {
+        let secrets = [
+            self.config.app_secret.expose_secret(),
+            self.config.session.expose_secret(),
+        ];
+        retried(&self.config.retry, || async {
+            self.limiter.until_ready(&self.config.app_key).await;
+            let form = self.signed_read_form(trade_id, self.clock.now());
+            let reply = self
+                .http
+                .send(self.http.inner().post(&self.url).form(&form), &secrets)
+                .await?
+                .error_for_status(&secrets)?;
+            let result = decode_read_reply(reply.body(), &secrets);
+            if let Err(e) = &result {
+                tracing::debug!(trade_id, error = %e, "TOP alibaba.seller.order.get failed");
             }
             result
         })

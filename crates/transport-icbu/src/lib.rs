@@ -13,6 +13,9 @@
 //!    [`policy()`](crate::policy()): every request carries the
 //!    full address, logistics, product list and payment breakdown, money as decimal strings
 //!    in the order's currency with the currency named, and the order's version.
+//! 3. The [`OrderSource`](order_domain::OrderSource) port on the same [`IcbuPlatform`]:
+//!    `alibaba.seller.order.get` ([`IcbuClient::get_order`]), mapped by [`read::to_order`] to the
+//!    domain snapshot with the version token (`contract_version`) the next modify needs.
 //!
 //! ## Errors
 //!
@@ -96,6 +99,8 @@ mod failure;
 pub mod generated;
 mod platform;
 pub mod policy;
+pub mod read;
+mod source;
 pub use policy::policy;
 pub mod sign;
 mod wire;

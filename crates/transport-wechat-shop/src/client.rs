@@ -11,6 +11,7 @@ use transport_core::{
 use crate::failure::{ChangeOrderPriceFailure, retried};
 use crate::generated::errors::ChangeOrderPriceError;
 use crate::generated::params;
+use crate::read::{GetOrderReply, GetOrderRequest, ShopOrder};
 use crate::token::{AppSecretTokenSource, TokenSource};
 use crate::wire::{ChangeOrderPriceRequest, Envelope, Reply};
 
@@ -23,6 +24,8 @@ pub struct WechatConfig {
     pub base_url: String,
     /// Path of the operation, default `/product/order/change_order_price`.
     pub path: String,
+    /// Path of the order read, default `/product/order/get`.
+    pub get_path: String,
     /// The app id (also the rate limiter's key).
     pub appid: String,
     /// The app secret (used by the default token source only).
@@ -40,6 +43,7 @@ impl WechatConfig {
         WechatConfig {
             base_url: params::DEFAULT_BASE_URL.to_owned(),
             path: params::PATH.to_owned(),
+            get_path: params::GET_PATH.to_owned(),
             appid: appid.into(),
             secret,
             rate_limit_per_second: Some(20),
@@ -80,6 +84,7 @@ impl WechatConfig {
 pub struct WechatShopClient {
     http: HttpClient,
     url: String,
+    get_url: String,
     appid: String,
     secret: SecretString,
     retry: RetryPolicy,
@@ -120,6 +125,7 @@ impl WechatShopClient {
     ) -> Self {
         WechatShopClient {
             url: transport_core::endpoint(&config.base_url, &config.path),
+            get_url: transport_core::endpoint(&config.base_url, &config.get_path),
             appid: config.appid,
             secret: config.secret,
             retry: config.retry,
@@ -203,6 +209,76 @@ impl WechatShopClient {
         let status = reply.status();
         match decode_reply(reply.body(), &secrets) {
             // A non-2xx status without a WeChat envelope is judged by its status.
+            Err(_) if !status.is_success() => Err(reply
+                .error_for_status(&secrets)
+                .err()
+                .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets))),
+            decoded => decoded,
+        }
+    }
+}
+
+impl WechatShopClient {
+    /// Reads one order (`product/order/get`). Same pacing, token refresh and retries as the
+    /// change; errcodes are classified by the same table (`100002` is `NotFound`).
+    pub async fn get_order(&self, order_id: u64) -> Result<ShopOrder, PlatformError> {
+        let body = serde_json::to_vec(&GetOrderRequest { order_id }).map_err(|e| {
+            PlatformError::new(
+                order_domain::PlatformErrorKind::InvalidRequest,
+                None,
+                format!("request could not be encoded: {e}"),
+            )
+        })?;
+        let reply =
+            transport_core::with_retries(&self.retry, || self.read_attempt(order_id, &body))
+                .await?;
+        let secrets = [self.secret.expose_secret()];
+        let r: GetOrderReply = transport_core::decode_json(reply.raw.as_bytes(), &secrets)?;
+        r.order.ok_or_else(|| {
+            protocol_error(
+                "product/order/get reply has no order",
+                reply.raw.as_bytes(),
+                &secrets,
+            )
+        })
+    }
+
+    /// One read attempt: token, send, and on a token errcode one refresh and resend.
+    async fn read_attempt(&self, order_id: u64, body: &[u8]) -> Result<Reply, PlatformError> {
+        let token = self.tokens.token().await?;
+        match self.send_read_once(&token, body).await? {
+            Ok(reply) => Ok(reply),
+            Err((code, _)) if params::TOKEN_REFRESH_ERRCODES.contains(&code) => {
+                tracing::info!(appid = %self.appid, order_id, errcode = code, "access token refused on read; refreshing once");
+                let fresh = self.tokens.refresh(&token).await?;
+                match self.send_read_once(&fresh, body).await? {
+                    Ok(reply) => Ok(reply),
+                    Err((code, msg)) => Err(self.error(code, &msg, &fresh).into()),
+                }
+            }
+            Err((code, msg)) => Err(self.error(code, &msg, &token).into()),
+        }
+    }
+
+    /// Sends the read once. Outer `Err`: transport or protocol failure; inner `Err`: a
+    /// non-zero errcode.
+    async fn send_read_once(
+        &self,
+        token: &SecretString,
+        body: &[u8],
+    ) -> Result<Result<Reply, (i64, String)>, PlatformError> {
+        self.limiter.until_ready(&self.appid).await;
+        let secrets = [token.expose_secret(), self.secret.expose_secret()];
+        let req = self
+            .http
+            .inner()
+            .post(&self.get_url)
+            .query(&[(params::query::ACCESS_TOKEN, token.expose_secret())])
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_vec());
+        let reply = self.http.send(req, &secrets).await?;
+        let status = reply.status();
+        match decode_reply(reply.body(), &secrets) {
             Err(_) if !status.is_success() => Err(reply
                 .error_for_status(&secrets)
                 .err()

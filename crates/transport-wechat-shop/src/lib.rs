@@ -17,6 +17,10 @@
 //! into the domain's [`PlatformError`](order_domain::PlatformError). The access token travels in the URL and is redacted from every
 //! error and log line, as is the app secret.
 //!
+//! 3. The [`OrderSource`](order_domain::OrderSource) port on the same [`WechatShopPlatform`]:
+//!    `product/order/get` mapped to the domain snapshot by [`read::to_order`] (the read carries
+//!    no revision count: it is 0, and the caller fills it from its journal).
+//!
 //! Ids are `u64` on the wire (values above 2^53 survive) and are read from numbers or strings.
 //!
 //! ## Using the client alone
@@ -61,6 +65,8 @@ pub mod generated;
 
 mod platform;
 pub mod policy;
+pub mod read;
+mod source;
 pub use policy::policy;
 mod token;
 mod wire;

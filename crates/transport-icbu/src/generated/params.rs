@@ -25,6 +25,15 @@ pub const DEFAULT_CURRENCY: &str = "USD";
 /// Key of the normal reply object.
 pub const RESPONSE_KEY: &str = "alibaba_trade_order_modify_response";
 
+/// `method` of the seller's order read.
+pub const READ_METHOD: &str = "alibaba.seller.order.get";
+
+/// Business parameter of the read: the trade id.
+pub const READ_PARAM: &str = "e_trade_id";
+
+/// Key of the read's reply object.
+pub const READ_RESPONSE_KEY: &str = "alibaba_seller_order_get_response";
+
 /// TOP system parameter names.
 pub const SYSTEM_PARAMS: &[&str] = &[
     "method",

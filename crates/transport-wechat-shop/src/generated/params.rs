@@ -22,6 +22,27 @@ pub const DAILY_QUOTA_ERRCODE: i64 = 45009;
 /// Errcode of the short-term (minute) frequency limit (retried after a pause).
 pub const RATE_LIMITED_ERRCODE: i64 = 45011;
 
+/// Path of the order read (configurable).
+pub const GET_PATH: &str = "/product/order/get";
+
+/// Read status: awaiting payment.
+pub const STATUS_AWAITING_PAYMENT: u32 = 10;
+
+/// Read status: paid, awaiting shipment.
+pub const STATUS_AWAITING_SHIPMENT: u32 = 20;
+
+/// Read status: shipped, awaiting receipt.
+pub const STATUS_AWAITING_RECEIPT: u32 = 30;
+
+/// Read status: completed.
+pub const STATUS_COMPLETED: u32 = 100;
+
+/// Read status: cancelled after a full after-sale.
+pub const STATUS_CANCELLED_AFTER_SALE: u32 = 200;
+
+/// Read status: cancelled (buyer, merchant or unpaid timeout).
+pub const STATUS_CANCELLED: u32 = 250;
+
 /// `order_id` (number (u64), required: yes): The order to change.
 pub const ORDER_ID: &str = "order_id";
 
