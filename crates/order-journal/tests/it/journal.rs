@@ -608,7 +608,7 @@ async fn writes_survive_a_crash_right_after_the_call_returns() {
     let status = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "writes_survive_a_crash_right_after_the_call_returns",
+            "journal::writes_survive_a_crash_right_after_the_call_returns",
             "--test-threads=1",
         ])
         .env(CRASH_CHILD, dir.url())

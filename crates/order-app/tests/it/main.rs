@@ -1,0 +1,7 @@
+//! `order-app`'s integration tests, built as one test binary (one link instead of one per
+//! file).
+
+mod channels;
+mod cli;
+mod journal_view;
+mod serve;

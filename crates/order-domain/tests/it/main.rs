@@ -1,0 +1,4 @@
+//! `order-domain`'s integration tests, built as one test binary (one link instead of one per
+//! file).
+
+mod prop_money;

@@ -1,0 +1,7 @@
+//! `order-journal`'s integration tests, built as one test binary (one link instead of one per
+//! file).
+
+mod group_commit;
+mod journal;
+mod messages_blob;
+mod prop_journal;

@@ -1,0 +1,4 @@
+//! `transport-1688-open`'s integration tests, built as one test binary (one link instead of one per
+//! file).
+
+mod http;

@@ -1,0 +1,5 @@
+//! `transport-icbu`'s integration tests, built as one test binary (one link instead of one per
+//! file).
+
+mod http;
+mod read;
