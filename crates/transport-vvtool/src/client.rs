@@ -116,6 +116,17 @@ impl VvtoolClient {
         self
     }
 
+    /// The limiter this client paces with (clones share its slots), for a caller that takes
+    /// a request's slot ahead with [`RateLimiter::reserve`].
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// The key this client's requests take their slots under (a digest of the token, never the token).
+    pub fn limiter_key(&self) -> &str {
+        &self.key
+    }
+
     /// Changes an unpaid 1688 order's prices through vv-tool.
     pub async fn modify_order_price(
         &self,
