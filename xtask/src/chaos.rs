@@ -116,6 +116,17 @@ fn plannable_lines(ordermod: &Path, batch: &Path) -> Result<BTreeSet<usize>, Str
 /// round-robin to `shops_per_platform` shops (`wechat-s0`, `wechat-s1`, …), each of which the
 /// sandbox gives its own credential and quota. Returns the number of lines.
 pub fn write_batch(ordermod: &Path, dir: &Path, shape: BatchShape) -> Result<PathBuf, String> {
+    write_batch_of(ordermod, dir, shape, &["wechat", "vvtool", "em", "icbu"])
+}
+
+/// [`write_batch`] for the platforms whose example shops are `<prefix>-main`, for each prefix
+/// in `prefixes` (`vvtool` only with `shape.with_vvtool`).
+pub fn write_batch_of(
+    ordermod: &Path,
+    dir: &Path,
+    shape: BatchShape,
+    prefixes: &[&str],
+) -> Result<PathBuf, String> {
     let raw = dir.join("generated.jsonl");
     let status = Command::new(ordermod)
         .args([
@@ -143,8 +154,9 @@ pub fn write_batch(ordermod: &Path, dir: &Path, shape: BatchShape) -> Result<Pat
         if keep.as_ref().is_some_and(|k| !k.contains(&(i + 1))) {
             continue;
         }
-        let Some(prefix) = ["wechat", "vvtool", "em", "icbu"]
-            .into_iter()
+        let Some(prefix) = prefixes
+            .iter()
+            .copied()
             .find(|p| line.contains(&format!("\"shop\":\"{p}-main\"")))
         else {
             continue;
@@ -371,10 +383,12 @@ pub fn http(
     path: &str,
     body: Option<&str>,
 ) -> Result<Vec<u8>, String> {
-    let host = base_url
+    // Only the authority: a base URL may carry a path prefix (the 1688 open platform
+    // emulator's `/openapi`), while `path` is absolute (the admin routes sit at the root).
+    let rest = base_url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("not an http URL: {base_url}"))?
-        .trim_end_matches('/');
+        .ok_or_else(|| format!("not an http URL: {base_url}"))?;
+    let host = rest.split('/').next().unwrap_or(rest);
     let mut s = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;

@@ -705,6 +705,10 @@ async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
                 .await?;
             for r in &page {
                 f(r)?;
+                if output_closed() {
+                    // Nobody reads any more: stop reading the journal too.
+                    return Ok(());
+                }
             }
             left = left.saturating_sub(page.len());
             match page.into_iter().last() {
@@ -716,7 +720,15 @@ async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
     }
     let dead = order_domain::Journal::messages(&journal, true).await?;
     let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
+    // A closed stdout (`ordermod journal --json | head -1`) is the end of output, not an error.
+    let mut out = std::io::BufWriter::new(PipeOut(stdout.lock()));
+    let done = || {
+        if output_closed() {
+            EXIT_OUTPUT_CLOSED
+        } else {
+            0
+        }
+    };
     if a.json {
         // {"amendments": [...], "dead_letters": [...], "acknowledged_unconfirmed": [...]},
         // written as it is read: one amendment per line.
@@ -750,7 +762,7 @@ async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
         .await?;
         out.write_all(b"]}\n")?;
         out.flush()?;
-        return Ok(0);
+        return Ok(done());
     }
     let counts = if order.is_some() {
         // Counts of one order: its rows are few (one per amendment of that order).
@@ -802,7 +814,7 @@ async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
         order_app::report::journal_tail(unconfirmed_total, &unconfirmed, &dead).as_bytes(),
     )?;
     out.flush()?;
-    Ok(0)
+    Ok(done())
 }
 
 /// What `--sandbox` says in an `ordermod` built without the emulators.

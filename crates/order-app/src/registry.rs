@@ -12,7 +12,7 @@ use std::sync::Arc;
 use order_domain::{OrderPlatform, Policy, ShopId};
 use transport_1688_open::{Open1688Client, Open1688Config, Open1688Platform};
 use transport_core::wechat_token::{TokenEndpoint, TokenSources};
-use transport_core::{HttpClient, RateLimiter, SecretString};
+use transport_core::{HttpClient, RateLimiter, RateLimiters, SecretString};
 use transport_em::{EmClient, EmConfig, EmPlatform};
 use transport_icbu::{IcbuClient, IcbuConfig, IcbuPlatform, SignMethod};
 use transport_vvtool::{VvtoolClient, VvtoolConfig, VvtoolPlatform};
@@ -222,8 +222,10 @@ pub fn build_platform(
 /// the transport's documented default. Shops that share a credential agree on it and on
 /// everything else that shapes a request ([`Config::parse`](crate::Config::parse) refuses them
 /// otherwise), so one client serves them all and its quota is one quota. Each credential also
-/// gets one [`SendPacer`] at the same rate ([`PlatformFactory::pacer`]), which the app waits on
-/// before it records an amendment as sent.
+/// has one [`RateLimiter`] (from one [`RateLimiters`] registry): its client paces with it, and
+/// its [`SendPacer`] ([`PlatformFactory::pacer`]), which the app waits on before it records an
+/// amendment as sent, reserves the request's slot on that same limiter, so the credential's
+/// quota is counted once.
 pub struct PlatformFactory {
     http: HttpClient,
     wechat: HashMap<String, WechatShopClient>,
@@ -235,8 +237,9 @@ pub struct PlatformFactory {
     em: HashMap<String, EmClient>,
     icbu: HashMap<(String, String), IcbuClient>,
     open1688: HashMap<(String, String), Open1688Client>,
-    /// Per credential (the clients' keys, prefixed by the platform).
-    pacers: HashMap<String, SendPacer>,
+    /// One limiter per credential (the clients' keys, prefixed by the platform), shared by
+    /// the credential's client and its pacer.
+    limiters: RateLimiters,
     /// Per shop built.
     shop_pacers: HashMap<ShopId, SendPacer>,
 }
@@ -244,15 +247,18 @@ pub struct PlatformFactory {
 /// Paces the sends of one credential in the app, at the rate its transport allows, so that an
 /// amendment is recorded as sent only when its request can leave.
 ///
-/// The transport's own limiter makes a request wait for its slot after the app recorded it as
-/// sent; with many amendments in flight for a rate-limited shop, most of them would sit in that
-/// queue already marked `sent`, and a crash would leave every one of them in doubt (resent, or
-/// held for an operator, on the next run) although none had left. Waiting here first keeps the
-/// in-doubt window to the requests actually on the wire; the transport's limiter then rarely
-/// waits. Clones share their state.
+/// Were the request to wait for its slot only in the transport, after the app recorded it as
+/// sent, then with many amendments in flight for a rate-limited shop most of them would sit in
+/// that queue already marked `sent`, and a crash would leave every one of them in doubt
+/// (resent, or held for an operator, on the next run) although none had left. The pacer takes
+/// the request's slot first ([`RateLimiter::reserve`]) on the credential's one limiter, the
+/// one its client paces with; the client's [`RateLimiter::until_ready`] then uses that slot
+/// instead of taking a second one. Clones share their state.
 #[derive(Clone)]
 pub struct SendPacer {
     limiter: RateLimiter,
+    /// The key the client takes its slots under.
+    key: String,
 }
 
 impl fmt::Debug for SendPacer {
@@ -265,12 +271,30 @@ impl SendPacer {
     /// `per_second` sends per second (`None` or zero: no pacing, so no pacer).
     pub fn per_second(per_second: Option<u32>) -> Option<SendPacer> {
         let limiter = RateLimiter::per_second(per_second);
-        (!limiter.is_unlimited()).then_some(SendPacer { limiter })
+        (!limiter.is_unlimited()).then_some(SendPacer {
+            limiter,
+            key: "send".to_owned(),
+        })
     }
 
-    /// Waits until the next send may leave, and takes its slot.
+    /// The pacer of a client that takes its slots from `limiter` under `key` (`None` when the
+    /// limiter is unlimited).
+    pub fn for_limiter(limiter: RateLimiter, key: impl Into<String>) -> Option<SendPacer> {
+        (!limiter.is_unlimited()).then(|| SendPacer {
+            limiter,
+            key: key.into(),
+        })
+    }
+
+    /// Waits until the next send may leave, and reserves its slot for the request: the
+    /// client's limiter (the same one) uses that slot instead of waiting for another.
     pub async fn until_ready(&self) {
-        self.limiter.until_ready("send").await;
+        self.limiter.reserve(&self.key).await;
+    }
+
+    /// The limiter this pacer reserves on.
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
     }
 }
 
@@ -292,7 +316,7 @@ impl PlatformFactory {
             em: HashMap::new(),
             icbu: HashMap::new(),
             open1688: HashMap::new(),
-            pacers: HashMap::new(),
+            limiters: RateLimiters::new(),
             shop_pacers: HashMap::new(),
         }
     }
@@ -303,20 +327,12 @@ impl PlatformFactory {
         self.shop_pacers.get(shop).cloned()
     }
 
-    /// Remembers `shop`'s pacer: the credential's, created at `rate` by its first shop.
-    fn pace(&mut self, shop: &ShopId, credential: String, rate: Option<u32>) {
-        let pacer = self
-            .pacers
-            .entry(credential)
-            .or_insert_with(|| SendPacer {
-                limiter: RateLimiter::per_second(rate),
-            })
-            .clone();
-        if pacer.limiter.is_unlimited() {
-            self.shop_pacers.remove(shop);
-        } else {
-            self.shop_pacers.insert(shop.clone(), pacer);
-        }
+    /// Remembers `shop`'s pacer: on its client's limiter, under the client's key.
+    fn pace(&mut self, shop: &ShopId, limiter: &RateLimiter, key: &str) {
+        match SendPacer::for_limiter(limiter.clone(), key) {
+            Some(pacer) => self.shop_pacers.insert(shop.clone(), pacer),
+            None => self.shop_pacers.remove(shop),
+        };
     }
 
     /// The transport of `shop`.
@@ -354,9 +370,6 @@ impl PlatformFactory {
         };
         let rate = shop.rate_limit_per_second.map(NonZeroU32::get);
         let http = &self.http;
-        // The transport's rate when this shop's client is new (else its credential's pacer
-        // exists already).
-        let mut fresh_rate: Option<u32> = None;
         let platform: Arc<dyn OrderPlatform> = match shop.platform {
             PlatformKind::WechatShop => {
                 let appid = plain("appid")?;
@@ -378,13 +391,16 @@ impl PlatformFactory {
                             &appid,
                             &config.secret,
                         );
-                        let c = WechatShopClient::with_token_source(http.clone(), config, tokens);
+                        let c = WechatShopClient::with_token_source(http.clone(), config, tokens)
+                            .with_limiter(
+                                self.limiters
+                                    .for_credential(&format!("wechat:{appid}"), per_second),
+                            );
                         self.wechat.insert(appid.clone(), c.clone());
-                        fresh_rate = per_second;
                         c
                     }
                 };
-                self.pace(&shop.id, format!("wechat:{appid}"), fresh_rate);
+                self.pace(&shop.id, client.limiter(), client.limiter_key());
                 Arc::new(WechatShopPlatform::new(client))
             }
             PlatformKind::WechatChannels => {
@@ -407,13 +423,16 @@ impl PlatformFactory {
                             &appid,
                             &config.secret,
                         );
-                        let c = ChannelsClient::with_token_source(http.clone(), config, tokens);
+                        let c = ChannelsClient::with_token_source(http.clone(), config, tokens)
+                            .with_limiter(
+                                self.limiters
+                                    .for_credential(&format!("channels:{appid}"), per_second),
+                            );
                         self.channels.insert(appid.clone(), c.clone());
-                        fresh_rate = per_second;
                         c
                     }
                 };
-                self.pace(&shop.id, format!("channels:{appid}"), fresh_rate);
+                self.pace(&shop.id, client.limiter(), client.limiter_key());
                 Arc::new(ChannelsPlatform::new(client))
             }
             PlatformKind::Vvtool1688 => {
@@ -429,13 +448,15 @@ impl PlatformFactory {
                             config = config.with_rate_limit(rate);
                         }
                         let per_second = config.rate_limit_per_second;
-                        let c = VvtoolClient::new(http.clone(), config);
+                        let c = VvtoolClient::new(http.clone(), config).with_limiter(
+                            self.limiters
+                                .for_credential(&format!("vvtool:{token_var}"), per_second),
+                        );
                         self.vvtool.insert(token_var.clone(), c.clone());
-                        fresh_rate = per_second;
                         c
                     }
                 };
-                self.pace(&shop.id, format!("vvtool:{token_var}"), fresh_rate);
+                self.pace(&shop.id, client.limiter(), client.limiter_key());
                 Arc::new(VvtoolPlatform::new(client, plain("shop_id")?))
             }
             PlatformKind::EmFranchiser => {
@@ -451,13 +472,15 @@ impl PlatformFactory {
                             config = config.with_rate_limit(rate);
                         }
                         let per_second = config.rate_limit_per_second;
-                        let c = EmClient::new(http.clone(), config);
+                        let c = EmClient::new(http.clone(), config).with_limiter(
+                            self.limiters
+                                .for_credential(&format!("em:{appid}"), per_second),
+                        );
                         self.em.insert(appid.clone(), c.clone());
-                        fresh_rate = per_second;
                         c
                     }
                 };
-                self.pace(&shop.id, format!("em:{appid}"), fresh_rate);
+                self.pace(&shop.id, client.limiter(), client.limiter_key());
                 Arc::new(EmPlatform::new(client))
             }
             PlatformKind::AlibabaIcbu => {
@@ -486,13 +509,15 @@ impl PlatformFactory {
                             config = config.with_rate_limit(rate);
                         }
                         let per_second = config.rate_limit_per_second;
-                        let c = IcbuClient::new(http.clone(), config);
+                        let c = IcbuClient::new(http.clone(), config).with_limiter(
+                            self.limiters
+                                .for_credential(&format!("icbu:{}:{}", key.0, key.1), per_second),
+                        );
                         self.icbu.insert(key.clone(), c.clone());
-                        fresh_rate = per_second;
                         c
                     }
                 };
-                self.pace(&shop.id, format!("icbu:{}:{}", key.0, key.1), fresh_rate);
+                self.pace(&shop.id, client.limiter(), client.limiter_key());
                 Arc::new(IcbuPlatform::new(client))
             }
             PlatformKind::Alibaba1688 => {
@@ -512,20 +537,121 @@ impl PlatformFactory {
                             config = config.with_rate_limit(rate);
                         }
                         let per_second = config.rate_limit_per_second;
-                        let c = Open1688Client::new(http.clone(), config);
+                        let c = Open1688Client::new(http.clone(), config).with_limiter(
+                            self.limiters.for_credential(
+                                &format!("1688-open:{}:{}", key.0, key.1),
+                                per_second,
+                            ),
+                        );
                         self.open1688.insert(key.clone(), c.clone());
-                        fresh_rate = per_second;
                         c
                     }
                 };
-                self.pace(
-                    &shop.id,
-                    format!("1688-open:{}:{}", key.0, key.1),
-                    fresh_rate,
-                );
+                self.pace(&shop.id, client.limiter(), client.limiter_key());
                 Arc::new(Open1688Platform::new(client))
             }
         };
         Ok(platform)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::config::Config;
+
+    /// Two WeChat shops of one app (one credential) and an EM shop of another, 1 request/s.
+    const SHARED_APP: &str = r#"
+[journal]
+url = "sqlite::memory:"
+
+[[shop]]
+id = "wx-a"
+platform = "wechat-shop"
+base_url = "http://127.0.0.1:9"
+rate_limit_per_second = 1
+[shop.credentials]
+appid = "wx1"
+secret_env = "WX1_SECRET"
+
+[[shop]]
+id = "wx-b"
+platform = "wechat-shop"
+base_url = "http://127.0.0.1:9"
+rate_limit_per_second = 1
+[shop.credentials]
+appid = "wx1"
+secret_env = "WX1_SECRET"
+
+[[shop]]
+id = "em-c"
+platform = "em-franchiser"
+base_url = "http://127.0.0.1:9"
+rate_limit_per_second = 1
+[shop.credentials]
+appid = "em1"
+secret_env = "EM1_SECRET"
+"#;
+
+    /// Whether `fut` finishes on its first poll: a slot was free, nothing was waited for.
+    fn ready_at_once<F: std::future::Future>(fut: F) -> bool {
+        let mut fut = std::pin::pin!(fut);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        fut.as_mut().poll(&mut cx).is_ready()
+    }
+
+    fn factory() -> PlatformFactory {
+        let config = Config::parse(SHARED_APP).unwrap();
+        let env: BTreeMap<String, String> = [("WX1_SECRET", "s1"), ("EM1_SECRET", "s2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let mut f = PlatformFactory::new(crate::app::http_client().unwrap());
+        for shop in &config.shops {
+            let creds = shop.resolve_secrets(&env).unwrap();
+            f.build(shop, &creds).unwrap();
+        }
+        f
+    }
+
+    #[tokio::test]
+    async fn one_limiter_per_credential_is_shared_by_the_pacer_and_the_client() {
+        let f = factory();
+        let shop = |s: &str| ShopId::new(s).unwrap();
+        let (a, b, c) = (
+            f.pacer(&shop("wx-a")).unwrap(),
+            f.pacer(&shop("wx-b")).unwrap(),
+            f.pacer(&shop("em-c")).unwrap(),
+        );
+        let client = &f.wechat["wx1"];
+        assert!(a.limiter().same_as(client.limiter()));
+        assert!(b.limiter().same_as(client.limiter()));
+        assert!(!c.limiter().same_as(client.limiter()));
+        assert!(c.limiter().same_as(f.em["em1"].limiter()));
+    }
+
+    #[tokio::test]
+    async fn a_request_takes_one_slot_and_shops_of_one_credential_share_its_quota() {
+        let f = factory();
+        let shop = |s: &str| ShopId::new(s).unwrap();
+        let (a, b, c) = (
+            f.pacer(&shop("wx-a")).unwrap(),
+            f.pacer(&shop("wx-b")).unwrap(),
+            f.pacer(&shop("em-c")).unwrap(),
+        );
+        let client = &f.wechat["wx1"];
+        let send = || client.limiter().until_ready(client.limiter_key());
+        // Quota 1 a second, burst 1: the app reserves shop a's slot, and the client's request
+        // uses it instead of taking a second one.
+        assert!(ready_at_once(a.until_ready()));
+        assert!(ready_at_once(send()));
+        // That was the credential's one slot of this second: shop b's next send (same app)
+        // must wait, and so must a request of the client without a reservation.
+        assert!(!ready_at_once(b.until_ready()));
+        assert!(!ready_at_once(send()));
+        // Another credential has its own quota.
+        assert!(ready_at_once(c.until_ready()));
     }
 }

@@ -20,19 +20,22 @@
 //! The crate's binaries are the load generators: `intake-load` (the receiver) and `bare-send`
 //! (the bare client of `batch_vs_bare`, which records and replays `ordermod apply`'s requests).
 //!
-//! WeChat and vv-tool sign nothing (an access token in the query, a bearer token in a header),
-//! so their "sign" step is empty; their replies are read with the transports' own public
-//! `decode_reply`.
+//! WeChat Shop, WeChat Channels and vv-tool sign nothing (an access token in the query, a
+//! bearer token in a header), so their "sign" step is empty; their replies are read with the
+//! transports' own public `decode_reply`. The 1688 open platform signs the form with
+//! `_aop_signature` (HMAC-SHA1, `Open1688Client::signed_form`).
 
 use order_domain::{Amendment, Order, Policy, Timestamp, plan};
 use transport_core::{HttpClient, HttpConfig, PlatformError, SecretString};
 
 /// The platforms measured, in print order.
-pub const PLATFORMS: [&str; 4] = [
+pub const PLATFORMS: [&str; 6] = [
     "wechat_shop",
     "vvtool_1688",
     "em_franchiser",
     "alibaba_icbu",
+    "wechat_channels",
+    "alibaba_1688",
 ];
 
 /// Key of the floor's HMAC (any 32 bytes; the cost of HMAC does not depend on the key).
@@ -40,7 +43,7 @@ const FLOOR_KEY: &[u8] = b"bench-floor-key-0123456789abcdef";
 
 /// One platform's canned amendment, its transport client pieces and a canned success reply.
 pub struct Case {
-    /// `wechat_shop`, `em_franchiser` or `alibaba_icbu`.
+    /// One of [`PLATFORMS`].
     pub name: &'static str,
     order: Order,
     amendment: Amendment,
@@ -54,6 +57,8 @@ enum Signer {
     Vvtool,
     Em(Box<transport_em::EmClient>),
     Icbu(Box<transport_icbu::IcbuClient>),
+    Channels,
+    Open1688(Box<transport_1688_open::Open1688Client>),
 }
 
 fn parse<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> T {
@@ -153,11 +158,54 @@ impl Case {
                 policy: transport_icbu::policy(),
                 reply: br#"{"alibaba_trade_order_modify_response":{"result":{"success":true,"value":{"trade_id":24668306501026709,"pay_url":"cashier.alibaba.com"}},"request_id":"r1"}}"#,
                 signer: Signer::Icbu(Box::new(transport_icbu::IcbuClient::new(
-                    http,
+                    http.clone(),
                     transport_icbu::IcbuConfig::new(
                         "12345678",
                         SecretString::from("app-secret".to_owned()),
                         SecretString::from("seller-session".to_owned()),
+                    )
+                    .with_base_url("http://127.0.0.1:9"),
+                ))),
+            },
+            Case {
+                name: "wechat_channels",
+                order: parse(
+                    "order",
+                    r#"{"id": "3720000000000000011", "status": "awaiting_payment", "currency": "CNY",
+                        "lines": [{"id": "a", "product": "30000000010", "sku": "40000000010", "quantity": "2", "original_total": "59.80"},
+                                  {"id": "b", "product": "30000000011", "sku": "40000000011", "quantity": "1", "original_total": "20.00"}],
+                        "freight": {"original": "8.00"}}"#,
+                ),
+                amendment: parse(
+                    "amendment",
+                    r#"{"lines": {"a": "49.90", "b": "18.00"}, "freight": "0"}"#,
+                ),
+                policy: transport_wechat_channels::policy(),
+                reply: br#"{"errcode":0,"errmsg":"ok"}"#,
+                signer: Signer::Channels,
+            },
+            Case {
+                name: "alibaba_1688",
+                order: parse(
+                    "order",
+                    r#"{"id": "2298111437768740010", "status": "awaiting_payment", "currency": "CNY", "trade_type": "6",
+                        "lines": [{"id": "2298111437768740011", "original_total": "100.00"},
+                                  {"id": "2298111437768740012", "original_total": "30.00", "current_total": "28.00"},
+                                  {"id": "2298111437768740013", "original_total": "5.00", "closed": true}],
+                        "freight": {"original": "12.00"}}"#,
+                ),
+                amendment: parse(
+                    "amendment",
+                    r#"{"lines": {"2298111437768740011": "90.00"}, "freight": "10.00"}"#,
+                ),
+                policy: transport_1688_open::policy(),
+                reply: br#"{"result":true,"resultCode":"SUCCESS","resultMsg":"ok"}"#,
+                signer: Signer::Open1688(Box::new(transport_1688_open::Open1688Client::new(
+                    http,
+                    transport_1688_open::Open1688Config::new(
+                        "1688-app",
+                        SecretString::from("1688-secret".to_owned()),
+                        SecretString::from("1688-token".to_owned()),
                     )
                     .with_base_url("http://127.0.0.1:9"),
                 ))),
@@ -210,6 +258,42 @@ impl Case {
                     transport_icbu::decode_reply(self.reply, &["app-secret", "seller-session"])?;
                 Ok(form_len(&form) + done.raw_reply.len())
             }
+            Signer::Channels => {
+                // No address change has been made to the canned order.
+                let req = transport_wechat_channels::encode(&self.order, &p, 0)?;
+                let body = match &req {
+                    transport_wechat_channels::Request::Price(r) => serde_json::to_vec(r),
+                    transport_wechat_channels::Request::Address(r) => serde_json::to_vec(r),
+                }
+                .map_err(encode_error)?;
+                let secrets = ["token-secret", "app-secret"];
+                let reply = transport_wechat_channels::decode_reply(self.reply, &secrets)?
+                    .map_err(|(code, msg)| {
+                        transport_wechat_channels::reply_error(code, &msg, &secrets)
+                    })?;
+                Ok(body.len() + reply.raw.len())
+            }
+            Signer::Open1688(client) => {
+                // What `Open1688Platform::apply` does: the plan as the business parameters,
+                // then the signed form.
+                let req = transport_1688_open::encode(&self.order, &p)?;
+                let path = transport_1688_open::url_path(
+                    transport_1688_open::generated::params::MODIFY_PRICE_VERSION,
+                    transport_1688_open::generated::params::MODIFY_PRICE_NAMESPACE,
+                    transport_1688_open::generated::params::MODIFY_PRICE_API,
+                    client.app_key(),
+                );
+                let form = client.signed_form(
+                    &path,
+                    &req.params(),
+                    Timestamp::from_millis(1_727_251_200_000),
+                );
+                let done = transport_1688_open::decode_modify_reply(
+                    self.reply,
+                    &["1688-secret", "1688-token"],
+                )?;
+                Ok(form_len(&form) + done.raw.len())
+            }
         }
     }
 
@@ -234,6 +318,19 @@ impl Case {
                 &self.order,
                 &p,
             )?)),
+            Signer::Channels => match transport_wechat_channels::encode(&self.order, &p, 0)? {
+                transport_wechat_channels::Request::Price(r) => FloorInput::Channels(Box::new(r)),
+                transport_wechat_channels::Request::Address(_) => {
+                    return Err(PlatformError::new(
+                        order_domain::PlatformErrorKind::InvalidRequest,
+                        None,
+                        "the canned Channels amendment is a price change",
+                    ));
+                }
+            },
+            Signer::Open1688(_) => {
+                FloorInput::Open1688(Box::new(transport_1688_open::encode(&self.order, &p)?))
+            }
         })
     }
 }
@@ -249,6 +346,10 @@ pub enum FloorInput {
     Em(Box<transport_em::TradeModifyRequest>),
     /// ICBU `param_order_modify`.
     Icbu(Box<transport_icbu::OrderModifyRequest>),
+    /// WeChat Channels `price/update`.
+    Channels(Box<transport_wechat_channels::PriceUpdateRequest>),
+    /// 1688 open platform `trade.order.modifyOrderPrice` (its `entryDiscounts`).
+    Open1688(Box<transport_1688_open::ModifyOrderPriceRequest>),
 }
 
 impl FloorInput {
@@ -259,6 +360,8 @@ impl FloorInput {
             FloorInput::Vvtool(r) => serde_json::to_vec(r),
             FloorInput::Em(r) => serde_json::to_vec(r),
             FloorInput::Icbu(r) => serde_json::to_vec(r),
+            FloorInput::Channels(r) => serde_json::to_vec(r),
+            FloorInput::Open1688(r) => serde_json::to_vec(&r.params()),
         }
         .unwrap_or_default();
         let mac = transport_core::sign::hmac_sha256(FLOOR_KEY, &bytes);

@@ -171,6 +171,17 @@ impl Open1688Client {
         self
     }
 
+    /// The limiter this client paces with (clones share its slots), for a caller that takes
+    /// a request's slot ahead with [`RateLimiter::reserve`].
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// The key this client's requests take their slots under (the app key and a digest of the access token).
+    pub fn limiter_key(&self) -> &str {
+        &self.limiter_key
+    }
+
     /// The app key.
     pub fn app_key(&self) -> &str {
         &self.app_key

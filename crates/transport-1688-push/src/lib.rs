@@ -14,9 +14,12 @@
 //!   [`InMemoryNonceStore`], bounded and pruned with the window). The [`Verified`] dedup key is
 //!   the nonce, or `body-md5:{MD5 of the body}` when the optional `nonce-str` is absent.
 //! - **Signature schemes.** The seed aggregator's recipe is not published: the default,
-//!   [`Md5SortedParams`], is an ASSUMED, configurable recipe (MD5 over sorted `key=value` pairs
-//!   of the four headers and the raw body, `&key=SECRET` appended). [`HmacSha1SortedKeyValue`]
-//!   is the other documented aggregator form. Both are pinned by golden tests.
+//!   [`Md5LengthPrefixed`] (the one `ordermod serve` uses), is an ASSUMED, configurable recipe
+//!   (MD5 over the four headers and the raw body, sorted by key, each written `key=LEN:value`
+//!   so no bytes can move between fields, `&key=SECRET` appended; every header required).
+//!   [`Md5SortedParams`] is the older, ambiguous form (empty values dropped, values not
+//!   delimited), kept for an aggregator that signs that way; [`HmacSha1SortedKeyValue`] is the
+//!   other documented aggregator form. All three are pinned by golden tests.
 //! - **Decoding** ([`decode_message`]): strict JSON first; on failure one documented repair
 //!   (raw control characters inside string literals are escaped) and a second parse. Every
 //!   tolerance is a recorded [`Repair`] in [`DecodedMessage::repairs`] and a `tracing` warning,
@@ -114,9 +117,11 @@ impl PushDecoder {
         }
     }
 
-    /// A decoder with the default (assumed) [`Md5SortedParams`] recipe and `secret`.
+    /// A decoder with the default (assumed) [`Md5LengthPrefixed`] recipe and `secret`: the
+    /// recipe `ordermod serve` uses. For another recipe (the older [`Md5SortedParams`], or
+    /// your aggregator's own) use [`PushDecoder::new`].
     pub fn with_secret(secret: SecretString) -> Self {
-        PushDecoder::new(Arc::new(Md5SortedParams::new(secret)))
+        PushDecoder::new(Arc::new(Md5LengthPrefixed::new(secret)))
     }
 
     /// Replaces the configuration (window, header names).

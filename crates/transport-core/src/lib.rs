@@ -11,6 +11,7 @@
 //! | [`redact`] | [`redact_url`] (query values of token-like parameters become `***`) and [`redact_text`] (known secret values become `***`). |
 //! | [`sign`] | pure digest primitives for platform signatures: MD5, HMAC-MD5, HMAC-SHA1, HMAC-SHA256, upper/lower hex, and [`verify_hex`](sign::verify_hex), a constant-time comparison of a received hex signature. |
 //! | [`limit`] | [`RateLimiter`]: per-credential request pacing on `governor`, and [`RateLimiters`], one shared limiter per credential for the whole process (the app's send pacing and the transport's client use the same one; [`RateLimiter::reserve`] takes a request's slot ahead so it is not taken twice). |
+//! | [`failure`] | [`OperationFailure`]: the typed clients' error, generic over the operation's generated refusal enum (`Refused` with the typed error and its domain classification, or `Unanswered`), and [`failure::retried`], bounded retries that hand back the last attempt's typed failure. |
 //! | [`retry`] | [`RetryPolicy`] and [`with_retries`]: bounded exponential backoff with jitter (`backon`) that retries retryable [`PlatformError`]s only and honours their `retry_after`. |
 //! | [`text`] | [`SmallText`](text::SmallText): short wire text (amounts, dates) formatted without a heap allocation. |
 //! | [`wechat_token`] | WeChat app access tokens shared by the WeChat transports: [`TokenSource`](wechat_token::TokenSource), [`AppSecretTokenSource`](wechat_token::AppSecretTokenSource) (`/cgi-bin/token` or `/cgi-bin/stable_token`, cached, single-flight) and [`TokenSources`](wechat_token::TokenSources), one source per app. |
@@ -46,6 +47,7 @@ pub mod client;
 pub mod clock;
 pub mod convert;
 pub mod error;
+pub mod failure;
 pub mod http;
 pub mod lenient;
 pub mod limit;
@@ -60,6 +62,7 @@ pub use client::{ClientSettings, Masked};
 pub use clock::SystemClock;
 pub use convert::{invalid_request, minor_units, numeric_id};
 pub use error::{decode_json, from_reqwest, from_status, protocol_error, snippet};
+pub use failure::OperationFailure;
 pub use http::{HttpClient, HttpConfig, HttpReply, endpoint, install_crypto_provider};
 pub use limit::{RateLimiter, RateLimiters};
 pub use order_domain::{PlatformError, PlatformErrorKind};

@@ -103,7 +103,7 @@ pub struct EmClient {
     http: HttpClient,
     config: EmConfig,
     url: String,
-    limiter: Arc<RateLimiter>,
+    limiter: RateLimiter,
     clock: Arc<dyn Clock>,
 }
 
@@ -120,7 +120,7 @@ impl EmClient {
     /// A client on the shared `http` client.
     pub fn new(http: HttpClient, config: EmConfig) -> Self {
         let url = transport_core::endpoint(&config.base_url, &config.path);
-        let limiter = Arc::new(RateLimiter::per_second(config.rate_limit_per_second));
+        let limiter = RateLimiter::per_second(config.rate_limit_per_second);
         EmClient {
             http,
             config,
@@ -128,6 +128,24 @@ impl EmClient {
             limiter,
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Shares `limiter` (keyed by app id) with other users of the same app's quota.
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// The limiter this client paces with (clones share its slots), for a caller that takes
+    /// a request's slot ahead with [`RateLimiter::reserve`].
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// The key this client's requests take their slots under (the app id).
+    pub fn limiter_key(&self) -> &str {
+        &self.config.appid
     }
 
     /// With another clock (tests, replays).

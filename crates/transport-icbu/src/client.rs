@@ -109,7 +109,7 @@ pub struct IcbuClient {
     http: HttpClient,
     config: IcbuConfig,
     url: String,
-    limiter: Arc<RateLimiter>,
+    limiter: RateLimiter,
     clock: Arc<dyn Clock>,
 }
 
@@ -126,7 +126,7 @@ impl IcbuClient {
     /// A client on the shared `http` client.
     pub fn new(http: HttpClient, config: IcbuConfig) -> Self {
         let url = transport_core::endpoint(&config.base_url, &config.path);
-        let limiter = Arc::new(RateLimiter::per_second(config.rate_limit_per_second));
+        let limiter = RateLimiter::per_second(config.rate_limit_per_second);
         IcbuClient {
             http,
             config,
@@ -134,6 +134,24 @@ impl IcbuClient {
             limiter,
             clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Shares `limiter` (keyed by app key) with other users of the same app's quota.
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = limiter;
+        self
+    }
+
+    /// The limiter this client paces with (clones share its slots), for a caller that takes
+    /// a request's slot ahead with [`RateLimiter::reserve`].
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// The key this client's requests take their slots under (the app key).
+    pub fn limiter_key(&self) -> &str {
+        &self.config.app_key
     }
 
     /// With another clock (tests, replays).

@@ -1,118 +1,22 @@
-//! The typed client's error: the platform's refusal typed by the generated table, or a failure
-//! that got no platform answer (smithy-rs style). The [`OrderPlatform`](order_domain::OrderPlatform)
-//! implementation converts it into the domain's [`PlatformError`].
+//! The typed client's error: transport-core's [`OperationFailure`] over the operation's two
+//! generated tables (smithy-rs style). The [`OrderPlatform`](order_domain::OrderPlatform)
+//! implementation converts it into the domain's [`PlatformError`](order_domain::PlatformError).
 
-use std::future::Future;
-use std::sync::{Mutex, PoisonError};
-
-use order_domain::{PlatformError, PlatformErrorKind};
-use transport_core::{RetryPolicy, with_retries};
+use transport_core::failure::OperationFailure;
+pub(crate) use transport_core::failure::retried;
 
 use crate::generated::errors::{OrderModifyGatewayError, OrderModifyResultError};
 
-/// Why a [`IcbuClient::modify_order`](crate::IcbuClient::modify_order) call failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// An ICBU refusal, typed: ICBU refuses at two levels.
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum OrderModifyFailure {
+pub enum OrderModifyRefusal {
     /// The TOP gateway answered with an `error_response`.
-    #[error("{domain}")]
-    Refused {
-        /// The refusal, typed: a variant per documented code, `Unknown` with the code and
-        /// message verbatim for the rest.
-        error: OrderModifyGatewayError,
-        /// Its classification for the domain (kind, retry, detail); boxed to keep the
-        /// failure small.
-        domain: Box<PlatformError>,
-    },
+    Gateway(OrderModifyGatewayError),
     /// The operation refused the change (`result.success` false).
-    #[error("{domain}")]
-    Rejected {
-        /// The refusal, typed: a variant per documented code, `Unknown` with the code and
-        /// message verbatim for the rest.
-        error: OrderModifyResultError,
-        /// Its classification for the domain (kind, retry, detail); boxed to keep the
-        /// failure small.
-        domain: Box<PlatformError>,
-    },
-    /// No platform answer to type: connection, timeout, HTTP status, unreadable reply, an
-    /// invalid request caught before sending.
-    #[error(transparent)]
-    Unanswered(#[from] PlatformError),
+    Result(OrderModifyResultError),
 }
 
-impl OrderModifyFailure {
-    /// The domain's view of the failure.
-    pub fn platform_error(&self) -> &PlatformError {
-        match self {
-            OrderModifyFailure::Refused { domain, .. } => domain.as_ref(),
-            OrderModifyFailure::Rejected { domain, .. } => domain.as_ref(),
-            OrderModifyFailure::Unanswered(e) => e,
-        }
-    }
-
-    /// The domain's classification.
-    pub fn kind(&self) -> PlatformErrorKind {
-        self.platform_error().kind()
-    }
-
-    /// The platform's code (or transport-core's `transport`, `protocol`, `http.<status>`).
-    pub fn code(&self) -> Option<&str> {
-        self.platform_error().code()
-    }
-
-    /// The platform's message, verbatim and redacted.
-    pub fn message(&self) -> &str {
-        self.platform_error().message()
-    }
-
-    /// Extra detail (a link, a merchant action, a sub-code).
-    pub fn detail(&self) -> Option<&str> {
-        self.platform_error().detail()
-    }
-
-    /// Whether retrying can succeed.
-    pub fn retryable(&self) -> bool {
-        self.platform_error().retryable()
-    }
-}
-
-impl From<OrderModifyFailure> for PlatformError {
-    fn from(f: OrderModifyFailure) -> Self {
-        match f {
-            OrderModifyFailure::Refused { domain, .. } => *domain,
-            OrderModifyFailure::Rejected { domain, .. } => *domain,
-            OrderModifyFailure::Unanswered(e) => e,
-        }
-    }
-}
-
-/// [`with_retries`] over attempts that fail with a [`OrderModifyFailure`]: retry decisions follow the
-/// domain classification, and the last attempt's typed failure is what the caller gets.
-pub(crate) async fn retried<T, F, Fut>(
-    policy: &RetryPolicy,
-    mut op: F,
-) -> Result<T, OrderModifyFailure>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, OrderModifyFailure>>,
-{
-    let last = Mutex::new(None);
-    let result = with_retries(policy, || {
-        let attempt = op();
-        let last = &last;
-        async move {
-            attempt.await.map_err(|f| {
-                let e = f.platform_error().clone();
-                *last.lock().unwrap_or_else(PoisonError::into_inner) = Some(f);
-                e
-            })
-        }
-    })
-    .await;
-    result.map_err(
-        |e| match last.into_inner().unwrap_or_else(PoisonError::into_inner) {
-            Some(f) if *f.platform_error() == e => f,
-            _ => OrderModifyFailure::Unanswered(e),
-        },
-    )
-}
+/// Why a [`IcbuClient::modify_order`](crate::IcbuClient::modify_order) call failed: a typed
+/// [`OrderModifyRefusal`] (`Refused`), or no answer to type (`Unanswered`).
+pub type OrderModifyFailure = OperationFailure<OrderModifyRefusal>;

@@ -106,7 +106,7 @@ pub mod sign;
 mod wire;
 
 pub use client::{DEFAULT_BASE_URL, DEFAULT_PATH, IcbuClient, IcbuConfig, SystemClock};
-pub use failure::OrderModifyFailure;
+pub use failure::{OrderModifyFailure, OrderModifyRefusal};
 pub use generated::errors::{OrderModifyGatewayError, OrderModifyResultError};
 pub use platform::{IcbuPlatform, param_from_plan, request_from_plan};
 pub use sign::{SignMethod, top_timestamp};

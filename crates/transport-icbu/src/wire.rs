@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use transport_core::protocol_error;
 
-use crate::failure::OrderModifyFailure;
+use crate::failure::{OrderModifyFailure, OrderModifyRefusal};
 use crate::generated::errors::{OrderModifyGatewayError, OrderModifyResultError};
 use crate::generated::params;
 
@@ -385,10 +385,7 @@ pub fn decode_reply(body: &[u8], secrets: &[&str]) -> Result<OrderModified, Orde
 pub fn result_error(code: &str, message: &str) -> OrderModifyFailure {
     let error = OrderModifyResultError::from_reply(code.trim(), message);
     let domain = error.clone().into_platform_error();
-    OrderModifyFailure::Rejected {
-        error,
-        domain: Box::new(domain),
-    }
+    OrderModifyFailure::refused(OrderModifyRefusal::Result(error), domain)
 }
 
 /// A gateway `error_response`, classified by the generated table and refined by `sub_code`:
@@ -444,10 +441,7 @@ pub fn gateway_error(
     }
     let domain = PlatformError::new(kind, Some(generated.code().to_owned()), message)
         .with_detail(detail.join("; "));
-    OrderModifyFailure::Refused {
-        error: generated,
-        domain: Box::new(domain),
-    }
+    OrderModifyFailure::refused(OrderModifyRefusal::Gateway(generated), domain)
 }
 
 #[cfg(test)]

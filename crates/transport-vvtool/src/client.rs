@@ -9,7 +9,7 @@ use transport_core::{
     ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, protocol_error, redact_text,
 };
 
-use crate::failure::{ModifyOrderPriceFailure, retried};
+use crate::failure::{ModifyOrderPriceFailure, ModifyOrderPriceRefusal, retried};
 use crate::generated::errors::{ModifyOrderPriceError, ModifyOrderPriceResultError};
 use crate::generated::params;
 use crate::wire::{Data, Envelope, ModifyOrderPriceReply, ModifyOrderPriceRequest, auth_link};
@@ -116,6 +116,17 @@ impl VvtoolClient {
         self
     }
 
+    /// The limiter this client paces with (clones share its slots), for a caller that takes
+    /// a request's slot ahead with [`RateLimiter::reserve`].
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// The key this client's requests take their slots under (a digest of the token, never the token).
+    pub fn limiter_key(&self) -> &str {
+        &self.key
+    }
+
     /// Changes an unpaid 1688 order's prices through vv-tool.
     pub async fn modify_order_price(
         &self,
@@ -196,10 +207,10 @@ pub fn decode_reply(
         if is_302 && let Some(link) = auth_link(env.data.as_ref(), &msg) {
             domain = domain.with_detail(redact_text(&link, secrets));
         }
-        return Err(ModifyOrderPriceFailure::Refused {
-            error,
-            domain: Box::new(domain),
-        });
+        return Err(ModifyOrderPriceFailure::refused(
+            ModifyOrderPriceRefusal::Envelope(error),
+            domain,
+        ));
     }
     let data: Data = match env.data {
         Some(v) if v.is_object() => serde_json::from_value(v).map_err(|e| {
@@ -230,10 +241,10 @@ pub fn decode_reply(
             if let Some(cost) = data.cost() {
                 domain = domain.with_detail(format!("withholding_money {cost}"));
             }
-            Err(ModifyOrderPriceFailure::Rejected {
-                error,
-                domain: Box::new(domain),
-            })
+            Err(ModifyOrderPriceFailure::refused(
+                ModifyOrderPriceRefusal::Result(error),
+                domain,
+            ))
         }
         None => Err(protocol_error("reply data has no boolean success", body, secrets).into()),
     }

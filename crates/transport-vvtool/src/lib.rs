@@ -64,7 +64,7 @@ pub use policy::policy;
 mod wire;
 
 pub use client::{VvtoolClient, VvtoolConfig, decode_reply};
-pub use failure::ModifyOrderPriceFailure;
+pub use failure::{ModifyOrderPriceFailure, ModifyOrderPriceRefusal};
 pub use generated::errors::{ModifyOrderPriceError, ModifyOrderPriceResultError};
 pub use platform::{VvtoolPlatform, encode};
 pub use wire::{EntryDiscount, ModifyOrderPriceReply, ModifyOrderPriceRequest};

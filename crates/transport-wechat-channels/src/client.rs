@@ -166,6 +166,17 @@ impl ChannelsClient {
         self
     }
 
+    /// The limiter this client paces with (clones share its slots), for a caller that takes
+    /// a request's slot ahead with [`RateLimiter::reserve`].
+    pub fn limiter(&self) -> &RateLimiter {
+        &self.limiter
+    }
+
+    /// The key this client's requests take their slots under (the app id).
+    pub fn limiter_key(&self) -> &str {
+        &self.appid
+    }
+
     /// The app id.
     pub fn appid(&self) -> &str {
         &self.appid

@@ -151,3 +151,31 @@ async fn a_second_apply_on_a_held_journal_exits_2_naming_the_journal_and_the_hol
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_json_into_a_closed_pipe_exits_141_without_a_panic() {
+    use std::io::BufRead as _;
+    let d = dir("epipe");
+    let url = format!("sqlite://{}", d.join("j.db").display());
+    // More than a pipe buffer of JSON, so the writer meets the closed pipe mid-stream.
+    let held = journal_with(&url, 620).await;
+    let mut child = Command::new(BIN)
+        .args(["journal", "--journal", &url, "--json"])
+        .env_remove("ORDERMOD_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Like `| head -1`: read one line, then close the pipe.
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert_eq!(first, "{\"amendments\":[\n");
+    drop(reader);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    held.close().await;
+}

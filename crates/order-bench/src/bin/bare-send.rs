@@ -73,6 +73,8 @@ fn args() -> Result<Args, String> {
 }
 
 fn client(pool: usize) -> Result<reqwest::Client, String> {
+    // reqwest is built without a default TLS provider (decision D14): install ring's.
+    transport_core::install_crypto_provider();
     reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(pool)

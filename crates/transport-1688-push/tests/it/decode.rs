@@ -483,8 +483,32 @@ fn golden_headers() -> Vec<(String, String)> {
     ])
 }
 
-fn default_decoder() -> PushDecoder {
-    PushDecoder::with_secret("secretXYZ".into())
+/// A decoder with the older sorted-params recipe, the one the golden headers are signed with.
+fn sorted_params_decoder() -> PushDecoder {
+    PushDecoder::new(Arc::new(Md5SortedParams::new("secretXYZ".into())))
+}
+
+#[tokio::test]
+async fn with_secret_verifies_the_length_prefixed_recipe_that_serve_uses() {
+    let dec = PushDecoder::with_secret("secretXYZ".into());
+    let now = Timestamp::from_millis(NOW);
+    // The sorted-params signature of the same message is refused: it is not the default.
+    assert_eq!(
+        dec.verify(&golden_headers(), BODY.as_bytes(), now).await,
+        Err(MessageError::BadSignature)
+    );
+    // The length-prefixed golden vector (`Md5LengthPrefixed`'s documentation,
+    // `docs/platforms/1688-push.md`) verifies.
+    let mut h = golden_headers();
+    h[4].1 = "B59A1D2B38CEAD1361D5F30AA3BA04D0".into();
+    let v = dec.verify(&h, BODY.as_bytes(), now).await.unwrap();
+    assert_eq!(v.dedup_key, "n-0001");
+    // Every header is required: without the nonce it is a missing header, not an empty field.
+    h.retain(|(k, _)| k != "nonce-str");
+    assert_eq!(
+        dec.verify(&h, BODY.as_bytes(), now).await,
+        Err(MessageError::MissingHeader("nonce-str".into()))
+    );
 }
 
 #[test]
@@ -503,7 +527,7 @@ fn default_scheme_string_to_sign() {
 
 #[tokio::test]
 async fn default_scheme_golden_vector() {
-    let v = default_decoder()
+    let v = sorted_params_decoder()
         .verify(
             &golden_headers(),
             BODY.as_bytes(),
@@ -529,7 +553,7 @@ async fn header_names_and_signature_case_do_not_matter() {
             }
         })
         .collect();
-    default_decoder()
+    sorted_params_decoder()
         .verify(&h, BODY.as_bytes(), Timestamp::from_millis(NOW))
         .await
         .unwrap();
@@ -544,7 +568,7 @@ async fn without_nonce_the_dedup_key_is_a_body_digest() {
         "signature".into(),
         "EB16B6F4740F5B841226EF43AC5B6EC8".into(),
     ));
-    let dec = default_decoder();
+    let dec = sorted_params_decoder();
     let now = Timestamp::from_millis(NOW + 1000);
     let v = dec.verify(&h, BODY.as_bytes(), now).await.unwrap();
     // python3: hashlib.md5(BODY).hexdigest().upper()
@@ -558,7 +582,7 @@ async fn without_nonce_the_dedup_key_is_a_body_digest() {
 
 #[tokio::test]
 async fn bad_signature_is_refused() {
-    let dec = default_decoder();
+    let dec = sorted_params_decoder();
     let now = Timestamp::from_millis(NOW);
     let mut h = golden_headers();
     h[4].1 = "4E8E4B86DDF3780462FA86A6060E29F0".into();
@@ -585,7 +609,7 @@ async fn bad_signature_is_refused() {
     );
     // Another secret.
     assert_eq!(
-        PushDecoder::with_secret("other".into())
+        PushDecoder::new(Arc::new(Md5SortedParams::new("other".into())))
             .verify(&h, BODY.as_bytes(), now)
             .await,
         Err(MessageError::BadSignature)
@@ -594,7 +618,7 @@ async fn bad_signature_is_refused() {
 
 #[tokio::test]
 async fn stale_timestamps_are_refused_both_ways() {
-    let dec = default_decoder();
+    let dec = sorted_params_decoder();
     let h = golden_headers();
     let late = Timestamp::from_millis(NOW + 300_001);
     assert_eq!(
@@ -613,7 +637,7 @@ async fn stale_timestamps_are_refused_both_ways() {
     // At the edge of the window it is accepted; a narrower window refuses it.
     let edge = Timestamp::from_millis(NOW + 300_000);
     assert!(dec.verify(&h, BODY.as_bytes(), edge).await.is_ok());
-    let narrow = default_decoder().with_config(PushConfig::default().with_max_skew_ms(1000));
+    let narrow = sorted_params_decoder().with_config(PushConfig::default().with_max_skew_ms(1000));
     assert!(matches!(
         narrow.verify(&h, BODY.as_bytes(), edge).await,
         Err(MessageError::Stale {
@@ -625,7 +649,7 @@ async fn stale_timestamps_are_refused_both_ways() {
 
 #[tokio::test]
 async fn replayed_nonce_is_refused() {
-    let dec = default_decoder();
+    let dec = sorted_params_decoder();
     let h = golden_headers();
     let now = Timestamp::from_millis(NOW);
     assert!(dec.verify(&h, BODY.as_bytes(), now).await.is_ok());
@@ -660,7 +684,7 @@ async fn in_memory_nonce_store_prunes_and_is_bounded() {
 
 #[tokio::test]
 async fn missing_headers_are_named() {
-    let dec = default_decoder();
+    let dec = sorted_params_decoder();
     let now = Timestamp::from_millis(NOW);
     for missing in ["access-key", "timestamp", "user-id", "signature"] {
         let mut h = golden_headers();
@@ -704,7 +728,7 @@ async fn non_numeric_timestamp_is_malformed_after_the_signature() {
         "signature".into(),
         "8EF49B9BDBBBE0956DC0CD496984D451".into(),
     ));
-    let r = default_decoder()
+    let r = sorted_params_decoder()
         .verify(&h, b"{}", Timestamp::from_millis(NOW))
         .await;
     assert_eq!(
@@ -774,5 +798,5 @@ fn debug_output_never_shows_the_secret() {
     );
     assert!(!text.contains("secretXYZ"), "{text}");
     let store: Arc<dyn NonceStore> = Arc::new(InMemoryNonceStore::default());
-    let _ = default_decoder().with_nonce_store(store);
+    let _ = sorted_params_decoder().with_nonce_store(store);
 }

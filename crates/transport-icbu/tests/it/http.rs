@@ -11,8 +11,8 @@ use order_sandbox::{Fault, IcbuOrder, IcbuSettings, Sandbox};
 use serde_json::{Value, json};
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
 use transport_icbu::{
-    IcbuClient, IcbuConfig, IcbuPlatform, OrderModifyFailure, OrderModifyRequest, SignMethod,
-    request_from_plan,
+    IcbuClient, IcbuConfig, IcbuPlatform, OrderModifyFailure, OrderModifyRefusal,
+    OrderModifyRequest, SignMethod, request_from_plan,
 };
 
 const TRADE: &str = "24668306501026709";
@@ -388,7 +388,11 @@ async fn invalid_signature_is_unauthorised_whether_code_is_number_or_string() {
         assert_eq!(e.message(), "Invalid signature");
         assert_eq!(calls(&sb), 1);
         // The typed client names the gateway code; the domain gets the same as a PlatformError.
-        let OrderModifyFailure::Refused { error, domain } = &e else {
+        let OrderModifyFailure::Refused {
+            error: OrderModifyRefusal::Gateway(error),
+            domain,
+        } = &e
+        else {
             panic!("a gateway refusal: {e:?}");
         };
         assert_eq!(error.code(), "25");

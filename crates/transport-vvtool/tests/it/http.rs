@@ -12,8 +12,8 @@ use order_sandbox::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use transport_core::{HttpClient, HttpConfig, RetryPolicy, SecretString};
 use transport_vvtool::{
-    EntryDiscount, ModifyOrderPriceFailure, ModifyOrderPriceRequest, ModifyOrderPriceResultError,
-    VvtoolClient, VvtoolConfig, VvtoolPlatform,
+    EntryDiscount, ModifyOrderPriceFailure, ModifyOrderPriceRefusal, ModifyOrderPriceRequest,
+    ModifyOrderPriceResultError, VvtoolClient, VvtoolConfig, VvtoolPlatform,
 };
 
 const TOKEN: &str = "vv-sandbox-token";
@@ -201,8 +201,10 @@ async fn business_errors_map_and_are_not_retried() {
     assert!(
         matches!(
             &e,
-            ModifyOrderPriceFailure::Rejected {
-                error: ModifyOrderPriceResultError::OrderNotExist { .. },
+            ModifyOrderPriceFailure::Refused {
+                error: ModifyOrderPriceRefusal::Result(
+                    ModifyOrderPriceResultError::OrderNotExist { .. }
+                ),
                 ..
             }
         ),
@@ -322,7 +324,11 @@ async fn permission_quota_and_unauthorised_shop() {
     assert_eq!(em.stats().total_requests - before, 1);
     assert_no_secret(&e, "vv-noperm");
     // The typed client names the envelope code; the domain gets the same as a PlatformError.
-    let ModifyOrderPriceFailure::Refused { error, domain } = &e else {
+    let ModifyOrderPriceFailure::Refused {
+        error: ModifyOrderPriceRefusal::Envelope(error),
+        domain,
+    } = &e
+    else {
         panic!("an envelope refusal: {e:?}");
     };
     assert_eq!(error.code(), "204");
