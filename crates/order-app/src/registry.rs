@@ -9,7 +9,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use order_domain::{OrderPlatform, Policy, ShopId};
+use order_domain::{OrderPlatform, OrderSource, Policy, ShopId};
 use transport_1688_open::{Open1688Client, Open1688Config, Open1688Platform};
 use transport_core::wechat_token::{TokenEndpoint, TokenSources};
 use transport_core::{HttpClient, RateLimiter, SecretString};
@@ -201,6 +201,9 @@ impl fmt::Display for PlatformKind {
     }
 }
 
+/// A shop's transport and, where its platform publishes an order read, its source.
+pub type ShopTransport = (Arc<dyn OrderPlatform>, Option<Arc<dyn OrderSource>>);
+
 /// Builds the transport of one configured shop with a fresh [`PlatformFactory`] (no client
 /// shared with other shops; prefer one factory for all shops of a process).
 pub fn build_platform(
@@ -325,6 +328,16 @@ impl PlatformFactory {
         shop: &ShopConfig,
         credentials: &ResolvedCredentials,
     ) -> Result<Arc<dyn OrderPlatform>, ConfigError> {
+        self.build_with_source(shop, credentials).map(|(p, _)| p)
+    }
+
+    /// The transport of `shop` and, where its platform publishes an order read, the same
+    /// object as its [`OrderSource`] (one client, one rate limiter: reads share the quota).
+    pub fn build_with_source(
+        &mut self,
+        shop: &ShopConfig,
+        credentials: &ResolvedCredentials,
+    ) -> Result<ShopTransport, ConfigError> {
         let id = shop.id.to_string();
         let plain = |key: &str| -> Result<String, ConfigError> {
             credentials.plain(key).map(str::to_owned).ok_or_else(|| {
@@ -357,7 +370,7 @@ impl PlatformFactory {
         // The transport's rate when this shop's client is new (else its credential's pacer
         // exists already).
         let mut fresh_rate: Option<u32> = None;
-        let platform: Arc<dyn OrderPlatform> = match shop.platform {
+        let built: ShopTransport = match shop.platform {
             PlatformKind::WechatShop => {
                 let appid = plain("appid")?;
                 let client = match self.wechat.get(&appid) {
@@ -385,7 +398,9 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, format!("wechat:{appid}"), fresh_rate);
-                Arc::new(WechatShopPlatform::new(client))
+                let p = Arc::new(WechatShopPlatform::new(client));
+                // READ: `reads` adds `OrderSource` to WechatShopPlatform; then `Some(p.clone())`.
+                (p, None)
             }
             PlatformKind::WechatChannels => {
                 let appid = plain("appid")?;
@@ -414,7 +429,8 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, format!("channels:{appid}"), fresh_rate);
-                Arc::new(ChannelsPlatform::new(client))
+                let p = Arc::new(ChannelsPlatform::new(client));
+                (p.clone(), Some(p))
             }
             PlatformKind::Vvtool1688 => {
                 let token_var = env_name("token");
@@ -436,7 +452,11 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, format!("vvtool:{token_var}"), fresh_rate);
-                Arc::new(VvtoolPlatform::new(client, plain("shop_id")?))
+                // No read: the snapshot is the latest stored 1688 order message (the app).
+                (
+                    Arc::new(VvtoolPlatform::new(client, plain("shop_id")?)),
+                    None,
+                )
             }
             PlatformKind::EmFranchiser => {
                 let appid = plain("appid")?;
@@ -458,7 +478,8 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, format!("em:{appid}"), fresh_rate);
-                Arc::new(EmPlatform::new(client))
+                // EM publishes no order read.
+                (Arc::new(EmPlatform::new(client)), None)
             }
             PlatformKind::AlibabaIcbu => {
                 let key = (plain("app_key")?, env_name("session"));
@@ -493,7 +514,9 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, format!("icbu:{}:{}", key.0, key.1), fresh_rate);
-                Arc::new(IcbuPlatform::new(client))
+                let p = Arc::new(IcbuPlatform::new(client));
+                // READ: `reads` adds `OrderSource` to IcbuPlatform; then `Some(p.clone())`.
+                (p, None)
             }
             PlatformKind::Alibaba1688 => {
                 let key = (plain("app_key")?, env_name("access_token"));
@@ -523,9 +546,10 @@ impl PlatformFactory {
                     format!("1688-open:{}:{}", key.0, key.1),
                     fresh_rate,
                 );
-                Arc::new(Open1688Platform::new(client))
+                let p = Arc::new(Open1688Platform::new(client));
+                (p.clone(), Some(p))
             }
         };
-        Ok(platform)
+        Ok(built)
     }
 }

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use order_domain::{
-    Journal, Money, Order, OrderPlatform, OrderStatus, Plan, PlatformError, PlatformErrorKind,
-    Policy, Receipt, ShopId,
+    Amendment, Journal, Money, Order, OrderId, OrderPlatform, OrderStatus, Plan, PlatformError,
+    PlatformErrorKind, Policy, Receipt, ShopId,
 };
 use order_sandbox::{
     ChannelsAddress, ChannelsEmulator, ChannelsLine, ChannelsOrder, ChannelsSettings, EmApp,
@@ -31,7 +31,7 @@ use order_sandbox::{
 
 use crate::app::{App, AppError, http_client};
 use crate::config::Config;
-use crate::input::{InputItem, LineReader};
+use crate::input::{InputItem, LineReader, OrderRef};
 use crate::registry::{PlatformFactory, PlatformKind};
 
 /// The platform serving `shop` in sandbox mode (see the module docs).
@@ -335,6 +335,70 @@ pub fn icbu_seed(order: &Order) -> IcbuOrder {
         revisions: u64::from(order.revision().count),
         last_modify: None,
     }
+}
+
+/// The order `--sandbox` seeds for a line that gives only order `id` (the emulators must
+/// hold it to be read): deterministic, so a rerun finds the same order. Status awaiting
+/// payment; one line per line the amendment names (or one line when it names none), each
+/// with an original total of 100.00 (1,000.00 USD on ICBU) and quantity 1; freight 10.00;
+/// CNY (USD on ICBU); 1688 trade type 6. Line ids follow each platform's read: WeChat Shop and
+/// Channels `PRODUCT:SKU` (numbers; a named id of another form is refused), 1688 entry ids
+/// (numbers), EM `ID-0` with product `EM-0000`, ICBU `ID-0`.
+pub fn order_for_id(kind: PlatformKind, id: &OrderId, set: &Amendment) -> Result<Order, String> {
+    use serde_json::json;
+    let named: Vec<String> = set.lines.keys().map(ToString::to_string).collect();
+    let (currency, each) = match kind {
+        PlatformKind::AlibabaIcbu => ("USD", "1000.00"),
+        _ => ("CNY", "100.00"),
+    };
+    let default_line = match kind {
+        PlatformKind::WechatShop | PlatformKind::WechatChannels => {
+            "10000000001:20000000001".to_owned()
+        }
+        PlatformKind::Vvtool1688 | PlatformKind::Alibaba1688 => "1".to_owned(),
+        PlatformKind::EmFranchiser | PlatformKind::AlibabaIcbu => format!("{id}-0"),
+    };
+    let ids = if named.is_empty() {
+        vec![default_line]
+    } else {
+        named
+    };
+    let lines: Vec<serde_json::Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut line = json!({"id": l, "original_total": each});
+            match kind {
+                PlatformKind::WechatShop | PlatformKind::WechatChannels => {
+                    let (p, s) = l.split_once(':').ok_or_else(|| {
+                        format!("line id `{l}` is not PRODUCT:SKU, as WeChat reads name lines")
+                    })?;
+                    line["product"] = json!(p);
+                    line["sku"] = json!(s);
+                }
+                PlatformKind::EmFranchiser => line["product"] = json!(format!("EM-{i:04}")),
+                PlatformKind::AlibabaIcbu => {
+                    line["product"] = json!(format!("P-{i}"));
+                    line["unit_price"] = json!(each);
+                }
+                PlatformKind::Vvtool1688 | PlatformKind::Alibaba1688 => {
+                    line["product"] = json!("600000000000");
+                }
+            }
+            Ok(line)
+        })
+        .collect::<Result<_, String>>()?;
+    let mut spec = json!({
+        "id": id.as_str(),
+        "status": "awaiting_payment",
+        "currency": currency,
+        "lines": lines,
+        "freight": {"original": "10.00"},
+    });
+    if matches!(kind, PlatformKind::Vvtool1688 | PlatformKind::Alibaba1688) {
+        spec["trade_type"] = json!("6");
+    }
+    serde_json::from_value(spec).map_err(|e| e.to_string())
 }
 
 /// Stock the EM emulator is given for every product code of a seeded order.
@@ -666,7 +730,10 @@ impl SandboxRun {
         let mut b = App::builder().journal(journal);
         for shop in &config.shops {
             let credentials = shop.resolve_secrets(&env)?;
-            let inner = factory.build(shop, &credentials)?;
+            let (inner, source) = factory.build_with_source(shop, &credentials)?;
+            if let Some(source) = source {
+                b = b.source(shop.id.clone(), source);
+            }
             if let Some(pacer) = factory.pacer(&shop.id) {
                 b = b.pace(shop.id.clone(), pacer);
             }
@@ -696,7 +763,14 @@ impl SandboxRun {
             let Some(kind) = self.shops.get(&amendment.shop) else {
                 continue;
             };
-            if seed_order(&self.sandbox, *kind, &amendment.shop, &amendment.order).is_ok() {
+            let order = match &amendment.order {
+                OrderRef::Snapshot(o) => Ok((**o).clone()),
+                OrderRef::Id(id) => order_for_id(*kind, id, &amendment.set),
+            };
+            if order
+                .and_then(|o| seed_order(&self.sandbox, *kind, &amendment.shop, &o))
+                .is_ok()
+            {
                 n += 1;
             }
         }
