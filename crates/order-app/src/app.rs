@@ -420,6 +420,16 @@ impl App {
         }
         match given {
             Some(o) => Ok(Ok((o.clone(), SnapshotSource::Line, Vec::new()))),
+            None if PlatformKind::from_name(platform.name())
+                .is_some_and(PlatformKind::publishes_read) =>
+            {
+                Err(ApplyError::Input(format!(
+                    "shop `{}`: this ordermod does not read {} orders yet; give the order \
+                     snapshot in the line",
+                    line.shop,
+                    platform.name()
+                )))
+            }
             None => Err(ApplyError::Input(format!(
                 "shop `{}`: {} publishes no order read; give the order snapshot in the line",
                 line.shop,

@@ -97,6 +97,13 @@ impl PlatformKind {
             .find(|p| shop.as_str().starts_with(p.sandbox_prefix()))
     }
 
+    /// Whether the platform publishes an order read (EM does not; vv-tool's snapshot is the
+    /// latest stored 1688 order message instead). Where it does, the shop's source is wired in
+    /// [`PlatformFactory::build_with_source`].
+    pub const fn publishes_read(self) -> bool {
+        !matches!(self, PlatformKind::EmFranchiser | PlatformKind::Vvtool1688)
+    }
+
     /// The platform's rules.
     pub fn policy(self) -> Policy {
         match self {
