@@ -765,3 +765,64 @@ fn the_stdin_spool_has_an_unpredictable_name_is_private_and_is_removed() {
     );
     assert!(!spool.exists(), "the spool is removed at the end");
 }
+
+#[test]
+fn the_by_id_example_applies_on_the_sandbox_and_refuses_the_em_line_clearly() {
+    let d = dir("by-id");
+    let report = d.join("report.json");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/by-id.jsonl");
+    let out = ordermod(
+        &[
+            "apply",
+            "--sandbox",
+            example.to_str().unwrap(),
+            "--confirm",
+            "--report",
+            report.to_str().unwrap(),
+        ],
+        &BTreeMap::new(),
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the EM line: {stdout}\n{stderr}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let by_shop = |shop: &str| {
+        r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["shop"] == shop)
+            .unwrap()
+            .clone()
+    };
+    // Read, planned, sent, read back.
+    for shop in ["channels-main", "1688-main"] {
+        let l = by_shop(shop);
+        assert_eq!(
+            (&l["status"], &l["source"]),
+            (&"confirmed".into(), &"read".into()),
+            "{l}"
+        );
+    }
+    let em = by_shop("em-main");
+    assert_eq!(em["status"], "input_error");
+    assert_eq!(
+        em["message"],
+        "shop `em-main`: em-franchiser publishes no order read; give the order snapshot in the line"
+    );
+    assert!(
+        stdout.contains("em-franchiser publishes no order read"),
+        "{stdout}"
+    );
+    // WeChat Shop and ICBU: read once their transports publish it, named otherwise.
+    for shop in ["wechat-main", "icbu-main"] {
+        let l = by_shop(shop);
+        let read = l["status"] == "confirmed" && l["source"] == "read";
+        let not_yet = l["status"] == "input_error"
+            && l["message"].as_str().unwrap().contains("does not read");
+        assert!(read || not_yet, "{l}");
+    }
+}
