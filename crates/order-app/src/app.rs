@@ -466,25 +466,33 @@ impl App {
                 source: from,
                 stale,
             };
-        // What an earlier run recorded for this key: a final outcome needs no read, and an
-        // unfinished one is sent (or settled) as it was recorded, whatever the line says now.
-        let recorded = self
-            .journal
-            .amendments(Some(line.order_id()))
-            .await?
-            .into_iter()
-            .find(|r| r.intent.key == key);
-        if let Some(r) = &recorded
-            && r.state.is_final()
-            && r.intent.shop == line.shop
-            && r.intent.amendment == line.set
-        {
-            return Ok(done(
-                Disposition::AlreadyRecorded(r.state),
-                false,
-                None,
-                Vec::new(),
-            ));
+        // What an earlier run recorded for this key. Looked up first only when a read would be
+        // needed (a final outcome needs none); otherwise `begin` tells, and an unfinished one
+        // is looked up then: it is sent (or settled) as it was recorded.
+        let find = || async {
+            Ok::<_, JournalError>(
+                self.journal
+                    .amendments(Some(line.order_id()))
+                    .await?
+                    .into_iter()
+                    .find(|r| r.intent.key == key),
+            )
+        };
+        let mut recorded = None;
+        if line.snapshot().is_none() || options.refresh {
+            recorded = find().await?;
+            if let Some(r) = &recorded
+                && r.state.is_final()
+                && r.intent.shop == line.shop
+                && r.intent.amendment == line.set
+            {
+                return Ok(done(
+                    Disposition::AlreadyRecorded(r.state),
+                    false,
+                    None,
+                    Vec::new(),
+                ));
+            }
         }
         let (order, from, stale) = match self.snapshot(line, platform, options.refresh).await? {
             Ok(s) => s,
@@ -517,6 +525,11 @@ impl App {
             }
             Begin::Unfinished(state) => {
                 // Send what was recorded: the snapshot and plan of the first run.
+                if recorded.is_none() {
+                    recorded = find().await?;
+                }
+                // The order as just read, when it was (a second read would cost a quota slot).
+                let just_read = (from == SnapshotSource::Read).then(|| intent.order.clone());
                 let first = recorded.map_or(intent, |r| r.intent);
                 let Ok(plan) = first.plan.clone() else {
                     return Ok(done(
@@ -532,7 +545,11 @@ impl App {
                             return Ok(done(Disposition::InDoubt(None), false, Some(from), stale));
                         }
                         (InDoubt::Verify, Some(source)) => {
-                            let now = match self.read(&line.shop, source, line.order_id()).await? {
+                            let read = match just_read {
+                                Some(o) => Ok(o),
+                                None => self.read(&line.shop, source, line.order_id()).await?,
+                            };
+                            let now = match read {
                                 Ok(o) => o,
                                 Err(e) => {
                                     return Ok(done(
