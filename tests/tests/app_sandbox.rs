@@ -41,7 +41,7 @@ async fn app_from_config_applies_a_batch_on_the_emulators_and_a_rerun_sends_noth
     let sb = run.sandbox();
     for a in &parsed {
         let kind = PlatformKind::from_sandbox_shop(&a.shop).unwrap();
-        order_app::sandbox::seed_order(sb, kind, &a.shop, &a.order).unwrap();
+        order_app::sandbox::seed_order(sb, kind, &a.shop, a.snapshot().unwrap()).unwrap();
     }
     // The same config text a user would write, with secrets from an injected environment.
     let config = Config::parse(&run.config_toml("memory:")).unwrap();
@@ -142,8 +142,13 @@ async fn an_app_built_by_hand_applies_one_amendment_and_reports_platform_errors_
     assert_eq!(e.message(), "order not exist");
 
     // Seeded, a new amendment (another target, so another key) goes through.
-    order_app::sandbox::seed_order(run.sandbox(), PlatformKind::WechatShop, &a.shop, &a.order)
-        .unwrap();
+    order_app::sandbox::seed_order(
+        run.sandbox(),
+        PlatformKind::WechatShop,
+        &a.shop,
+        a.snapshot().unwrap(),
+    )
+    .unwrap();
     let mut b = a.clone();
     let first_line = b.set.lines.keys().next().unwrap().clone();
     b.set
