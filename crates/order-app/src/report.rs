@@ -414,6 +414,15 @@ pub fn summary_table(summary: &Summary) -> String {
         row(&mut out, shop, c);
     }
     row(&mut out, "total", &summary.total);
+    let t = &summary.total;
+    if t.confirmed_by_read + t.confirmed + t.flagged > 0 {
+        let _ = writeln!(
+            out,
+            "read back: {} confirmed, {} flagged (acknowledged but the order does not show the \
+             target), {} left in doubt by an interrupted run and found applied (not resent)",
+            t.confirmed, t.flagged, t.confirmed_by_read
+        );
+    }
     if summary.total.in_doubt > 0 {
         let _ = writeln!(
             out,
@@ -735,6 +744,34 @@ mod tests {
             table.lines().last().unwrap().starts_with("total"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn orders_read_back_are_counted_and_a_flagged_one_fails_the_run() {
+        let mut s = Summary::default();
+        s.add(&rep(1, "channels-main", LineStatus::Confirmed));
+        s.add(&rep(2, "channels-main", LineStatus::ConfirmedByRead));
+        assert_eq!(s.exit_code(), 0, "confirmed lines are applied lines");
+        s.add(&rep(3, "channels-main", LineStatus::Flagged));
+        assert_eq!(
+            (
+                s.total.confirmed,
+                s.total.confirmed_by_read,
+                s.total.flagged
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(s.total.total(), 3);
+        assert_eq!(s.exit_code(), 1, "a flagged order needs a look");
+        let table = summary_table(&s);
+        assert!(
+            table.contains("read back: 1 confirmed, 1 flagged")
+                && table.contains("1 left in doubt"),
+            "{table}"
+        );
+        let v = serde_json::to_value(&s.total).unwrap();
+        assert_eq!(v["flagged"], 1);
+        assert_eq!(v["confirmed_by_read"], 1);
     }
 
     #[test]
