@@ -362,10 +362,8 @@ impl App {
     /// The latest stored 1688 order message about `order`, decoded (vv-tool's snapshot).
     async fn latest_message(&self, order: &OrderId) -> Result<Option<Order>, JournalError> {
         // Newest first: the first that decodes to this order is the latest.
-        for m in self.journal.messages(false).await? {
-            if m.record.source != transport_1688_push::SOURCE
-                || m.order.as_ref().is_some_and(|o| o != order)
-            {
+        for m in self.journal.messages_for_order(order).await? {
+            if m.record.source != transport_1688_push::SOURCE {
                 continue;
             }
             if let Ok(d) = transport_1688_push::decode_message(&m.record.raw)

@@ -799,4 +799,19 @@ impl Journal for SqliteJournal {
             .map_err(|e| storage("cannot list messages", e))?;
         rows.iter().map(message_from_row).collect()
     }
+
+    async fn messages_for_order(
+        &self,
+        order: &OrderId,
+    ) -> Result<Vec<MessageRecord>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT id, dedup_key, source, raw, received_at, order_id, dead_letter_reason \
+             FROM messages WHERE order_id = $1 ORDER BY received_at DESC, id DESC",
+        )
+        .bind(order.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| storage("cannot list an order's messages", e))?;
+        rows.iter().map(message_from_row).collect()
+    }
 }

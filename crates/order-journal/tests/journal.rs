@@ -1185,3 +1185,33 @@ async fn a_read_confirms_or_flags_only_acknowledged_amendments_without_a_message
     );
     assert_eq!(recs[0].updated_at, at(4));
 }
+
+#[tokio::test]
+async fn an_orders_messages_are_listed_newest_first_and_only_its_own() {
+    let j = memory().await;
+    let order = OrderId::new(ORDER_ID).unwrap();
+    let other = OrderId::new("1").unwrap();
+    let mut ids = Vec::new();
+    for (n, (dedup, about)) in [("m-1", &order), ("m-2", &other), ("m-3", &order)]
+        .into_iter()
+        .enumerate()
+    {
+        let t = i64::try_from(n).unwrap();
+        let MessageInsert::New(id) = j.record_message(&inbound(dedup, "{}", t)).await.unwrap()
+        else {
+            panic!("new")
+        };
+        j.message_decoded(id, about).await.unwrap();
+        ids.push(id);
+    }
+    // One stored but never decoded: about no order.
+    j.record_message(&inbound("m-4", "{", 9)).await.unwrap();
+    let got: Vec<i64> = j
+        .messages_for_order(&order)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(got, vec![ids[2], ids[0]]);
+}

@@ -433,6 +433,21 @@ pub trait Journal: Send + Sync + fmt::Debug {
     /// Stored messages, newest first; dead letters only when `dead_letters_only`.
     async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError>;
 
+    /// The stored messages decoded as being about `order` (see [`message_decoded`]), newest
+    /// first: what stands in for an order read on a platform without one (vv-tool's 1688
+    /// messages). The default filters [`messages`]; journals with an index override it.
+    ///
+    /// [`message_decoded`]: Journal::message_decoded
+    /// [`messages`]: Journal::messages
+    async fn messages_for_order(
+        &self,
+        order: &OrderId,
+    ) -> Result<Vec<MessageRecord>, JournalError> {
+        let mut all = self.messages(false).await?;
+        all.retain(|m| m.order.as_ref() == Some(order));
+        Ok(all)
+    }
+
     /// Makes everything committed so far readable from the journal's main storage alone (a
     /// database file without its write-ahead log), e.g. at the end of a batch. Every write is
     /// already durable when it returns; this only moves it. Nothing to do by default.
