@@ -398,10 +398,12 @@ pub fn http(
     path: &str,
     body: Option<&str>,
 ) -> Result<Vec<u8>, String> {
-    let host = base_url
+    // The host only: an emulator's base URL may carry a path (the 1688 open platform's
+    // `/openapi` gateway); its admin endpoints are at the root.
+    let rest = base_url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("not an http URL: {base_url}"))?
-        .trim_end_matches('/');
+        .ok_or_else(|| format!("not an http URL: {base_url}"))?;
+    let host = rest.split('/').next().unwrap_or(rest);
     let mut s = TcpStream::connect(host).map_err(|e| format!("connect {host}: {e}"))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))
         .map_err(|e| e.to_string())?;

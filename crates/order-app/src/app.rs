@@ -529,13 +529,24 @@ impl App {
                 // The order as just read, when it was (a second read would cost a quota slot).
                 let just_read = (from == SnapshotSource::Read).then(|| intent.order.clone());
                 let first = recorded.map_or(intent, |r| r.intent);
-                let Ok(plan) = first.plan.clone() else {
-                    return Ok(done(
-                        Disposition::AlreadyRecorded(state),
-                        false,
-                        Some(from),
-                        stale,
-                    ));
+                let plan = match first.plan.clone() {
+                    Ok(plan) => plan,
+                    // Interrupted before its rejection was recorded: record it now.
+                    Err(rejection) => {
+                        self.journal
+                            .record_outcome(
+                                &key,
+                                &Outcome::Rejected(rejection.clone()),
+                                self.clock.now(),
+                            )
+                            .await?;
+                        return Ok(done(
+                            Disposition::Rejected(rejection),
+                            false,
+                            Some(from),
+                            stale,
+                        ));
+                    }
                 };
                 if state == AmendmentState::Sent {
                     match (options.in_doubt, source) {

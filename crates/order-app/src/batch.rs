@@ -500,6 +500,45 @@ mod tests {
         assert_eq!(journal.amendments(None).await.unwrap().len(), 1);
     }
 
+    /// A crash between recording a rejected intent and recording its rejection leaves it
+    /// `planned`: the resume reports and records it rejected, not done.
+    #[tokio::test]
+    async fn a_rejection_interrupted_before_it_was_recorded_is_rejected_on_resume() {
+        let (app, platform, journal) = setup();
+        let text = line("12", "11.00"); // above the original 10.00: refused
+        let a = parse_line(1, &text).unwrap();
+        let plan = order_domain::plan(
+            a.snapshot().unwrap(),
+            &a.set,
+            &transport_wechat_shop::policy(),
+        );
+        assert!(plan.is_err());
+        let intent = Intent {
+            key: a.key(),
+            shop: a.shop.clone(),
+            order: a.snapshot().unwrap().clone(),
+            amendment: a.set.clone(),
+            plan,
+        };
+        journal
+            .begin(&intent, Timestamp::from_millis(1))
+            .await
+            .unwrap();
+        let (s, lines) = run(&app, &text).await;
+        assert_eq!(
+            (s.total.rejected, s.total.already_done),
+            (1, 0),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines[0].violations[0].code.to_string(),
+            "price.raise_forbidden"
+        );
+        let rec = journal.amendments(None).await.unwrap();
+        assert_eq!(rec[0].state, AmendmentState::Rejected);
+        assert!(platform.order(a.order_id()).is_none(), "nothing sent");
+    }
+
     #[tokio::test]
     async fn an_unfinished_amendment_is_sent_again_and_a_platform_failure_is_recorded() {
         let (app, platform, journal) = setup();
