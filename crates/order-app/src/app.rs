@@ -712,13 +712,32 @@ fn with_revision_count(order: Order, count: u32) -> Order {
     Order::from_spec(spec).unwrap_or(order)
 }
 
+/// The line of `order` that is `line`: the same id, else the same product and SKU (a snapshot's
+/// line ids are the caller's labels where the platform names lines by product and SKU, as
+/// WeChat does; its read names them `PRODUCT:SKU`).
+fn same_line<'a>(
+    order: &'a Order,
+    line: &order_domain::OrderLine,
+) -> Option<&'a order_domain::OrderLine> {
+    order.line(line.id()).or_else(|| {
+        let product = line.product()?;
+        let mut same = order
+            .lines()
+            .iter()
+            .filter(|l| l.product() == Some(product) && l.sku() == line.sku());
+        let first = same.next()?;
+        // Only when unambiguous.
+        same.next().is_none().then_some(first)
+    })
+}
+
 /// What differs between the order `expected` and the order `found`, in the parts `plan`
 /// concerns: every open line's current total, the freight, and each other part the plan sets.
 /// Empty when `found` shows `expected`.
 pub fn differences(expected: &Order, found: &Order, plan: &Plan) -> Vec<String> {
     let mut out = Vec::new();
     for l in expected.lines().iter().filter(|l| !l.is_closed()) {
-        match found.line(l.id()) {
+        match same_line(found, l) {
             Some(f) if f.current_total() == l.current_total() => {}
             Some(f) => out.push(format!(
                 "lines[{}]: expected {}, found {}",
@@ -768,7 +787,7 @@ pub fn stale_fields(given: &Order, read: &Order) -> Vec<String> {
         out.push("trade_type".to_owned());
     }
     for l in given.lines() {
-        match read.line(l.id()) {
+        match same_line(read, l) {
             None => out.push(format!("lines[{}]", l.id())),
             Some(r) => {
                 if r.original_total() != l.original_total() {
@@ -784,7 +803,7 @@ pub fn stale_fields(given: &Order, read: &Order) -> Vec<String> {
         }
     }
     for r in read.lines() {
-        if given.line(r.id()).is_none() {
+        if same_line(given, r).is_none() {
             out.push(format!("lines[{}]", r.id()));
         }
     }
@@ -806,6 +825,37 @@ pub fn stale_fields(given: &Order, read: &Order) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn order(line_id: &str, current: &str) -> Order {
+        serde_json::from_value(serde_json::json!({
+            "id": "1", "status": "awaiting_payment", "currency": "CNY",
+            "lines": [{"id": line_id, "product": "10", "sku": "20",
+                       "original_total": "100.00", "current_total": current}],
+            "freight": {"original": "10.00"}
+        }))
+        .unwrap()
+    }
+
+    /// A snapshot's line ids are the caller's labels; a WeChat read names lines `PRODUCT:SKU`.
+    /// The same product and SKU is the same line, so a landed send is recognised.
+    #[test]
+    fn lines_are_matched_by_id_else_by_product_and_sku() {
+        let given = order("1-0", "100.00");
+        let set: order_domain::Amendment =
+            serde_json::from_str(r#"{"lines": {"1-0": "80.00"}}"#).unwrap();
+        let plan = order_domain::plan(&given, &set, &transport_wechat_shop::policy()).unwrap();
+        let target = given.with_revision(&plan, None);
+        assert!(differences(&target, &order("10:20", "80.00"), &plan).is_empty());
+        assert_eq!(
+            differences(&target, &order("10:20", "100.00"), &plan),
+            vec!["lines[1-0]: expected 80.00, found 100.00".to_owned()]
+        );
+        assert!(stale_fields(&given, &order("10:20", "100.00")).is_empty());
+        assert_eq!(
+            stale_fields(&given, &order("10:20", "90.00")),
+            vec!["lines[1-0].current_total".to_owned()]
+        );
+    }
 
     #[tokio::test]
     async fn a_journal_that_cannot_be_opened_keeps_its_cause_as_the_source() {
