@@ -699,7 +699,18 @@ fn kill_and_resume(
             let prefix = shop.split('-').next().unwrap_or(shop);
             *by_platform.entry(prefix.to_owned()).or_default() += 1;
         }
+        // Settled by a read in any run (the final report shows only the last run's view).
+        let journal_json = Command::new(ordermod)
+            .args(["journal", "--json", "--limit", "0", "--journal"])
+            .arg(format!("sqlite://{}", journal.display()))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run ordermod journal: {e}"))?;
+        let settled = String::from_utf8_lossy(&journal_json.stdout)
+            .matches(r#""outcome":"confirmed_by_read""#)
+            .count();
         say(format!("{p}confirmed_by_read: {confirmed_by_read}"));
+        say(format!("{p}confirmed_by_read_any_run: {settled}"));
         say(format!("{p}doubled_by_platform: {by_platform:?}"));
     }
     if hold || mode == Mode::Verify {
