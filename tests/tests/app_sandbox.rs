@@ -41,7 +41,7 @@ async fn app_from_config_applies_a_batch_on_the_emulators_and_a_rerun_sends_noth
     let sb = run.sandbox();
     for a in &parsed {
         let kind = PlatformKind::from_sandbox_shop(&a.shop).unwrap();
-        order_app::sandbox::seed_order(sb, kind, &a.shop, &a.order).unwrap();
+        order_app::sandbox::seed_order(sb, kind, &a.shop, a.snapshot().unwrap()).unwrap();
     }
     // The same config text a user would write, with secrets from an injected environment.
     let config = Config::parse(&run.config_toml("memory:")).unwrap();
@@ -77,16 +77,20 @@ async fn app_from_config_applies_a_batch_on_the_emulators_and_a_rerun_sends_noth
     assert!(changed.values().all(|&n| n == 1), "{changed:?}");
     // WeChat holds exactly the planned totals; ICBU advanced each version once.
     for a in parsed.iter().filter(|a| a.shop.as_str() == "wechat-main") {
-        if let Ok(plan) = order_domain::plan(&a.order, &a.set, &PlatformKind::WechatShop.policy()) {
-            let want = wechat_seed(&a.order.with_revision(&plan, None)).unwrap();
+        if let Ok(plan) = order_domain::plan(
+            a.snapshot().unwrap(),
+            &a.set,
+            &PlatformKind::WechatShop.policy(),
+        ) {
+            let want = wechat_seed(&a.snapshot().unwrap().with_revision(&plan, None)).unwrap();
             let got = sb.wechat().unwrap().order(want.order_id).unwrap();
             assert_eq!(got.lines, want.lines);
             assert_eq!(got.express_fee, want.express_fee);
         }
     }
     for a in parsed.iter().filter(|a| a.shop.as_str() == "icbu-main") {
-        let o = sb.icbu().unwrap().order(a.order.id().as_str()).unwrap();
-        let applied = changed.contains_key(a.order.id().as_str());
+        let o = sb.icbu().unwrap().order(a.order_id().as_str()).unwrap();
+        let applied = changed.contains_key(a.order_id().as_str());
         assert_eq!(o.version, if applied { "2" } else { "1" });
     }
 
@@ -138,8 +142,13 @@ async fn an_app_built_by_hand_applies_one_amendment_and_reports_platform_errors_
     assert_eq!(e.message(), "order not exist");
 
     // Seeded, a new amendment (another target, so another key) goes through.
-    order_app::sandbox::seed_order(run.sandbox(), PlatformKind::WechatShop, &a.shop, &a.order)
-        .unwrap();
+    order_app::sandbox::seed_order(
+        run.sandbox(),
+        PlatformKind::WechatShop,
+        &a.shop,
+        a.snapshot().unwrap(),
+    )
+    .unwrap();
     let mut b = a.clone();
     let first_line = b.set.lines.keys().next().unwrap().clone();
     b.set

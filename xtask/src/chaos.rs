@@ -12,10 +12,17 @@
 //!    order may have changed more than once. `doubled_state_moved_twice` counts the orders
 //!    whose state the emulator saw move more than once: a doubled order whose state moved
 //!    once received the same absolute amendment again (decision D8's in-flight resend).
-//!    The same kills are then made on a fresh sandbox with every run passing
-//!    `--in-doubt hold` (figures prefixed `hold_`): amendments a kill left in doubt are
-//!    reported `in_doubt` instead of being resent, so nothing may be doubled;
-//!    `hold_in_doubt_landed` says how many of them the emulators had in fact applied.
+//!    The default run (`--in-doubt verify`) is over the platforms that publish an order read
+//!    (`channels-`, `1688-`, and `wechat-`, `icbu-` once their reads are wired): an amendment a
+//!    kill left in doubt is read back, recorded `confirmed_by_read` when it landed (nothing
+//!    resent) and resent when it did not, so `doubled` must be 0; `doubled_by_platform` names
+//!    the platforms of any doubled order (one still resending for want of a read).
+//!    The same kills are then made on fresh sandboxes over every platform with every run
+//!    passing `--in-doubt resend` (figures prefixed `resend_`: in-doubt amendments sent again,
+//!    so `resend_doubled` counts the extra revisions) and `--in-doubt hold` (prefixed `hold_`):
+//!    amendments a kill left in doubt are reported `in_doubt` instead of being resent, so
+//!    nothing may be doubled; `hold_in_doubt_landed` says how many of them the emulators had
+//!    in fact applied.
 //! 2. **Transient faults.** A fresh sandbox with 10% random transient faults (5% HTTP 500,
 //!    5% platform busy) and one run: the `completed` share of sent amendments, and
 //!    `retried_non_retryable`: orders that got another call after a non-retryable reply
@@ -111,16 +118,19 @@ fn plannable_lines(ordermod: &Path, batch: &Path) -> Result<BTreeSet<usize>, Str
         .collect())
 }
 
+/// Every platform's shop prefix.
+const ALL_PREFIXES: [&str; 6] = ["wechat", "vvtool", "em", "icbu", "channels", "1688"];
+
+/// The prefixes of the platforms that publish an order read, where `--in-doubt verify` (the
+/// default) settles an amendment left in doubt by reading it; vv-tool and EM publish none, so
+/// their in-doubt amendments are resent and `doubled_by_platform` shows it.
+const READ_PREFIXES: [&str; 4] = ["channels", "1688", "wechat", "icbu"];
+
 /// Writes a deterministic batch: `ordermod gen-examples` (the example generator: a quarter
 /// of the lines break a rule and are refused before sending), with each platform's lines dealt
 /// round-robin to `shops_per_platform` shops (`wechat-s0`, `wechat-s1`, …), each of which the
-/// sandbox gives its own credential and quota. Returns the number of lines.
-pub fn write_batch(ordermod: &Path, dir: &Path, shape: BatchShape) -> Result<PathBuf, String> {
-    write_batch_of(ordermod, dir, shape, &["wechat", "vvtool", "em", "icbu"])
-}
-
-/// [`write_batch`] for the platforms whose example shops are `<prefix>-main`, for each prefix
-/// in `prefixes` (`vvtool` only with `shape.with_vvtool`).
+/// sandbox gives its own credential and quota. Keeps the lines of the
+/// platforms whose shop prefix is in `prefixes`; returns the batch file.
 pub fn write_batch_of(
     ordermod: &Path,
     dir: &Path,
@@ -383,8 +393,8 @@ pub fn http(
     path: &str,
     body: Option<&str>,
 ) -> Result<Vec<u8>, String> {
-    // Only the authority: a base URL may carry a path prefix (the 1688 open platform
-    // emulator's `/openapi`), while `path` is absolute (the admin routes sit at the root).
+    // The host only: an emulator's base URL may carry a path (the 1688 open platform's
+    // `/openapi` gateway); its admin endpoints are at the root.
     let rest = base_url
         .strip_prefix("http://")
         .ok_or_else(|| format!("not an http URL: {base_url}"))?;
@@ -507,21 +517,47 @@ impl Options {
 /// WeChat errcodes the client answers by refreshing its token and sending again.
 const RETRIED_REJECTIONS: [&str; 3] = ["rejected:40001", "rejected:42001", "rejected:40014"];
 
-/// Part 1: SIGKILL at seeded moments, resume after each, then check the emulators. With
-/// `hold`, every run passes `--in-doubt hold`: amendments a kill left in doubt are reported,
-/// not resent, and their figures carry the prefix `hold_`.
+/// What the runs of part 1 do with amendments a kill left in doubt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The default (`--in-doubt verify`), over the platforms that publish a read.
+    Verify,
+    /// `--in-doubt resend`, every platform: figures prefixed `resend_`.
+    Resend,
+    /// `--in-doubt hold`, every platform: figures prefixed `hold_`.
+    Hold,
+}
+
+/// Part 1: SIGKILL at seeded moments, resume after each, then check the emulators. The
+/// default mode reads back what a kill left in doubt (`confirmed_by_read` when it landed, resent
+/// when it did not); with `hold`, amendments a kill left in doubt are reported, not resent;
+/// with `resend`, they are sent again.
 fn kill_and_resume(
     root: &Path,
     ordermod: &Path,
     opts: &Options,
     shape: BatchShape,
-    hold: bool,
+    mode: Mode,
     say: &dyn Fn(String),
 ) -> Result<(), String> {
-    let p = if hold { "hold_" } else { "" };
-    let in_doubt: &[&str] = if hold { &["--in-doubt", "hold"] } else { &[] };
-    let dir = scratch(root, if hold { "chaos-hold" } else { "chaos" })?;
-    let batch = write_batch(ordermod, &dir, shape)?;
+    let (p, in_doubt, name, prefixes): (&str, &[&str], &str, &[&str]) = match mode {
+        Mode::Verify => ("", &[], "chaos", &READ_PREFIXES),
+        Mode::Resend => (
+            "resend_",
+            &["--in-doubt", "resend"],
+            "chaos-resend",
+            &ALL_PREFIXES,
+        ),
+        Mode::Hold => (
+            "hold_",
+            &["--in-doubt", "hold"],
+            "chaos-hold",
+            &ALL_PREFIXES,
+        ),
+    };
+    let hold = mode == Mode::Hold;
+    let dir = scratch(root, name)?;
+    let batch = write_batch_of(ordermod, &dir, shape, prefixes)?;
     let sb = Sandbox::start(ordermod, &batch, opts.seed, &dir)?;
     let journal = dir.join("journal.db");
     let mut rng = Rng(opts.seed);
@@ -588,14 +624,18 @@ fn kill_and_resume(
         return Err(format!("the final resume failed: {status}"));
     }
     let statuses = report_statuses(&report)?;
+    let statuses_shops = report_shops(&report)?;
     let changes = sb.changes_per_order()?;
     let moves = sb.moves_per_order()?;
     let mut expected_once = BTreeSet::new();
     let (mut lost, mut failed) = (0u64, 0u64);
-    let (mut in_doubt, mut in_doubt_landed) = (0u64, 0u64);
+    let (mut in_doubt, mut in_doubt_landed, mut confirmed_by_read) = (0u64, 0u64, 0u64);
     for (order, status) in &statuses {
+        if status == "confirmed_by_read" {
+            confirmed_by_read += 1;
+        }
         match status.as_str() {
-            "applied" | "already_done" => {
+            "applied" | "already_done" | "confirmed_by_read" | "confirmed" => {
                 expected_once.insert(order.clone());
                 if changes.get(order).copied().unwrap_or(0) == 0 {
                     lost += 1;
@@ -647,13 +687,38 @@ fn kill_and_resume(
         "{p}changed_but_not_reported_applied: {}",
         unexpected.len()
     ));
-    if hold {
+    if mode == Mode::Verify {
+        let mut by_platform: BTreeMap<String, usize> = BTreeMap::new();
+        for o in &doubled {
+            let shop = shop_of(&statuses_shops, o).unwrap_or("?");
+            let prefix = shop.split('-').next().unwrap_or(shop);
+            *by_platform.entry(prefix.to_owned()).or_default() += 1;
+        }
+        // Settled by a read in any run (the final report shows only the last run's view).
+        let journal_json = Command::new(ordermod)
+            .args(["journal", "--json", "--limit", "0", "--journal"])
+            .arg(format!("sqlite://{}", journal.display()))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run ordermod journal: {e}"))?;
+        let settled = String::from_utf8_lossy(&journal_json.stdout)
+            .matches(r#""outcome":"confirmed_by_read""#)
+            .count();
+        say(format!("{p}confirmed_by_read: {confirmed_by_read}"));
+        say(format!("{p}confirmed_by_read_any_run: {settled}"));
+        say(format!("{p}doubled_by_platform: {by_platform:?}"));
+    }
+    if hold || mode == Mode::Verify {
         say(format!("{p}in_doubt: {in_doubt}"));
         say(format!("{p}in_doubt_landed: {in_doubt_landed}"));
     }
     eprintln!(
         "chaos{}: details in {} (report.json, journal.db: `ordermod journal --journal sqlite://...`)",
-        if hold { " (--in-doubt hold)" } else { "" },
+        match mode {
+            Mode::Verify => " (--in-doubt verify)",
+            Mode::Resend => " (--in-doubt resend)",
+            Mode::Hold => " (--in-doubt hold)",
+        },
         dir.display()
     );
     if finished_early > 0 {
@@ -664,6 +729,28 @@ fn kill_and_resume(
     }
     drop(sb);
     Ok(())
+}
+
+/// The shop of each order of an `ordermod apply --report` file.
+fn report_shops(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read report: {e}"))?;
+    let v: Value = serde_json::from_str(&text).map_err(|e| format!("report is not JSON: {e}"))?;
+    Ok(v.get("results")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.get("order")?.as_str()?.to_owned(),
+                r.get("shop")?.as_str()?.to_owned(),
+            ))
+        })
+        .collect())
+}
+
+fn shop_of<'a>(shops: &'a BTreeMap<String, String>, order: &str) -> Option<&'a str> {
+    shops.get(order).map(String::as_str)
 }
 
 /// The final report's status of `order`, `absent` when no line names it.
@@ -684,13 +771,14 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
         with_vvtool: true,
         only_plannable: false,
     };
-    // ---- 1. SIGKILL and resume: in-doubt amendments resent (the default), then held
-    kill_and_resume(root, &ordermod, opts, shape, false, &say)?;
-    kill_and_resume(root, &ordermod, opts, shape, true, &say)?;
+    // ---- 1. SIGKILL and resume: in-doubt amendments read back (the default), resent, held
+    kill_and_resume(root, &ordermod, opts, shape, Mode::Verify, &say)?;
+    kill_and_resume(root, &ordermod, opts, shape, Mode::Resend, &say)?;
+    kill_and_resume(root, &ordermod, opts, shape, Mode::Hold, &say)?;
 
     // ---- 2. 10% transient faults
     let dir = scratch(root, "chaos-faults")?;
-    let batch = write_batch(&ordermod, &dir, shape)?;
+    let batch = write_batch_of(&ordermod, &dir, shape, &ALL_PREFIXES)?;
     let sb = Sandbox::start(&ordermod, &batch, opts.seed, &dir)?;
     sb.set_faults(r#"{"http500":50,"busy":50}"#)?;
     let report = dir.join("report.json");

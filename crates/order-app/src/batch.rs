@@ -9,7 +9,7 @@ use order_domain::{AmendmentState, IdempotencyKey, JournalError, Outcome};
 use tokio::io::AsyncBufRead;
 use tokio::task::JoinSet;
 
-use crate::app::{App, ApplyError, Disposition, InDoubt};
+use crate::app::{App, ApplyError, ApplyOptions, Disposition, InDoubt};
 use crate::input::{InputItem, LineReader};
 pub use crate::report::{Counts, LineReport, LineStatus, ReportedError, Summary};
 
@@ -31,8 +31,13 @@ pub struct BatchOptions {
     /// [`Summary::interrupted`] set. Running the same input again resumes.
     pub stop: Option<Arc<AtomicBool>>,
     /// What to do with amendments an interrupted earlier run sent without recording the
-    /// outcome: send them again (the default) or hold them for an operator.
+    /// outcome: read the order to settle them (the default where the platform has a read;
+    /// send again where it has none), send them again, or hold them for an operator.
     pub in_doubt: InDoubt,
+    /// Read every order, even when its line carries a snapshot (`--refresh`).
+    pub refresh: bool,
+    /// Read each applied order back and record `confirmed` or `flagged` (`--confirm`).
+    pub confirm: bool,
 }
 
 impl Default for BatchOptions {
@@ -40,7 +45,9 @@ impl Default for BatchOptions {
         BatchOptions {
             concurrency: DEFAULT_CONCURRENCY,
             stop: None,
-            in_doubt: InDoubt::Resend,
+            in_doubt: InDoubt::Verify,
+            refresh: false,
+            confirm: false,
         }
     }
 }
@@ -64,7 +71,7 @@ fn line_report(line: u64, amendment: &crate::input::AmendmentLine) -> LineReport
         status: LineStatus::InputError,
         shop: Some(amendment.shop.to_string()),
         platform: amendment.platform.clone(),
-        order: Some(amendment.order.id().to_string()),
+        order: Some(amendment.order_id().to_string()),
         key: None,
         earlier: false,
         resent: false,
@@ -73,6 +80,8 @@ fn line_report(line: u64, amendment: &crate::input::AmendmentLine) -> LineReport
         violations: Vec::new(),
         error: None,
         message: None,
+        source: None,
+        stale: Vec::new(),
     }
 }
 
@@ -122,6 +131,14 @@ fn report_of(
     rep.key = Some(applied.key.to_string());
     rep.platform = Some(applied.platform);
     rep.resent = applied.resent;
+    rep.source = applied.source.map(|s| s.as_str());
+    rep.stale = applied.stale;
+    let reported = |e: &order_domain::PlatformError| ReportedError {
+        kind: e.kind().to_string(),
+        code: e.code().map(str::to_owned),
+        message: e.message().to_owned(),
+        detail: e.detail().map(str::to_owned),
+    };
     match applied.disposition {
         Disposition::Applied(plan) => {
             rep.status = LineStatus::Applied;
@@ -134,6 +151,7 @@ fn report_of(
                 AmendmentState::Failed => LineStatus::Failed,
                 AmendmentState::Undelivered => LineStatus::Undelivered,
                 AmendmentState::InDoubt => LineStatus::InDoubt,
+                AmendmentState::Flagged => LineStatus::Flagged,
                 _ => LineStatus::AlreadyDone,
             };
         }
@@ -141,7 +159,30 @@ fn report_of(
             rep.status = LineStatus::Rejected;
             rep.violations = rej.violations;
         }
-        Disposition::InDoubt => rep.status = LineStatus::InDoubt,
+        Disposition::InDoubt(why) => {
+            rep.status = LineStatus::InDoubt;
+            rep.message = why;
+        }
+        Disposition::ConfirmedByRead => rep.status = LineStatus::ConfirmedByRead,
+        Disposition::Checked(plan, note) => {
+            rep.new_total = Some(plan.new_total().to_string());
+            rep.status = if note.is_some() {
+                LineStatus::Flagged
+            } else {
+                LineStatus::Confirmed
+            };
+            rep.message = note;
+        }
+        Disposition::ReadFailed(e) => {
+            // Nothing was recorded or sent: the next run reads again.
+            rep.status = if order_domain::undelivered(e.kind()) {
+                LineStatus::Undelivered
+            } else {
+                LineStatus::Failed
+            };
+            rep.error = Some(reported(&e));
+            rep.message = Some("the order could not be read; nothing was sent".to_owned());
+        }
         Disposition::Failed(e) => {
             // The journal recorded `Outcome::failure(e, resent)`: the same rule decides here.
             rep.status = match Outcome::failure(e.clone(), applied.resent).state() {
@@ -149,12 +190,7 @@ fn report_of(
                 AmendmentState::InDoubt => LineStatus::InDoubt,
                 _ => LineStatus::Failed,
             };
-            rep.error = Some(ReportedError {
-                kind: e.kind().to_string(),
-                code: e.code().map(str::to_owned),
-                message: e.message().to_owned(),
-                detail: e.detail().map(str::to_owned),
-            });
+            rep.error = Some(reported(&e));
         }
     }
     Ok(rep)
@@ -207,7 +243,11 @@ impl App {
         F: FnMut(&LineReport),
     {
         let limit = options.concurrency.max(1);
-        let in_doubt = options.in_doubt;
+        let apply_options = ApplyOptions {
+            in_doubt: options.in_doubt,
+            refresh: options.refresh,
+            confirm: options.confirm,
+        };
         let mut reader = LineReader::new(input);
         let mut tasks: JoinSet<TaskResult> = JoinSet::new();
         let mut in_flight: HashMap<IdempotencyKey, InFlight> = HashMap::new();
@@ -259,7 +299,7 @@ impl App {
             let key = amendment.key();
             let asked = (
                 amendment.shop.clone(),
-                amendment.order.id().clone(),
+                amendment.order_id().clone(),
                 amendment.set.clone(),
             );
             if let Some(f) = in_flight.get_mut(&key) {
@@ -311,7 +351,7 @@ impl App {
             let app = self.clone();
             tasks.spawn(async move {
                 let mut gate = gate;
-                let r = app.apply_with(&amendment, in_doubt).await;
+                let r = app.apply_with(&amendment, apply_options).await;
                 let rep = report_of(line, &amendment, r);
                 if let Ok(rep) = &rep {
                     *gate = Some(rep.status);
@@ -460,6 +500,45 @@ mod tests {
         assert_eq!(journal.amendments(None).await.unwrap().len(), 1);
     }
 
+    /// A crash between recording a rejected intent and recording its rejection leaves it
+    /// `planned`: the resume reports and records it rejected, not done.
+    #[tokio::test]
+    async fn a_rejection_interrupted_before_it_was_recorded_is_rejected_on_resume() {
+        let (app, platform, journal) = setup();
+        let text = line("12", "11.00"); // above the original 10.00: refused
+        let a = parse_line(1, &text).unwrap();
+        let plan = order_domain::plan(
+            a.snapshot().unwrap(),
+            &a.set,
+            &transport_wechat_shop::policy(),
+        );
+        assert!(plan.is_err());
+        let intent = Intent {
+            key: a.key(),
+            shop: a.shop.clone(),
+            order: a.snapshot().unwrap().clone(),
+            amendment: a.set.clone(),
+            plan,
+        };
+        journal
+            .begin(&intent, Timestamp::from_millis(1))
+            .await
+            .unwrap();
+        let (s, lines) = run(&app, &text).await;
+        assert_eq!(
+            (s.total.rejected, s.total.already_done),
+            (1, 0),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines[0].violations[0].code.to_string(),
+            "price.raise_forbidden"
+        );
+        let rec = journal.amendments(None).await.unwrap();
+        assert_eq!(rec[0].state, AmendmentState::Rejected);
+        assert!(platform.order(a.order_id()).is_none(), "nothing sent");
+    }
+
     #[tokio::test]
     async fn an_unfinished_amendment_is_sent_again_and_a_platform_failure_is_recorded() {
         let (app, platform, journal) = setup();
@@ -468,9 +547,13 @@ mod tests {
         let intent = Intent {
             key: a.key(),
             shop: a.shop.clone(),
-            order: a.order.clone(),
+            order: a.snapshot().unwrap().clone(),
             amendment: a.set.clone(),
-            plan: order_domain::plan(&a.order, &a.set, &transport_wechat_shop::policy()),
+            plan: order_domain::plan(
+                a.snapshot().unwrap(),
+                &a.set,
+                &transport_wechat_shop::policy(),
+            ),
         };
         let now = Timestamp::from_millis(1);
         journal.begin(&intent, now).await.unwrap();
@@ -507,9 +590,13 @@ mod tests {
         let intent = Intent {
             key: a.key(),
             shop: a.shop.clone(),
-            order: a.order.clone(),
+            order: a.snapshot().unwrap().clone(),
             amendment: a.set.clone(),
-            plan: order_domain::plan(&a.order, &a.set, &transport_wechat_shop::policy()),
+            plan: order_domain::plan(
+                a.snapshot().unwrap(),
+                &a.set,
+                &transport_wechat_shop::policy(),
+            ),
         };
         let now = Timestamp::from_millis(1);
         journal.begin(&intent, now).await.unwrap();
@@ -539,14 +626,14 @@ mod tests {
         assert_eq!(s.exit_code(), 1, "held amendments need an operator");
         assert_eq!(lines[0].status, LineStatus::InDoubt);
         assert!(lines[0].human().contains("--in-doubt resend"));
-        assert!(platform.order(a.order.id()).is_none(), "nothing was sent");
+        assert!(platform.order(a.order_id()).is_none(), "nothing was sent");
         let rec = journal.amendments(None).await.unwrap();
         assert_eq!(rec[0].state, AmendmentState::Sent, "still in doubt");
 
         let (s, lines) = run_with(InDoubt::Resend).await;
         assert_eq!((s.total.in_doubt, s.total.applied), (0, 1));
         assert!(lines[0].resent);
-        assert_eq!(platform.order(a.order.id()).unwrap().1, 1, "sent once");
+        assert_eq!(platform.order(a.order_id()).unwrap().1, 1, "sent once");
     }
 
     /// A platform whose transport paces its requests, like the real ones: it waits for its
@@ -758,9 +845,13 @@ mod tests {
         let intent = Intent {
             key: a.key(),
             shop: a.shop.clone(),
-            order: a.order.clone(),
+            order: a.snapshot().unwrap().clone(),
             amendment: a.set.clone(),
-            plan: order_domain::plan(&a.order, &a.set, &transport_wechat_shop::policy()),
+            plan: order_domain::plan(
+                a.snapshot().unwrap(),
+                &a.set,
+                &transport_wechat_shop::policy(),
+            ),
         };
         // An interrupted run sent it without recording the reply.
         journal

@@ -563,7 +563,7 @@ mod tests {
             let line = parse_line(n as u64 + 1, text).unwrap_or_else(|e| panic!("{e}\n{text}"));
             let kind = PlatformKind::from_sandbox_shop(&line.shop).unwrap();
             let i = n / 6;
-            let planned = order_domain::plan(&line.order, &line.set, &kind.policy());
+            let planned = order_domain::plan(line.snapshot().unwrap(), &line.set, &kind.policy());
             let want_refused = super::kind(i) != Kind::Valid;
             assert_eq!(
                 planned.is_err(),

@@ -18,7 +18,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use order_domain::{Amendment, IdempotencyKey, Order, ShopId};
+use order_domain::{Amendment, IdempotencyKey, Order, OrderId, ShopId};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -36,8 +36,8 @@ pub struct AmendmentLine {
     /// The platform, optional (see the module docs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
-    /// The order snapshot.
-    pub order: Order,
+    /// The order: its snapshot, or only its id (then ordermod reads it from the platform).
+    pub order: OrderRef,
     /// The desired end state.
     pub set: Amendment,
 }
@@ -47,7 +47,55 @@ impl AmendmentLine {
     pub fn key(&self) -> IdempotencyKey {
         self.key
             .clone()
-            .unwrap_or_else(|| derive_key(&self.shop, &self.order, &self.set))
+            .unwrap_or_else(|| derive_key(&self.shop, self.order.id(), &self.set))
+    }
+
+    /// The order id.
+    pub fn order_id(&self) -> &OrderId {
+        self.order.id()
+    }
+
+    /// The snapshot the line carries, if any.
+    pub fn snapshot(&self) -> Option<&Order> {
+        match &self.order {
+            OrderRef::Snapshot(o) => Some(o),
+            OrderRef::Id(_) => None,
+        }
+    }
+}
+
+/// The `order` of an amendment line: a JSON string is the order's id (the order is read from
+/// its platform), an object its snapshot ([`Order`]'s serde form).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum OrderRef {
+    /// Only the id: read the order from the shop's platform.
+    Id(OrderId),
+    /// The snapshot, as the caller knows it.
+    Snapshot(Box<Order>),
+}
+
+impl OrderRef {
+    /// The order's id.
+    pub fn id(&self) -> &OrderId {
+        match self {
+            OrderRef::Id(id) => id,
+            OrderRef::Snapshot(o) => o.id(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OrderRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // Numbers keep their literal text (`arbitrary_precision`), so nothing is lost here.
+        match Value::deserialize(d)? {
+            Value::String(id) => OrderId::new(id)
+                .map(OrderRef::Id)
+                .map_err(serde::de::Error::custom),
+            other => serde_json::from_value::<Order>(other)
+                .map(|o| OrderRef::Snapshot(Box::new(o)))
+                .map_err(serde::de::Error::custom),
+        }
     }
 }
 
@@ -57,12 +105,12 @@ impl AmendmentLine {
 /// `8.00` and `8.0` are both `"8"`).
 ///
 /// The same shop, order and target state always give the same key, on any machine.
-pub fn derive_key(shop: &ShopId, order: &Order, set: &Amendment) -> IdempotencyKey {
+pub fn derive_key(shop: &ShopId, order: &OrderId, set: &Amendment) -> IdempotencyKey {
     let canonical = canonical_json(&serde_json::to_value(set).unwrap_or(Value::Null));
     let mut h = Sha256::new();
     h.update(shop.as_str().as_bytes());
     h.update([0]);
-    h.update(order.id().as_str().as_bytes());
+    h.update(order.as_str().as_bytes());
     h.update([0]);
     h.update(canonical.as_bytes());
     let text = format!("auto-{}", hex::encode(h.finalize()));
@@ -205,7 +253,7 @@ pub fn parse_line(number: u64, text: &str) -> Result<AmendmentLine, InputError> 
             };
             InputError {
                 line: number,
-                order: field(&["order", "id"]),
+                order: field(&["order", "id"]).or_else(|| field(&["order"])),
                 shop: field(&["shop"]),
                 message: describe_json_error(&e),
             }

@@ -102,15 +102,29 @@ struct ApplyArgs {
     #[arg(long, short = 'q')]
     quiet: bool,
     /// What to do with amendments an interrupted run sent without recording the reply:
-    /// `resend` them (prices end as one send leaves them; a platform that counts revisions
-    /// may count one more) or `hold` them, reported as `in_doubt`, for an operator to check.
-    #[arg(long, value_enum, default_value_t = InDoubtArg::Resend)]
+    /// `verify` reads the order back (WeChat Channels, the 1688 open platform and every
+    /// platform with a read): showing the target, it is recorded `confirmed_by_read` and not
+    /// resent; showing the state before, it is resent; else it is held `in_doubt` with the
+    /// difference. Platforms without a read (vv-tool, EM) fall back to `resend` under
+    /// `verify`. `resend` sends them again (prices end as one send leaves them; a platform
+    /// that counts revisions may count one more); `hold` reports them `in_doubt` for an
+    /// operator to check.
+    #[arg(long, value_enum, default_value_t = InDoubtArg::Verify)]
     in_doubt: InDoubtArg,
+    /// Read every order from its platform even when the line carries a snapshot; plan on the
+    /// read and report the lines whose snapshot was stale (and in which fields).
+    #[arg(long)]
+    refresh: bool,
+    /// After each acknowledged send, read the order back and record `confirmed`, or `flagged`
+    /// when it does not show the target (platforms with a read).
+    #[arg(long)]
+    confirm: bool,
 }
 
 /// `--in-doubt`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum InDoubtArg {
+    Verify,
     Resend,
     Hold,
 }
@@ -118,6 +132,7 @@ enum InDoubtArg {
 impl From<InDoubtArg> for InDoubt {
     fn from(a: InDoubtArg) -> Self {
         match a {
+            InDoubtArg::Verify => InDoubt::Verify,
             InDoubtArg::Resend => InDoubt::Resend,
             InDoubtArg::Hold => InDoubt::Hold,
         }
@@ -300,9 +315,18 @@ async fn plan(a: PlanArgs) -> Result<u8, Fatal> {
                 let head = printable(&format!(
                     "line {line} {} order {}",
                     amendment.shop,
-                    amendment.order.id()
+                    amendment.order_id()
                 ))
                 .into_owned();
+                let Some(order) = amendment.snapshot() else {
+                    bad += 1;
+                    writeln!(
+                        out,
+                        "{head}: input error: the line gives only the order id; `plan` reads \
+                         nothing (use `apply`, which reads the order)"
+                    )?;
+                    continue;
+                };
                 let policy = match resolver.policy(&amendment) {
                     Ok(p) => p,
                     Err(m) => {
@@ -311,7 +335,7 @@ async fn plan(a: PlanArgs) -> Result<u8, Fatal> {
                         continue;
                     }
                 };
-                match order_domain::plan(&amendment.order, &amendment.set, &policy) {
+                match order_domain::plan(order, &amendment.set, &policy) {
                     Ok(p) => {
                         ok += 1;
                         writeln!(
@@ -599,6 +623,8 @@ async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
                 concurrency: a.concurrency,
                 stop: Some(stop),
                 in_doubt: a.in_doubt.into(),
+                refresh: a.refresh,
+                confirm: a.confirm,
             },
             |r| {
                 done += 1;
@@ -607,7 +633,13 @@ async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
                 {
                     report_error.get_or_insert(e);
                 }
-                let problem = !matches!(r.status, LineStatus::Applied | LineStatus::AlreadyDone);
+                let problem = !matches!(
+                    r.status,
+                    LineStatus::Applied
+                        | LineStatus::AlreadyDone
+                        | LineStatus::Confirmed
+                        | LineStatus::ConfirmedByRead
+                );
                 match &bar {
                     Some(pb) => {
                         if problem && !a.quiet {
@@ -834,6 +866,10 @@ async fn sandbox_app(file: &Path, journal: Option<&str>) -> Result<(App, Sandbox
         .await
         .map_err(|e| Fatal(format!("cannot read {}: {e}", file.display())))?;
     let run = SandboxRun::start(&shops, 0).await?;
+    // Before anything is read: orders given by id get their deterministic sandbox order.
+    run.seed_from_file(file)
+        .await
+        .map_err(|e| Fatal(format!("cannot read {}: {e}", file.display())))?;
     let journal = order_app::open_journal(journal.unwrap_or("sqlite::memory:")).await?;
     let app = run.app(journal)?;
     Ok((app, run))

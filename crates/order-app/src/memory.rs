@@ -175,6 +175,40 @@ impl Journal for MemoryJournal {
         Ok(())
     }
 
+    async fn confirm_by_read(
+        &self,
+        key: &IdempotencyKey,
+        state: AmendmentState,
+        note: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        let mut st = self.lock();
+        if !matches!(state, AmendmentState::Confirmed | AmendmentState::Flagged) {
+            return Err(JournalError::Conflict {
+                key: key.to_string(),
+                reason: format!("a read confirms or flags; it cannot set {state}"),
+            });
+        }
+        let i = *st.index.get(key).ok_or_else(|| missing(key))?;
+        let recorded = st.records[i].state;
+        if !matches!(
+            recorded,
+            AmendmentState::Acknowledged | AmendmentState::Confirmed | AmendmentState::Flagged
+        ) {
+            return Err(JournalError::Conflict {
+                key: key.to_string(),
+                reason: format!(
+                    "it is {recorded}; only an acknowledged amendment can be reconciled"
+                ),
+            });
+        }
+        let r = &mut st.records[i];
+        r.state = state;
+        r.note = note.map(str::to_owned);
+        r.updated_at = now;
+        Ok(())
+    }
+
     async fn amendments(
         &self,
         order: Option<&OrderId>,
@@ -353,9 +387,13 @@ mod tests {
         Intent {
             key: a.key(),
             shop: a.shop.clone(),
-            order: a.order.clone(),
+            order: a.snapshot().unwrap().clone(),
             amendment: a.set.clone(),
-            plan: order_domain::plan(&a.order, &a.set, &transport_wechat_shop::policy()),
+            plan: order_domain::plan(
+                a.snapshot().unwrap(),
+                &a.set,
+                &transport_wechat_shop::policy(),
+            ),
         }
     }
 

@@ -9,7 +9,7 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use order_domain::{OrderPlatform, Policy, ShopId};
+use order_domain::{OrderPlatform, OrderSource, Policy, ShopId};
 use transport_1688_open::{Open1688Client, Open1688Config, Open1688Platform};
 use transport_core::wechat_token::{TokenEndpoint, TokenSources};
 use transport_core::{HttpClient, RateLimiter, RateLimiters, SecretString};
@@ -95,6 +95,13 @@ impl PlatformKind {
         PlatformKind::ALL
             .into_iter()
             .find(|p| shop.as_str().starts_with(p.sandbox_prefix()))
+    }
+
+    /// Whether the platform publishes an order read (EM does not; vv-tool's snapshot is the
+    /// latest stored 1688 order message instead). Where it does, the shop's source is wired in
+    /// [`PlatformFactory::build_with_source`].
+    pub const fn publishes_read(self) -> bool {
+        !matches!(self, PlatformKind::EmFranchiser | PlatformKind::Vvtool1688)
     }
 
     /// The platform's rules.
@@ -200,6 +207,9 @@ impl fmt::Display for PlatformKind {
         f.write_str(self.name())
     }
 }
+
+/// A shop's transport and, where its platform publishes an order read, its source.
+pub type ShopTransport = (Arc<dyn OrderPlatform>, Option<Arc<dyn OrderSource>>);
 
 /// Builds the transport of one configured shop with a fresh [`PlatformFactory`] (no client
 /// shared with other shops; prefer one factory for all shops of a process).
@@ -341,6 +351,16 @@ impl PlatformFactory {
         shop: &ShopConfig,
         credentials: &ResolvedCredentials,
     ) -> Result<Arc<dyn OrderPlatform>, ConfigError> {
+        self.build_with_source(shop, credentials).map(|(p, _)| p)
+    }
+
+    /// The transport of `shop` and, where its platform publishes an order read, the same
+    /// object as its [`OrderSource`] (one client, one rate limiter: reads share the quota).
+    pub fn build_with_source(
+        &mut self,
+        shop: &ShopConfig,
+        credentials: &ResolvedCredentials,
+    ) -> Result<ShopTransport, ConfigError> {
         let id = shop.id.to_string();
         let plain = |key: &str| -> Result<String, ConfigError> {
             credentials.plain(key).map(str::to_owned).ok_or_else(|| {
@@ -370,7 +390,7 @@ impl PlatformFactory {
         };
         let rate = shop.rate_limit_per_second.map(NonZeroU32::get);
         let http = &self.http;
-        let platform: Arc<dyn OrderPlatform> = match shop.platform {
+        let built: ShopTransport = match shop.platform {
             PlatformKind::WechatShop => {
                 let appid = plain("appid")?;
                 let client = match self.wechat.get(&appid) {
@@ -401,7 +421,8 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, client.limiter(), client.limiter_key());
-                Arc::new(WechatShopPlatform::new(client))
+                let p = Arc::new(WechatShopPlatform::new(client));
+                (p.clone(), Some(p))
             }
             PlatformKind::WechatChannels => {
                 let appid = plain("appid")?;
@@ -433,7 +454,8 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, client.limiter(), client.limiter_key());
-                Arc::new(ChannelsPlatform::new(client))
+                let p = Arc::new(ChannelsPlatform::new(client));
+                (p.clone(), Some(p))
             }
             PlatformKind::Vvtool1688 => {
                 let token_var = env_name("token");
@@ -457,7 +479,11 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, client.limiter(), client.limiter_key());
-                Arc::new(VvtoolPlatform::new(client, plain("shop_id")?))
+                // No read: the snapshot is the latest stored 1688 order message (the app).
+                (
+                    Arc::new(VvtoolPlatform::new(client, plain("shop_id")?)),
+                    None,
+                )
             }
             PlatformKind::EmFranchiser => {
                 let appid = plain("appid")?;
@@ -481,7 +507,8 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, client.limiter(), client.limiter_key());
-                Arc::new(EmPlatform::new(client))
+                // EM publishes no order read.
+                (Arc::new(EmPlatform::new(client)), None)
             }
             PlatformKind::AlibabaIcbu => {
                 let key = (plain("app_key")?, env_name("session"));
@@ -518,7 +545,8 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, client.limiter(), client.limiter_key());
-                Arc::new(IcbuPlatform::new(client))
+                let p = Arc::new(IcbuPlatform::new(client));
+                (p.clone(), Some(p))
             }
             PlatformKind::Alibaba1688 => {
                 let key = (plain("app_key")?, env_name("access_token"));
@@ -548,10 +576,11 @@ impl PlatformFactory {
                     }
                 };
                 self.pace(&shop.id, client.limiter(), client.limiter_key());
-                Arc::new(Open1688Platform::new(client))
+                let p = Arc::new(Open1688Platform::new(client));
+                (p.clone(), Some(p))
             }
         };
-        Ok(platform)
+        Ok(built)
     }
 }
 

@@ -51,6 +51,14 @@ pub enum LineStatus {
     /// `--in-doubt resend`), or sent again after such a run and refused as stale (the first
     /// send probably landed: read the order).
     InDoubt,
+    /// Left in doubt by an interrupted run, read back showing the plan's target: recorded
+    /// applied, nothing resent (`--in-doubt verify`).
+    ConfirmedByRead,
+    /// Applied now and read back showing the target (`--confirm`).
+    Confirmed,
+    /// Applied now (the platform said success) but the order read back does not show the
+    /// target (`--confirm`); `message` says what differs.
+    Flagged,
 }
 
 impl LineStatus {
@@ -64,6 +72,9 @@ impl LineStatus {
             LineStatus::Undelivered => "undelivered",
             LineStatus::InputError => "input_error",
             LineStatus::InDoubt => "in_doubt",
+            LineStatus::ConfirmedByRead => "confirmed_by_read",
+            LineStatus::Confirmed => "confirmed",
+            LineStatus::Flagged => "flagged",
         }
     }
 }
@@ -120,9 +131,18 @@ pub struct LineReport {
     /// The platform's error, for failures in this run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ReportedError>,
-    /// What is wrong with the line, for input errors.
+    /// What is wrong with the line, for input errors; what differs, for `flagged` lines and
+    /// for in-doubt ones a read could not settle.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Where the snapshot planned against came from: `read` (the platform's order read),
+    /// `message` (the latest stored 1688 order message), `line` (the line's own snapshot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<&'static str>,
+    /// The fields in which the line's snapshot differed from the order as read (`--refresh`):
+    /// the line was planned on the read, its snapshot was stale.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stale: Vec<String>,
 }
 
 impl LineReport {
@@ -141,6 +161,8 @@ impl LineReport {
             violations: Vec::new(),
             error: None,
             message: Some(e.message),
+            source: None,
+            stale: Vec::new(),
         }
     }
 
@@ -166,7 +188,14 @@ impl LineReport {
         if let Some(first) = self.duplicate_of {
             let _ = write!(s, " (repeats line {first}; sent once)");
         }
-        if self.status == LineStatus::InDoubt && self.error.is_none() {
+        if !self.stale.is_empty() {
+            let _ = write!(
+                s,
+                " (the line's snapshot was stale: {}; planned on the order as read)",
+                self.stale.join(", ")
+            );
+        }
+        if self.status == LineStatus::InDoubt && self.error.is_none() && self.message.is_none() {
             s.push_str(
                 ": an interrupted run sent it without recording the reply; held, not sent again \
                  (check the order, then run with --in-doubt resend)",
@@ -231,6 +260,15 @@ pub struct Counts {
     /// and refused as stale.
     #[serde(skip_serializing_if = "is_zero")]
     pub in_doubt: u64,
+    /// Left in doubt and found applied by a read (nothing resent).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub confirmed_by_read: u64,
+    /// Applied now and confirmed by a read (`--confirm`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub confirmed: u64,
+    /// Applied now but the read shows otherwise (`--confirm`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub flagged: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -247,6 +285,9 @@ impl Counts {
             LineStatus::Undelivered => self.undelivered += 1,
             LineStatus::InputError => self.input_errors += 1,
             LineStatus::InDoubt => self.in_doubt += 1,
+            LineStatus::ConfirmedByRead => self.confirmed_by_read += 1,
+            LineStatus::Confirmed => self.confirmed += 1,
+            LineStatus::Flagged => self.flagged += 1,
         }
     }
 
@@ -259,6 +300,9 @@ impl Counts {
             + self.undelivered
             + self.input_errors
             + self.in_doubt
+            + self.confirmed_by_read
+            + self.confirmed
+            + self.flagged
     }
 }
 
@@ -299,10 +343,11 @@ impl Summary {
     }
 
     /// The exit code the counts call for: 0 when everything is applied (now or earlier), 1 when
-    /// anything was rejected, failed, was not delivered, could not be read or is in doubt.
+    /// anything was rejected, failed, was not delivered, could not be read, is in doubt or was
+    /// flagged by a read.
     pub fn exit_code(&self) -> i32 {
         let t = &self.total;
-        if t.rejected + t.failed + t.undelivered + t.input_errors + t.in_doubt == 0 {
+        if t.rejected + t.failed + t.undelivered + t.input_errors + t.in_doubt + t.flagged == 0 {
             0
         } else {
             1
@@ -369,6 +414,15 @@ pub fn summary_table(summary: &Summary) -> String {
         row(&mut out, shop, c);
     }
     row(&mut out, "total", &summary.total);
+    let t = &summary.total;
+    if t.confirmed_by_read + t.confirmed + t.flagged > 0 {
+        let _ = writeln!(
+            out,
+            "read back: {} confirmed, {} flagged (acknowledged but the order does not show the \
+             target), {} left in doubt by an interrupted run and found applied (not resent)",
+            t.confirmed, t.flagged, t.confirmed_by_read
+        );
+    }
     if summary.total.in_doubt > 0 {
         let _ = writeln!(
             out,
@@ -561,16 +615,26 @@ pub fn amendment_text(r: &order_domain::AmendmentRecord) -> String {
                  send probably landed (read the order)"
             );
         }
+        Some(Outcome::ConfirmedByRead(_)) => {
+            let _ = writeln!(
+                out,
+                "  left in doubt by an interrupted run; the order as read shows the target \
+                 (confirmed_by_read, not resent)"
+            );
+        }
         Some(Outcome::Rejected(_)) | None => {}
     }
     match r.state {
         AmendmentState::Confirmed => {
-            let _ = writeln!(out, "  confirmed by a platform message");
+            let _ = writeln!(
+                out,
+                "  confirmed by a platform message or a read of the order"
+            );
         }
         AmendmentState::Flagged => {
             let _ = writeln!(
                 out,
-                "  FLAGGED: a platform message contradicts it: {}",
+                "  FLAGGED: a platform message or a read contradicts it: {}",
                 r.note.as_deref().unwrap_or("(no note)")
             );
         }
@@ -642,6 +706,8 @@ mod tests {
             violations: Vec::new(),
             error: None,
             message: None,
+            source: None,
+            stale: Vec::new(),
         }
     }
 
@@ -678,6 +744,34 @@ mod tests {
             table.lines().last().unwrap().starts_with("total"),
             "{table}"
         );
+    }
+
+    #[test]
+    fn orders_read_back_are_counted_and_a_flagged_one_fails_the_run() {
+        let mut s = Summary::default();
+        s.add(&rep(1, "channels-main", LineStatus::Confirmed));
+        s.add(&rep(2, "channels-main", LineStatus::ConfirmedByRead));
+        assert_eq!(s.exit_code(), 0, "confirmed lines are applied lines");
+        s.add(&rep(3, "channels-main", LineStatus::Flagged));
+        assert_eq!(
+            (
+                s.total.confirmed,
+                s.total.confirmed_by_read,
+                s.total.flagged
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(s.total.total(), 3);
+        assert_eq!(s.exit_code(), 1, "a flagged order needs a look");
+        let table = summary_table(&s);
+        assert!(
+            table.contains("read back: 1 confirmed, 1 flagged")
+                && table.contains("1 left in doubt"),
+            "{table}"
+        );
+        let v = serde_json::to_value(&s.total).unwrap();
+        assert_eq!(v["flagged"], 1);
+        assert_eq!(v["confirmed_by_read"], 1);
     }
 
     #[test]

@@ -175,7 +175,7 @@ fn platform_reply(outcome: &Outcome) -> Option<String> {
     match outcome {
         Outcome::Acknowledged(receipt) => Some(receipt.raw_reply.clone()),
         Outcome::Failed(error) | Outcome::StaleResend(error) => Some(error.to_string()),
-        Outcome::Rejected(_) => None,
+        Outcome::Rejected(_) | Outcome::ConfirmedByRead(_) => None,
     }
 }
 
@@ -677,7 +677,33 @@ impl Journal for SqliteJournal {
         let op = Op::Reconcile {
             key: key.as_str().to_owned(),
             state,
-            message_id,
+            message_id: Some(message_id),
+            note: note.map(str::to_owned),
+            now: now.as_millis(),
+        };
+        match self.write(op).await? {
+            Answer::Done => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn confirm_by_read(
+        &self,
+        key: &IdempotencyKey,
+        state: AmendmentState,
+        note: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        if !matches!(state, AmendmentState::Confirmed | AmendmentState::Flagged) {
+            return Err(JournalError::Conflict {
+                key: key.to_string(),
+                reason: format!("a read confirms or flags; it cannot set {state}"),
+            });
+        }
+        let op = Op::Reconcile {
+            key: key.as_str().to_owned(),
+            state,
+            message_id: None,
             note: note.map(str::to_owned),
             now: now.as_millis(),
         };
@@ -771,6 +797,21 @@ impl Journal for SqliteJournal {
             .fetch_all(&self.pool)
             .await
             .map_err(|e| storage("cannot list messages", e))?;
+        rows.iter().map(message_from_row).collect()
+    }
+
+    async fn messages_for_order(
+        &self,
+        order: &OrderId,
+    ) -> Result<Vec<MessageRecord>, JournalError> {
+        let rows = sqlx::query(
+            "SELECT id, dedup_key, source, raw, received_at, order_id, dead_letter_reason \
+             FROM messages WHERE order_id = $1 ORDER BY received_at DESC, id DESC",
+        )
+        .bind(order.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| storage("cannot list an order's messages", e))?;
         rows.iter().map(message_from_row).collect()
     }
 }

@@ -57,10 +57,11 @@ pub(crate) enum Op {
         reply: Option<String>,
         now: i64,
     },
+    /// By a stored message (`message_id`), or by a read of the order (`None`).
     Reconcile {
         key: String,
         state: AmendmentState,
-        message_id: i64,
+        message_id: Option<i64>,
         note: Option<String>,
         now: i64,
     },
@@ -669,7 +670,11 @@ async fn record_outcome(
     .await?;
 
     if updated.rows_affected() == 1 {
-        if state == AmendmentState::Acknowledged {
+        if matches!(
+            state,
+            AmendmentState::Acknowledged | AmendmentState::Confirmed
+        ) {
+            // (Confirmed here: left in doubt and found applied by a read.)
             // The revision the platform now holds: the one planned, or the one after the last
             // recorded if another amendment of the same snapshot got there first. Once per
             // key: only the update above, from planned or sent, gets here.
@@ -722,7 +727,7 @@ async fn reconcile(
     conn: &mut SqliteConnection,
     key: &str,
     state: AmendmentState,
-    message_id: i64,
+    message_id: Option<i64>,
     note: Option<&str>,
     now: i64,
 ) -> Result<Ran, sqlx::Error> {
@@ -745,14 +750,16 @@ async fn reconcile(
             })));
         }
     }
-    let message = sqlx::query("SELECT id FROM messages WHERE id = $1")
-        .bind(message_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    if message.is_none() {
-        return Ok(Ran::Answer(Err(JournalError::Missing(format!(
-            "message {message_id}"
-        )))));
+    if let Some(message_id) = message_id {
+        let message = sqlx::query("SELECT id FROM messages WHERE id = $1")
+            .bind(message_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+        if message.is_none() {
+            return Ok(Ran::Answer(Err(JournalError::Missing(format!(
+                "message {message_id}"
+            )))));
+        }
     }
     sqlx::query(
         "UPDATE amendments SET state = $1, note = $2, updated_at = $3 \
@@ -764,6 +771,10 @@ async fn reconcile(
     .bind(key)
     .execute(&mut *conn)
     .await?;
+    // A confirmation by read has no message: the amendment's state and note are its record.
+    let Some(message_id) = message_id else {
+        return Ok(Ran::Answer(Ok(Answer::Done)));
+    };
     sqlx::query(
         "INSERT INTO reconciliations (idempotency_key, message_id, state, note, at) \
          VALUES ($1, $2, $3, $4, $5)",

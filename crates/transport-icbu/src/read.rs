@@ -339,14 +339,22 @@ fn phone(p: &PhoneVo) -> DomainPhone {
 }
 
 fn address(a: &ShippingAddress) -> Address {
+    // The modify call has one field for the province or state, `province_code`, which carries
+    // the name when no code is known (see `docs/platforms/alibaba-icbu.md`); a read that
+    // gives only that field names the province, and a code equal to the name is no code.
+    let province = a.province.clone().or_else(|| a.province_code.clone());
+    let province_code = a
+        .province_code
+        .clone()
+        .filter(|c| Some(c) != province.as_ref());
     Address {
         receiver: a.contact_person.clone(),
         mobile: a.mobile.as_ref().and_then(|m| text(m.number.as_ref())),
         telephone: a.telephone.as_ref().map(phone),
         fax: a.fax.as_ref().map(phone),
         country: a.country.clone(),
-        province: a.province.clone(),
-        province_code: a.province_code.clone(),
+        province,
+        province_code,
         city: a.city.clone(),
         city_code: a.city_code.clone(),
         district: None,

@@ -34,7 +34,7 @@ async fn channels_lines_of_the_example_batch_apply_as_the_generator_intends() {
             run.sandbox(),
             PlatformKind::WechatChannels,
             &shop,
-            &a.order,
+            a.snapshot().unwrap(),
         )
         .unwrap();
     }
@@ -50,10 +50,10 @@ async fn channels_lines_of_the_example_batch_apply_as_the_generator_intends() {
     let policy = PlatformKind::WechatChannels.policy();
     let mut addresses = 0;
     for a in &parsed {
-        let Ok(plan) = order_domain::plan(&a.order, &a.set, &policy) else {
+        let Ok(plan) = order_domain::plan(a.snapshot().unwrap(), &a.set, &policy) else {
             continue;
         };
-        let want = channels_seed(&a.order.with_revision(&plan, None)).unwrap();
+        let want = channels_seed(&a.snapshot().unwrap().with_revision(&plan, None)).unwrap();
         let got = em.order(want.order_id).unwrap();
         if a.set.address.is_some() {
             addresses += 1;

@@ -42,9 +42,13 @@ async fn journal_with(url: &str, n: u64) -> SqliteJournal {
         let intent = Intent {
             key: a.key(),
             shop: a.shop.clone(),
-            order: a.order.clone(),
+            order: a.snapshot().unwrap().clone(),
             amendment: a.set.clone(),
-            plan: order_domain::plan(&a.order, &a.set, &transport_wechat_shop::policy()),
+            plan: order_domain::plan(
+                a.snapshot().unwrap(),
+                &a.set,
+                &transport_wechat_shop::policy(),
+            ),
         };
         let t = Timestamp::from_millis(1_700_000_000_000 + i64::try_from(k).unwrap());
         j.begin(&intent, t).await.unwrap();

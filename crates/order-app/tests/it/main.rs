@@ -4,4 +4,5 @@
 mod channels;
 mod cli;
 mod journal_view;
+mod reads;
 mod serve;

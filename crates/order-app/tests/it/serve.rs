@@ -157,6 +157,15 @@ impl Journal for Flaky {
             .reconcile(key, state, message_id, note, now)
             .await
     }
+    async fn confirm_by_read(
+        &self,
+        key: &IdempotencyKey,
+        state: AmendmentState,
+        note: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), JournalError> {
+        self.inner.confirm_by_read(key, state, note, now).await
+    }
     async fn amendments(
         &self,
         order: Option<&OrderId>,

@@ -27,9 +27,11 @@ pub enum AmendmentState {
     /// Refused by the platform (it said no: a rule, a wrong state, an unknown order, a bad
     /// request or credentials), or its reply could not be understood. Final.
     Failed,
-    /// Acknowledged, and a platform message confirmed the new prices.
+    /// Acknowledged, and a platform message or a read of the order confirmed the target; or
+    /// left in doubt by a crash and found applied by a read ([`Outcome::ConfirmedByRead`]).
     Confirmed,
-    /// A platform message contradicted it.
+    /// A platform message or a read of the order contradicted it: the platform said success
+    /// but the order does not show the target.
     Flagged,
     /// Not delivered: the platform was unreachable, timed out, answered 5xx, limited the rate
     /// or ran out of quota, after the transport's retries. Nothing was applied (or, after a
@@ -115,6 +117,9 @@ pub enum Outcome {
     /// A resend refused as stale ([`PlatformErrorKind::Conflict`]): the first send probably
     /// landed. Recorded `in_doubt`, with the platform's error verbatim.
     StaleResend(PlatformError),
+    /// Left `sent` by an interrupted run, then read back showing the plan's target: applied,
+    /// nothing resent. Carries the order as read. Recorded `confirmed`.
+    ConfirmedByRead(Box<Order>),
 }
 
 impl Outcome {
@@ -138,6 +143,7 @@ impl Outcome {
             Outcome::Failed(e) if undelivered(e.kind()) => AmendmentState::Undelivered,
             Outcome::Failed(_) => AmendmentState::Failed,
             Outcome::StaleResend(_) => AmendmentState::InDoubt,
+            Outcome::ConfirmedByRead(_) => AmendmentState::Confirmed,
         }
     }
 }
@@ -379,6 +385,36 @@ pub trait Journal: Send + Sync + fmt::Debug {
         now: Timestamp,
     ) -> Result<(), JournalError>;
 
+    /// Marks an acknowledged amendment `confirmed` or `flagged` by a read of the order (no
+    /// message involved), with a note saying what the read showed when it is flagged.
+    async fn confirm_by_read(
+        &self,
+        key: &IdempotencyKey,
+        state: AmendmentState,
+        note: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), JournalError>;
+
+    /// How many amendments of `shop` the journal holds as applied to `order` (acknowledged,
+    /// confirmed or flagged): the revision count of a platform whose read does not carry it.
+    async fn applied_revisions(&self, shop: &ShopId, order: &OrderId) -> Result<u32, JournalError> {
+        let n = self
+            .amendments(Some(order))
+            .await?
+            .iter()
+            .filter(|r| {
+                &r.intent.shop == shop
+                    && matches!(
+                        r.state,
+                        AmendmentState::Acknowledged
+                            | AmendmentState::Confirmed
+                            | AmendmentState::Flagged
+                    )
+            })
+            .count();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
     /// Amendments, newest first; only those of `order` when given.
     async fn amendments(
         &self,
@@ -396,6 +432,21 @@ pub trait Journal: Send + Sync + fmt::Debug {
 
     /// Stored messages, newest first; dead letters only when `dead_letters_only`.
     async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError>;
+
+    /// The stored messages decoded as being about `order` (see [`message_decoded`]), newest
+    /// first: what stands in for an order read on a platform without one (vv-tool's 1688
+    /// messages). The default filters [`messages`]; journals with an index override it.
+    ///
+    /// [`message_decoded`]: Journal::message_decoded
+    /// [`messages`]: Journal::messages
+    async fn messages_for_order(
+        &self,
+        order: &OrderId,
+    ) -> Result<Vec<MessageRecord>, JournalError> {
+        let mut all = self.messages(false).await?;
+        all.retain(|m| m.order.as_ref() == Some(order));
+        Ok(all)
+    }
 
     /// Makes everything committed so far readable from the journal's main storage alone (a
     /// database file without its write-ahead log), e.g. at the end of a batch. Every write is

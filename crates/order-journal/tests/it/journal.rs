@@ -1122,3 +1122,96 @@ async fn a_page_reads_only_its_own_rows() {
     ));
     j.close().await;
 }
+
+#[tokio::test]
+async fn an_in_doubt_amendment_confirmed_by_a_read_is_a_revision_and_is_final() {
+    let j = memory().await;
+    let i = intent("k-read-1");
+    j.begin(&i, at(0)).await.unwrap();
+    j.mark_sent(&i.key, at(1)).await.unwrap();
+    let read = Outcome::ConfirmedByRead(Box::new(order(ORDER_ID)));
+    j.record_outcome(&i.key, &read, at(2)).await.unwrap();
+    let order_id = OrderId::new(ORDER_ID).unwrap();
+    let recs = j.amendments(Some(&order_id)).await.unwrap();
+    assert_eq!(recs[0].state, AmendmentState::Confirmed);
+    assert_eq!(
+        recs[0].outcome.as_ref(),
+        Some(&read),
+        "the order as read is kept"
+    );
+    let revisions = j.revisions(&order_id).await.unwrap();
+    assert_eq!(revisions.len(), 1, "it landed: one revision");
+    // The journal's count, used where a read carries none.
+    let shop = ShopId::new("vv-main").unwrap();
+    assert_eq!(j.applied_revisions(&shop, &order_id).await.unwrap(), 1);
+    let other = ShopId::new("vv-other").unwrap();
+    assert_eq!(j.applied_revisions(&other, &order_id).await.unwrap(), 0);
+    assert!(matches!(
+        j.begin(&i, at(3)).await.unwrap(),
+        Begin::Finished(AmendmentState::Confirmed)
+    ));
+}
+
+#[tokio::test]
+async fn a_read_confirms_or_flags_only_acknowledged_amendments_without_a_message() {
+    let j = memory().await;
+    let i = intent("k-read-2");
+    j.begin(&i, at(0)).await.unwrap();
+    // Not acknowledged yet: refused, nothing written.
+    let e = j
+        .confirm_by_read(&i.key, AmendmentState::Confirmed, None, at(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, JournalError::Conflict { .. }), "{e:?}");
+    j.record_outcome(&i.key, &ack("{}"), at(2)).await.unwrap();
+    let e = j
+        .confirm_by_read(&i.key, AmendmentState::Failed, None, at(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, JournalError::Conflict { .. }), "{e:?}");
+    j.confirm_by_read(
+        &i.key,
+        AmendmentState::Flagged,
+        Some("lines[L]: expected 0.30, found 100.30"),
+        at(4),
+    )
+    .await
+    .unwrap();
+    let recs = j.amendments(None).await.unwrap();
+    assert_eq!(recs[0].state, AmendmentState::Flagged);
+    assert_eq!(
+        recs[0].note.as_deref(),
+        Some("lines[L]: expected 0.30, found 100.30")
+    );
+    assert_eq!(recs[0].updated_at, at(4));
+}
+
+#[tokio::test]
+async fn an_orders_messages_are_listed_newest_first_and_only_its_own() {
+    let j = memory().await;
+    let order = OrderId::new(ORDER_ID).unwrap();
+    let other = OrderId::new("1").unwrap();
+    let mut ids = Vec::new();
+    for (n, (dedup, about)) in [("m-1", &order), ("m-2", &other), ("m-3", &order)]
+        .into_iter()
+        .enumerate()
+    {
+        let t = i64::try_from(n).unwrap();
+        let MessageInsert::New(id) = j.record_message(&inbound(dedup, "{}", t)).await.unwrap()
+        else {
+            panic!("new")
+        };
+        j.message_decoded(id, about).await.unwrap();
+        ids.push(id);
+    }
+    // One stored but never decoded: about no order.
+    j.record_message(&inbound("m-4", "{", 9)).await.unwrap();
+    let got: Vec<i64> = j
+        .messages_for_order(&order)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(got, vec![ids[2], ids[0]]);
+}

@@ -141,7 +141,9 @@ async fn read_maps_status_lines_payment_logistics_address_version_and_big_ids() 
     let a = o.address().unwrap();
     assert_eq!(a.receiver.as_deref(), Some("james"));
     assert_eq!(a.zip.as_deref(), Some("10001"));
-    assert_eq!(a.province_code.as_deref(), Some("NY"));
+    // Only `province_code` on the wire: it names the province (the modify call's one field).
+    assert_eq!(a.province.as_deref(), Some("NY"));
+    assert_eq!(a.province_code, None);
     assert_eq!(
         a.telephone.as_ref().unwrap().number.as_deref(),
         Some("5550100")
