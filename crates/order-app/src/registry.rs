@@ -471,11 +471,12 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
-                        let c = EmClient::new(http.clone(), config).with_limiter(
+                        let per_second = config.settings.rate_limit_per_second;
+                        let config = config.with_limiter(
                             self.limiters
                                 .for_credential(&format!("em:{appid}"), per_second),
                         );
+                        let c = EmClient::new(http.clone(), config);
                         self.em.insert(appid.clone(), c.clone());
                         c
                     }
