@@ -447,11 +447,12 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
-                        let c = VvtoolClient::new(http.clone(), config).with_limiter(
+                        let per_second = config.settings.rate_limit_per_second;
+                        let config = config.with_limiter(
                             self.limiters
                                 .for_credential(&format!("vvtool:{token_var}"), per_second),
                         );
+                        let c = VvtoolClient::new(http.clone(), config);
                         self.vvtool.insert(token_var.clone(), c.clone());
                         c
                     }
