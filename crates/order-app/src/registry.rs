@@ -510,11 +510,12 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
-                        let c = IcbuClient::new(http.clone(), config).with_limiter(
+                        let per_second = config.settings.rate_limit_per_second;
+                        let config = config.with_limiter(
                             self.limiters
                                 .for_credential(&format!("icbu:{}:{}", key.0, key.1), per_second),
                         );
+                        let c = IcbuClient::new(http.clone(), config);
                         self.icbu.insert(key.clone(), c.clone());
                         c
                     }
