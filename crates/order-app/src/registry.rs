@@ -539,13 +539,13 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
-                        let c = Open1688Client::new(http.clone(), config).with_limiter(
-                            self.limiters.for_credential(
+                        let per_second = config.settings.rate_limit_per_second;
+                        let config =
+                            config.with_limiter(self.limiters.for_credential(
                                 &format!("1688-open:{}:{}", key.0, key.1),
                                 per_second,
-                            ),
-                        );
+                            ));
+                        let c = Open1688Client::new(http.clone(), config);
                         self.open1688.insert(key.clone(), c.clone());
                         c
                     }
