@@ -415,19 +415,19 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
+                        let per_second = config.settings.rate_limit_per_second;
                         let tokens = self.tokens.get(
                             http,
-                            &config.base_url,
+                            &config.settings.base_url,
                             TokenEndpoint::Plain,
                             &appid,
                             &config.secret,
                         );
-                        let c = ChannelsClient::with_token_source(http.clone(), config, tokens)
-                            .with_limiter(
-                                self.limiters
-                                    .for_credential(&format!("channels:{appid}"), per_second),
-                            );
+                        let config = config.with_limiter(
+                            self.limiters
+                                .for_credential(&format!("channels:{appid}"), per_second),
+                        );
+                        let c = ChannelsClient::with_token_source(http.clone(), config, tokens);
                         self.channels.insert(appid.clone(), c.clone());
                         c
                     }
