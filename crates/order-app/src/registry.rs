@@ -403,19 +403,19 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
+                        let per_second = config.settings.rate_limit_per_second;
                         let tokens = self.tokens.get(
                             http,
-                            &config.base_url,
+                            &config.settings.base_url,
                             TokenEndpoint::Plain,
                             &appid,
                             &config.secret,
                         );
-                        let c = WechatShopClient::with_token_source(http.clone(), config, tokens)
-                            .with_limiter(
-                                self.limiters
-                                    .for_credential(&format!("wechat:{appid}"), per_second),
-                            );
+                        let config = config.with_limiter(
+                            self.limiters
+                                .for_credential(&format!("wechat:{appid}"), per_second),
+                        );
+                        let c = WechatShopClient::with_token_source(http.clone(), config, tokens);
                         self.wechat.insert(appid.clone(), c.clone());
                         c
                     }
@@ -436,19 +436,19 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
+                        let per_second = config.settings.rate_limit_per_second;
                         let tokens = self.tokens.get(
                             http,
-                            &config.base_url,
+                            &config.settings.base_url,
                             TokenEndpoint::Plain,
                             &appid,
                             &config.secret,
                         );
-                        let c = ChannelsClient::with_token_source(http.clone(), config, tokens)
-                            .with_limiter(
-                                self.limiters
-                                    .for_credential(&format!("channels:{appid}"), per_second),
-                            );
+                        let config = config.with_limiter(
+                            self.limiters
+                                .for_credential(&format!("channels:{appid}"), per_second),
+                        );
+                        let c = ChannelsClient::with_token_source(http.clone(), config, tokens);
                         self.channels.insert(appid.clone(), c.clone());
                         c
                     }
@@ -469,11 +469,12 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
-                        let c = VvtoolClient::new(http.clone(), config).with_limiter(
+                        let per_second = config.settings.rate_limit_per_second;
+                        let config = config.with_limiter(
                             self.limiters
                                 .for_credential(&format!("vvtool:{token_var}"), per_second),
                         );
+                        let c = VvtoolClient::new(http.clone(), config);
                         self.vvtool.insert(token_var.clone(), c.clone());
                         c
                     }
@@ -497,11 +498,12 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
-                        let c = EmClient::new(http.clone(), config).with_limiter(
+                        let per_second = config.settings.rate_limit_per_second;
+                        let config = config.with_limiter(
                             self.limiters
                                 .for_credential(&format!("em:{appid}"), per_second),
                         );
+                        let c = EmClient::new(http.clone(), config);
                         self.em.insert(appid.clone(), c.clone());
                         c
                     }
@@ -535,11 +537,12 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
-                        let c = IcbuClient::new(http.clone(), config).with_limiter(
+                        let per_second = config.settings.rate_limit_per_second;
+                        let config = config.with_limiter(
                             self.limiters
                                 .for_credential(&format!("icbu:{}:{}", key.0, key.1), per_second),
                         );
+                        let c = IcbuClient::new(http.clone(), config);
                         self.icbu.insert(key.clone(), c.clone());
                         c
                     }
@@ -564,13 +567,13 @@ impl PlatformFactory {
                         if rate.is_some() {
                             config = config.with_rate_limit(rate);
                         }
-                        let per_second = config.rate_limit_per_second;
-                        let c = Open1688Client::new(http.clone(), config).with_limiter(
-                            self.limiters.for_credential(
+                        let per_second = config.settings.rate_limit_per_second;
+                        let config =
+                            config.with_limiter(self.limiters.for_credential(
                                 &format!("1688-open:{}:{}", key.0, key.1),
                                 per_second,
-                            ),
-                        );
+                            ));
+                        let c = Open1688Client::new(http.clone(), config);
                         self.open1688.insert(key.clone(), c.clone());
                         c
                     }

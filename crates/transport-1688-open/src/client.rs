@@ -6,8 +6,8 @@ use std::sync::Arc;
 use order_domain::{Clock, PlatformError, Timestamp};
 use transport_core::sign::{hex_lower, md5};
 use transport_core::{
-    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, SystemClock, decode_json,
-    protocol_error, redact_text, with_retries,
+    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, SystemClock,
+    decode_json, protocol_error, redact_text, with_retries,
 };
 
 use crate::generated::errors::{GatewayError, ModifyPriceResultError, SellerViewError};
@@ -18,34 +18,23 @@ use crate::wire::{
 };
 
 /// Settings of an [`Open1688Client`]. Build with [`Open1688Config::new`] and adjust.
-#[derive(Clone)]
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value, and
+// `ClientSettings` masks credentials in the base URL.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Open1688Config {
-    /// Gateway base including `/openapi`, default `https://gw.open.1688.com/openapi`.
-    pub base_url: String,
+    /// Where, how fast and how patiently the client sends: the gateway base including
+    /// `/openapi` (default `https://gw.open.1688.com/openapi`; the settings' path stays empty,
+    /// as each API's signed path is appended to the base), calls per second for this app key
+    /// (default `Some(10)`, assumed) or its shared limiter, and retries of retryable failures
+    /// (frequency limit, busy, transport failures, 5xx).
+    pub settings: ClientSettings,
     /// The application's app key (part of every signed path).
     pub app_key: String,
     /// The application's secret: the signing key, never sent.
     pub app_secret: SecretString,
     /// The seller's access token, sent as `access_token`.
     pub access_token: SecretString,
-    /// Calls per second for this app key; default `Some(10)` (assumed); `None` = unlimited.
-    pub rate_limit_per_second: Option<u32>,
-    /// Retries of retryable failures (frequency limit, busy, transport failures, 5xx).
-    pub retry: RetryPolicy,
-}
-
-impl fmt::Debug for Open1688Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Open1688Config")
-            .field("base_url", &self.base_url)
-            .field("app_key", &self.app_key)
-            .field("app_secret", &"[REDACTED]")
-            .field("access_token", &"[REDACTED]")
-            .field("rate_limit_per_second", &self.rate_limit_per_second)
-            .field("retry", &self.retry)
-            .finish()
-    }
 }
 
 impl Open1688Config {
@@ -56,33 +45,47 @@ impl Open1688Config {
         access_token: SecretString,
     ) -> Self {
         Open1688Config {
-            base_url: params::DEFAULT_BASE_URL.to_owned(),
+            settings: ClientSettings::new(params::DEFAULT_BASE_URL, "")
+                .with_rate_limit(Some(params::RATE_LIMIT_PER_SECOND)),
             app_key: app_key.into(),
             app_secret,
             access_token,
-            rate_limit_per_second: Some(params::RATE_LIMIT_PER_SECOND),
-            retry: RetryPolicy::default(),
         }
     }
 
     /// With another gateway base (an emulator), including its `/openapi` segment.
     #[must_use]
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.settings.base_url = base_url.into();
         self
     }
 
-    /// With another rate (`None` = unlimited).
+    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
+    #[must_use]
+    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// With another rate limit (`None` = unlimited).
     #[must_use]
     pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.rate_limit_per_second = per_second;
+        self.settings = self.settings.with_rate_limit(per_second);
         self
     }
 
     /// With another retry policy.
     #[must_use]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.settings = self.settings.with_retry(retry);
+        self
+    }
+
+    /// Paced by `limiter`, the credential's one limiter shared with other users of its quota
+    /// (see [`RateLimiters`](transport_core::RateLimiters)).
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.settings = self.settings.with_limiter(limiter);
         self
     }
 }
@@ -131,7 +134,7 @@ pub struct Open1688Client {
 impl fmt::Debug for Open1688Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Open1688Client")
-            .field("base_url", &self.base_url)
+            .field("base_url", &transport_core::redact_url(&self.base_url))
             .field("app_key", &self.app_key)
             .field("credential", &self.limiter_key)
             .field("retry", &self.retry)
@@ -146,13 +149,13 @@ impl Open1688Client {
         let digest = md5(config.access_token.expose_secret().as_bytes());
         Open1688Client {
             http,
-            base_url: config.base_url,
+            base_url: config.settings.base_url.clone(),
+            limiter: config.settings.limiter(),
+            retry: config.settings.retry,
             limiter_key: format!("1688-open:{}:{}", config.app_key, hex_lower(&digest[..8])),
             app_key: config.app_key,
             app_secret: config.app_secret,
             access_token: config.access_token,
-            retry: config.retry,
-            limiter: RateLimiter::per_second(config.rate_limit_per_second),
             clock: Arc::new(SystemClock),
         }
     }
@@ -161,13 +164,6 @@ impl Open1688Client {
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
-        self
-    }
-
-    /// Shares `limiter` with other clients of the same app key.
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.limiter = limiter;
         self
     }
 
@@ -326,4 +322,43 @@ pub fn decode_seller_view_reply(body: &[u8], secrets: &[&str]) -> Result<TradeIn
     }
     r.result
         .ok_or_else(|| protocol_error("reply has neither result nor error", body, secrets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Open1688Config {
+        Open1688Config::new(
+            "1234567",
+            SecretString::from("S3CRET"),
+            SecretString::from("T0KEN"),
+        )
+        .with_base_url("https://u:PASSW0RD@gw.example/openapi")
+    }
+
+    #[test]
+    fn the_client_paces_with_the_limiter_given_in_its_settings() {
+        let shared = RateLimiter::per_second(Some(3));
+        let c = Open1688Client::new(
+            HttpClient::new(&transport_core::HttpConfig::default()).unwrap(),
+            config().with_limiter(shared.clone()),
+        );
+        assert!(c.limiter().same_as(&shared));
+    }
+
+    #[test]
+    fn config_and_client_debug_show_no_secret_nor_password_in_the_base_url() {
+        let config = config();
+        let client = Open1688Client::new(
+            HttpClient::new(&transport_core::HttpConfig::default()).unwrap(),
+            config.clone(),
+        );
+        for shown in [format!("{config:?}"), format!("{client:?}")] {
+            for secret in ["PASSW0RD", "S3CRET", "T0KEN"] {
+                assert!(!shown.contains(secret), "{shown}");
+            }
+            assert!(shown.contains("gw.example"), "{shown}");
+        }
+    }
 }

@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use order_domain::Clock;
-use transport_core::{ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString};
+use transport_core::{
+    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString,
+};
 
 use crate::failure::{TradeModifyFailure, retried};
 use crate::generated::params;
@@ -15,24 +17,21 @@ use crate::wire::{EmNumberStyle, TradeModified, TradeModifyRequest, decode_reply
 pub use transport_core::SystemClock;
 
 /// Settings of one EM partner account.
-// Debug is derived: `SecretString` prints `[REDACTED]`, never its value.
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value, and
+// `ClientSettings` masks credentials in the base URL.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct EmConfig {
-    /// Base URL, default `https://47.101.175.115:7070` (the published host; the document shows `http://`).
-    pub base_url: String,
-    /// Path of the operation; [`params::PATH`] by default.
-    pub path: String,
+    /// Where, how fast and how patiently the client sends: base URL (default
+    /// `https://47.101.175.115:7070`, the published host; the document shows `http://`), path
+    /// ([`params::PATH`] by default), rate limit or the appid's shared limiter, retries.
+    pub settings: ClientSettings,
     /// Partner app id issued by EM.
     pub appid: String,
     /// The app secret; it never travels and never appears in errors or logs.
     pub secret: SecretString,
     /// How `sign` is computed (EM does not publish it; see [`EmSignScheme`]).
     pub sign_scheme: EmSignScheme,
-    /// Requests per second for this appid; `None` = unlimited.
-    pub rate_limit_per_second: Option<u32>,
-    /// Retries of retryable failures.
-    pub retry: RetryPolicy,
     /// How integer fields of `request_data` are written (see [`EmNumberStyle`]).
     pub number_style: EmNumberStyle,
 }
@@ -46,13 +45,10 @@ impl EmConfig {
         secret: SecretString,
     ) -> Self {
         EmConfig {
-            base_url: base_url.into(),
-            path: params::PATH.to_owned(),
+            settings: ClientSettings::new(base_url, params::PATH).with_rate_limit(Some(10)),
             appid: appid.into(),
             secret,
             sign_scheme: EmSignScheme::default(),
-            rate_limit_per_second: Some(10),
-            retry: RetryPolicy::default(),
             number_style: EmNumberStyle::default(),
         }
     }
@@ -64,17 +60,31 @@ impl EmConfig {
         self
     }
 
+    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
+    #[must_use]
+    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
     /// With another rate limit.
     #[must_use]
     pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.rate_limit_per_second = per_second;
+        self.settings = self.settings.with_rate_limit(per_second);
         self
     }
 
     /// With another retry policy.
     #[must_use]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.settings = self.settings.with_retry(retry);
+        self
+    }
+
+    /// Paced by `limiter` (keyed by app id), shared with other users of the same app's quota.
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.settings = self.settings.with_limiter(limiter);
         self
     }
 
@@ -88,7 +98,7 @@ impl EmConfig {
     /// With another path.
     #[must_use]
     pub fn with_path(mut self, path: impl Into<String>) -> Self {
-        self.path = path.into();
+        self.settings = self.settings.with_path(path);
         self
     }
 }
@@ -119,8 +129,8 @@ impl fmt::Debug for EmClient {
 impl EmClient {
     /// A client on the shared `http` client.
     pub fn new(http: HttpClient, config: EmConfig) -> Self {
-        let url = transport_core::endpoint(&config.base_url, &config.path);
-        let limiter = RateLimiter::per_second(config.rate_limit_per_second);
+        let url = config.settings.url();
+        let limiter = config.settings.limiter();
         EmClient {
             http,
             config,
@@ -128,13 +138,6 @@ impl EmClient {
             limiter,
             clock: Arc::new(SystemClock),
         }
-    }
-
-    /// Shares `limiter` (keyed by app id) with other users of the same app's quota.
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.limiter = limiter;
-        self
     }
 
     /// The limiter this client paces with (clones share its slots), for a caller that takes
@@ -212,7 +215,7 @@ impl EmClient {
     ) -> Result<TradeModified, TradeModifyFailure> {
         let secret = self.config.secret.expose_secret();
         let secrets = [secret];
-        retried(&self.config.retry, || async {
+        retried(&self.config.settings.retry, || async {
             self.limiter.until_ready(&self.config.appid).await;
             let form = self.signed_form(request_data, self.clock.now().as_secs());
             let reply = self
@@ -251,5 +254,32 @@ mod tests {
             "{}",
             c.url()
         );
+    }
+
+    #[test]
+    fn the_client_paces_with_the_limiter_given_in_its_settings() {
+        let shared = RateLimiter::per_second(Some(3));
+        let config = EmConfig::new("http://127.0.0.1:9", "app", SecretString::from("s"))
+            .with_limiter(shared.clone());
+        let c = EmClient::new(
+            HttpClient::new(&transport_core::HttpConfig::default()).unwrap(),
+            config,
+        );
+        assert!(c.limiter().same_as(&shared));
+    }
+
+    #[test]
+    fn config_debug_shows_no_secret_nor_password_in_the_base_url() {
+        let config = EmConfig::new(
+            "https://u:PASSW0RD@em.example:7070",
+            "app",
+            SecretString::from("S3CRET"),
+        );
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("PASSW0RD") && !shown.contains("S3CRET"),
+            "{shown}"
+        );
+        assert!(shown.contains("em.example"), "{shown}");
     }
 }

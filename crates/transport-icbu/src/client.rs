@@ -5,7 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use order_domain::{Clock, Timestamp};
-use transport_core::{ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString};
+use transport_core::{
+    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString,
+};
 
 use crate::failure::{OrderModifyFailure, retried};
 use crate::generated::params;
@@ -25,14 +27,15 @@ const TIMESTAMP_AT: usize = 3;
 pub use transport_core::SystemClock;
 
 /// Settings of one TOP app acting for one seller.
-// Debug is derived: `SecretString` prints `[REDACTED]`, never its value.
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value, and
+// `ClientSettings` masks credentials in the base URL.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct IcbuConfig {
-    /// Gateway base URL; [`DEFAULT_BASE_URL`] by default.
-    pub base_url: String,
-    /// Gateway path; [`DEFAULT_PATH`] by default.
-    pub path: String,
+    /// Where, how fast and how patiently the client sends: gateway base URL
+    /// ([`DEFAULT_BASE_URL`] by default) and path ([`DEFAULT_PATH`]), requests per second for
+    /// this app key or its shared limiter, retries.
+    pub settings: ClientSettings,
     /// TOP app key.
     pub app_key: String,
     /// TOP app secret (never sent, never in errors or logs).
@@ -43,10 +46,6 @@ pub struct IcbuConfig {
     pub sign_method: SignMethod,
     /// Optional `partner_id` system parameter.
     pub partner_id: Option<String>,
-    /// Requests per second for this app key; `None` = unlimited.
-    pub rate_limit_per_second: Option<u32>,
-    /// Retries of retryable failures.
-    pub retry: RetryPolicy,
 }
 
 impl IcbuConfig {
@@ -58,22 +57,19 @@ impl IcbuConfig {
         session: SecretString,
     ) -> Self {
         IcbuConfig {
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            path: DEFAULT_PATH.to_owned(),
+            settings: ClientSettings::new(DEFAULT_BASE_URL, DEFAULT_PATH).with_rate_limit(Some(10)),
             app_key: app_key.into(),
             app_secret,
             session,
             sign_method: SignMethod::default(),
             partner_id: None,
-            rate_limit_per_second: Some(10),
-            retry: RetryPolicy::default(),
         }
     }
 
     /// With another gateway base URL.
     #[must_use]
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.settings.base_url = base_url.into();
         self
     }
 
@@ -84,17 +80,32 @@ impl IcbuConfig {
         self
     }
 
-    /// With another rate limit.
+    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
+    #[must_use]
+    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// With another rate limit (`None` = unlimited).
     #[must_use]
     pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.rate_limit_per_second = per_second;
+        self.settings = self.settings.with_rate_limit(per_second);
         self
     }
 
     /// With another retry policy.
     #[must_use]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.settings = self.settings.with_retry(retry);
+        self
+    }
+
+    /// Paced by `limiter`, the credential's one limiter shared with other users of its quota
+    /// (see [`RateLimiters`](transport_core::RateLimiters)).
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.settings = self.settings.with_limiter(limiter);
         self
     }
 }
@@ -125,8 +136,8 @@ impl fmt::Debug for IcbuClient {
 impl IcbuClient {
     /// A client on the shared `http` client.
     pub fn new(http: HttpClient, config: IcbuConfig) -> Self {
-        let url = transport_core::endpoint(&config.base_url, &config.path);
-        let limiter = RateLimiter::per_second(config.rate_limit_per_second);
+        let url = config.settings.url();
+        let limiter = config.settings.limiter();
         IcbuClient {
             http,
             config,
@@ -134,13 +145,6 @@ impl IcbuClient {
             limiter,
             clock: Arc::new(SystemClock),
         }
-    }
-
-    /// Shares `limiter` (keyed by app key) with other users of the same app's quota.
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.limiter = limiter;
-        self
     }
 
     /// The limiter this client paces with (clones share its slots), for a caller that takes
@@ -242,7 +246,7 @@ impl IcbuClient {
             self.config.app_secret.expose_secret(),
             self.config.session.expose_secret(),
         ];
-        retried(&self.config.retry, || async {
+        retried(&self.config.settings.retry, || async {
             self.limiter.until_ready(&self.config.app_key).await;
             let form = self.signed_form(param, self.clock.now());
             let reply = self
@@ -295,7 +299,7 @@ impl IcbuClient {
             self.config.app_secret.expose_secret(),
             self.config.session.expose_secret(),
         ];
-        retried(&self.config.retry, || async {
+        retried(&self.config.settings.retry, || async {
             self.limiter.until_ready(&self.config.app_key).await;
             let form = self.signed_read_form(trade_id, self.clock.now());
             let reply = self
@@ -316,6 +320,33 @@ impl IcbuClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_paces_with_the_limiter_given_in_its_settings() {
+        let shared = RateLimiter::per_second(Some(3));
+        let config = IcbuConfig::new("key", SecretString::from("s"), SecretString::from("t"))
+            .with_limiter(shared.clone());
+        let c = IcbuClient::new(
+            HttpClient::new(&transport_core::HttpConfig::default()).unwrap(),
+            config,
+        );
+        assert!(c.limiter().same_as(&shared));
+    }
+
+    #[test]
+    fn config_debug_shows_no_secret_nor_password_in_the_base_url() {
+        let config = IcbuConfig::new(
+            "key",
+            SecretString::from("S3CRET"),
+            SecretString::from("SESS10N"),
+        )
+        .with_base_url("https://u:PASSW0RD@top.example");
+        let shown = format!("{config:?}");
+        for secret in ["PASSW0RD", "S3CRET", "SESS10N"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+        assert!(shown.contains("top.example"), "{shown}");
+    }
 
     #[test]
     fn default_gateway_matches_the_reference_page() {

@@ -6,7 +6,8 @@ use order_domain::{PlatformError, PlatformErrorKind};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use transport_core::sign::{hex_lower, md5};
 use transport_core::{
-    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, protocol_error, redact_text,
+    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString,
+    protocol_error, redact_text,
 };
 
 use crate::failure::{ModifyOrderPriceFailure, ModifyOrderPriceRefusal, retried};
@@ -15,52 +16,62 @@ use crate::generated::params;
 use crate::wire::{Data, Envelope, ModifyOrderPriceReply, ModifyOrderPriceRequest, auth_link};
 
 /// Settings of a [`VvtoolClient`]. Build with [`VvtoolConfig::new`] and adjust the fields.
-// Debug is derived: `SecretString` prints `[REDACTED]`, never its value.
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value, and
+// `ClientSettings` masks credentials in the base URL.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct VvtoolConfig {
-    /// Base URL, default `https://api.vv-tool.com`.
-    pub base_url: String,
-    /// Path of the operation, default `/tool/erps/1688modify-order-price`.
-    pub path: String,
+    /// Where, how fast and how patiently the client sends: base URL (default
+    /// `https://api.vv-tool.com`), path (default `/tool/erps/1688modify-order-price`), calls per
+    /// second for this token (default `Some(10)` as documented) or the token's shared limiter,
+    /// and retries of retryable failures (101, 202, `FAIL_BIZ_TRADING_SYSTEM_ERROR`, transport).
+    pub settings: ClientSettings,
     /// The vv-tool access token, sent as `Authorization: Bearer <token>`.
     pub token: SecretString,
-    /// Calls per second for this token; default `Some(10)` as documented; `None` = unlimited.
-    pub rate_limit_per_second: Option<u32>,
-    /// Retries of retryable failures (101, 202, `FAIL_BIZ_TRADING_SYSTEM_ERROR`, transport).
-    pub retry: RetryPolicy,
 }
 
 impl VvtoolConfig {
     /// Defaults for `token`.
     pub fn new(token: SecretString) -> Self {
         VvtoolConfig {
-            base_url: params::DEFAULT_BASE_URL.to_owned(),
-            path: params::PATH.to_owned(),
+            settings: ClientSettings::new(params::DEFAULT_BASE_URL, params::PATH)
+                .with_rate_limit(Some(params::RATE_LIMIT_PER_SECOND)),
             token,
-            rate_limit_per_second: Some(params::RATE_LIMIT_PER_SECOND),
-            retry: RetryPolicy::default(),
         }
     }
 
     /// With another base URL (an emulator, a gateway).
     #[must_use]
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.settings.base_url = base_url.into();
+        self
+    }
+
+    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
+    #[must_use]
+    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
+        self.settings = settings;
         self
     }
 
     /// With another rate (`None` = unlimited).
     #[must_use]
     pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.rate_limit_per_second = per_second;
+        self.settings = self.settings.with_rate_limit(per_second);
         self
     }
 
     /// With another retry policy.
     #[must_use]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.settings = self.settings.with_retry(retry);
+        self
+    }
+
+    /// Paced by `limiter`, shared with other clients of the same token.
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.settings = self.settings.with_limiter(limiter);
         self
     }
 }
@@ -100,20 +111,13 @@ impl VvtoolClient {
         // The limiter's key identifies the token without holding it.
         let digest = md5(config.token.expose_secret().as_bytes());
         VvtoolClient {
-            url: transport_core::endpoint(&config.base_url, &config.path),
+            url: config.settings.url(),
+            limiter: config.settings.limiter(),
             key: format!("vvtool:{}", hex_lower(&digest[..8])),
             token: config.token,
-            retry: config.retry,
-            limiter: RateLimiter::per_second(config.rate_limit_per_second),
+            retry: config.settings.retry,
             http,
         }
-    }
-
-    /// Shares `limiter` with other clients of the same token.
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.limiter = limiter;
-        self
     }
 
     /// The limiter this client paces with (clones share its slots), for a caller that takes
@@ -255,10 +259,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_client_paces_with_the_limiter_given_in_its_settings() {
+        let shared = RateLimiter::per_second(Some(3));
+        let config = VvtoolConfig::new(SecretString::from("vv-token")).with_limiter(shared.clone());
+        let c = VvtoolClient::new(
+            HttpClient::new(&transport_core::HttpConfig::default()).unwrap(),
+            config,
+        );
+        assert!(c.limiter().same_as(&shared));
+    }
+
+    #[test]
+    fn config_debug_shows_no_token_nor_password_in_the_base_url() {
+        let config = VvtoolConfig::new(SecretString::from("VV-T0KEN"))
+            .with_base_url("https://u:PASSW0RD@vv.example");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("PASSW0RD") && !shown.contains("VV-T0KEN"),
+            "{shown}"
+        );
+        assert!(shown.contains("vv.example"), "{shown}");
+    }
+
+    #[test]
     fn the_default_base_url_is_https() {
         let c = VvtoolConfig::new(SecretString::from("vv-token"));
-        assert!(c.base_url.starts_with("https://"), "{}", c.base_url);
-        assert_eq!(c.base_url, params::DEFAULT_BASE_URL);
+        assert!(
+            c.settings.base_url.starts_with("https://"),
+            "{}",
+            c.settings.base_url
+        );
+        assert_eq!(c.settings.base_url, params::DEFAULT_BASE_URL);
     }
 
     #[test]

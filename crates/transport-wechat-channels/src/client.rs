@@ -7,8 +7,8 @@ use order_domain::{PlatformError, PlatformErrorKind};
 use serde::Serialize;
 use transport_core::wechat_token::{AppSecretTokenSource, TokenSource};
 use transport_core::{
-    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, decode_json, protocol_error,
-    with_retries,
+    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, decode_json,
+    protocol_error, with_retries,
 };
 
 use crate::generated::errors::ChannelsError;
@@ -19,13 +19,18 @@ use crate::wire::{
 };
 
 /// Settings of a [`ChannelsClient`]. Build with [`ChannelsConfig::new`] and adjust the fields.
-#[derive(Clone)]
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value, and
+// `ClientSettings` masks credentials in the base URL.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ChannelsConfig {
-    /// Base URL, default `https://api.weixin.qq.com`.
-    pub base_url: String,
-    /// Path of the price change, default `/channels/ec/order/price/update`.
-    pub price_path: String,
+    /// Where, how fast and how patiently the client sends: base URL (default
+    /// `https://api.weixin.qq.com`), path of the price change (default
+    /// `/channels/ec/order/price/update`), calls per second for this app or its shared
+    /// limiter, and retries of retryable failures (system busy, minute quota, transport
+    /// errors). The default rate `Some(20)` is *assumed*: WeChat publishes daily and minute
+    /// quotas, not a per-second rate.
+    pub settings: ClientSettings,
     /// Path of the address change, default `/channels/ec/order/address/update`.
     pub address_path: String,
     /// Path of the order read, default `/channels/ec/order/get`.
@@ -34,61 +39,54 @@ pub struct ChannelsConfig {
     pub appid: String,
     /// The app secret (used by the default token source only).
     pub secret: SecretString,
-    /// Calls per second for this app; `None` = unlimited. Default `Some(20)`: *assumed*,
-    /// WeChat publishes daily and minute quotas, not a per-second rate.
-    pub rate_limit_per_second: Option<u32>,
-    /// Retries of retryable failures (system busy, minute quota, transport errors).
-    pub retry: RetryPolicy,
-}
-
-impl fmt::Debug for ChannelsConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChannelsConfig")
-            .field("base_url", &self.base_url)
-            .field("price_path", &self.price_path)
-            .field("address_path", &self.address_path)
-            .field("get_path", &self.get_path)
-            .field("appid", &self.appid)
-            .field("secret", &"[REDACTED]")
-            .field("rate_limit_per_second", &self.rate_limit_per_second)
-            .field("retry", &self.retry)
-            .finish()
-    }
 }
 
 impl ChannelsConfig {
     /// Defaults for `appid` and `secret`.
     pub fn new(appid: impl Into<String>, secret: SecretString) -> Self {
         ChannelsConfig {
-            base_url: params::DEFAULT_BASE_URL.to_owned(),
-            price_path: params::PRICE_PATH.to_owned(),
+            settings: ClientSettings::new(params::DEFAULT_BASE_URL, params::PRICE_PATH)
+                .with_rate_limit(Some(20)),
             address_path: params::ADDRESS_PATH.to_owned(),
             get_path: params::GET_PATH.to_owned(),
             appid: appid.into(),
             secret,
-            rate_limit_per_second: Some(20),
-            retry: RetryPolicy::default(),
         }
     }
 
     /// With another base URL (an emulator, a gateway).
     #[must_use]
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.settings.base_url = base_url.into();
         self
     }
 
-    /// With another rate (`None` = unlimited).
+    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
+    #[must_use]
+    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// With another rate limit (`None` = unlimited).
     #[must_use]
     pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.rate_limit_per_second = per_second;
+        self.settings = self.settings.with_rate_limit(per_second);
         self
     }
 
     /// With another retry policy.
     #[must_use]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.settings = self.settings.with_retry(retry);
+        self
+    }
+
+    /// Paced by `limiter`, the credential's one limiter shared with other users of its quota
+    /// (see [`RateLimiters`](transport_core::RateLimiters)).
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.settings = self.settings.with_limiter(limiter);
         self
     }
 }
@@ -132,7 +130,7 @@ impl ChannelsClient {
     pub fn new(http: HttpClient, config: ChannelsConfig) -> Self {
         let tokens = Arc::new(AppSecretTokenSource::new(
             http.clone(),
-            &config.base_url,
+            &config.settings.base_url,
             &config.appid,
             config.secret.clone(),
         ));
@@ -145,25 +143,18 @@ impl ChannelsClient {
         config: ChannelsConfig,
         tokens: Arc<dyn TokenSource>,
     ) -> Self {
-        let url = |path: &str| transport_core::endpoint(&config.base_url, path);
+        let url = |path: &str| transport_core::endpoint(&config.settings.base_url, path);
         ChannelsClient {
-            price_url: url(&config.price_path),
+            price_url: config.settings.url(),
             address_url: url(&config.address_path),
             get_url: url(&config.get_path),
+            limiter: config.settings.limiter(),
+            retry: config.settings.retry,
             appid: config.appid,
             secret: config.secret,
-            retry: config.retry,
-            limiter: RateLimiter::per_second(config.rate_limit_per_second),
             tokens,
             http,
         }
-    }
-
-    /// Shares `limiter` (keyed by app id) with other clients of the same app.
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.limiter = limiter;
-        self
     }
 
     /// The limiter this client paces with (clones share its slots), for a caller that takes
@@ -324,6 +315,28 @@ pub fn reply_error(code: i64, message: &str, secrets: &[&str]) -> PlatformError 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_paces_with_the_limiter_given_in_its_settings() {
+        let shared = RateLimiter::per_second(Some(3));
+        let c = ChannelsClient::new(
+            HttpClient::new(&transport_core::HttpConfig::default()).unwrap(),
+            ChannelsConfig::new("wx1", SecretString::from("s")).with_limiter(shared.clone()),
+        );
+        assert!(c.limiter().same_as(&shared));
+    }
+
+    #[test]
+    fn config_debug_shows_no_secret_nor_password_in_the_base_url() {
+        let config = ChannelsConfig::new("wx1", SecretString::from("S3CRET"))
+            .with_base_url("https://u:PASSW0RD@wx.example");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("PASSW0RD") && !shown.contains("S3CRET"),
+            "{shown}"
+        );
+        assert!(shown.contains("wx.example"), "{shown}");
+    }
 
     #[test]
     fn quota_codes_are_classified_with_what_the_merchant_can_do() {

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use order_domain::PlatformError;
 use transport_core::{
-    ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, protocol_error,
+    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString,
+    protocol_error,
 };
 
 use crate::failure::{ChangeOrderPriceFailure, retried};
@@ -16,59 +17,71 @@ use crate::token::{AppSecretTokenSource, TokenSource};
 use crate::wire::{ChangeOrderPriceRequest, Envelope, Reply};
 
 /// Settings of a [`WechatShopClient`]. Build with [`WechatConfig::new`] and adjust the fields.
-// Debug is derived: `SecretString` prints `[REDACTED]`, never its value.
+// Debug is derived: `SecretString` prints `[REDACTED]`, never its value, and
+// `ClientSettings` masks credentials in the base URL.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct WechatConfig {
-    /// Base URL, default `https://api.weixin.qq.com`.
-    pub base_url: String,
-    /// Path of the operation, default `/product/order/change_order_price`.
-    pub path: String,
+    /// Where, how fast and how patiently the client sends: base URL (default
+    /// `https://api.weixin.qq.com`), path of the price change (default
+    /// `/product/order/change_order_price`), calls per second for this app or its shared
+    /// limiter, and retries of retryable failures (system busy, rate limit, transport errors).
+    /// The default rate `Some(20)` is *assumed*: WeChat publishes daily quotas, not a
+    /// per-second rate; set it to your app's real rate.
+    pub settings: ClientSettings,
     /// Path of the order read, default `/product/order/get`.
     pub get_path: String,
     /// The app id (also the rate limiter's key).
     pub appid: String,
     /// The app secret (used by the default token source only).
     pub secret: SecretString,
-    /// Calls per second for this app; `None` = unlimited. Default `Some(20)`: *assumed*,
-    /// WeChat publishes daily quotas, not a per-second rate; set it to your app's real rate.
-    pub rate_limit_per_second: Option<u32>,
-    /// Retries of retryable failures (system busy, rate limit, transport errors).
-    pub retry: RetryPolicy,
 }
 
 impl WechatConfig {
     /// Defaults for `appid` and `secret`.
     pub fn new(appid: impl Into<String>, secret: SecretString) -> Self {
         WechatConfig {
-            base_url: params::DEFAULT_BASE_URL.to_owned(),
-            path: params::PATH.to_owned(),
+            settings: ClientSettings::new(params::DEFAULT_BASE_URL, params::PATH)
+                .with_rate_limit(Some(20)),
             get_path: params::GET_PATH.to_owned(),
             appid: appid.into(),
             secret,
-            rate_limit_per_second: Some(20),
-            retry: RetryPolicy::default(),
         }
     }
 
     /// With another base URL (an emulator, a gateway).
     #[must_use]
     pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
+        self.settings.base_url = base_url.into();
         self
     }
 
-    /// With another rate (`None` = unlimited).
+    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
+    #[must_use]
+    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// With another rate limit (`None` = unlimited).
     #[must_use]
     pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.rate_limit_per_second = per_second;
+        self.settings = self.settings.with_rate_limit(per_second);
         self
     }
 
     /// With another retry policy.
     #[must_use]
     pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
+        self.settings = self.settings.with_retry(retry);
+        self
+    }
+
+    /// Paced by `limiter`, the credential's one limiter shared with other users of its quota
+    /// (see [`RateLimiters`](transport_core::RateLimiters)).
+    #[must_use]
+    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.settings = self.settings.with_limiter(limiter);
         self
     }
 }
@@ -110,7 +123,7 @@ impl WechatShopClient {
     pub fn new(http: HttpClient, config: WechatConfig) -> Self {
         let tokens = Arc::new(AppSecretTokenSource::new(
             http.clone(),
-            &config.base_url,
+            &config.settings.base_url,
             &config.appid,
             config.secret.clone(),
         ));
@@ -124,22 +137,15 @@ impl WechatShopClient {
         tokens: Arc<dyn TokenSource>,
     ) -> Self {
         WechatShopClient {
-            url: transport_core::endpoint(&config.base_url, &config.path),
-            get_url: transport_core::endpoint(&config.base_url, &config.get_path),
+            url: config.settings.url(),
+            get_url: transport_core::endpoint(&config.settings.base_url, &config.get_path),
+            limiter: config.settings.limiter(),
+            retry: config.settings.retry,
             appid: config.appid,
             secret: config.secret,
-            retry: config.retry,
-            limiter: RateLimiter::per_second(config.rate_limit_per_second),
             tokens,
             http,
         }
-    }
-
-    /// Shares `limiter` (keyed by app id) with other clients of the same app.
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.limiter = limiter;
-        self
     }
 
     /// The limiter this client paces with (clones share its slots), for a caller that takes
@@ -357,6 +363,28 @@ pub fn reply_error(code: i64, message: &str, secrets: &[&str]) -> ChangeOrderPri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_paces_with_the_limiter_given_in_its_settings() {
+        let shared = RateLimiter::per_second(Some(3));
+        let c = WechatShopClient::new(
+            HttpClient::new(&transport_core::HttpConfig::default()).unwrap(),
+            WechatConfig::new("wx1", SecretString::from("s")).with_limiter(shared.clone()),
+        );
+        assert!(c.limiter().same_as(&shared));
+    }
+
+    #[test]
+    fn config_debug_shows_no_secret_nor_password_in_the_base_url() {
+        let config = WechatConfig::new("wx1", SecretString::from("S3CRET"))
+            .with_base_url("https://u:PASSW0RD@wx.example");
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("PASSW0RD") && !shown.contains("S3CRET"),
+            "{shown}"
+        );
+        assert!(shown.contains("wx.example"), "{shown}");
+    }
 
     #[test]
     fn decode_reply_reads_errcodes_as_numbers_or_text_and_keeps_the_message() {
