@@ -402,7 +402,9 @@ pub fn summary_table(summary: &Summary) -> String {
             out,
             "{}  {:>8}  {:>12}  {:>8}  {:>6}  {:>11}  {:>12}",
             pad(name, width),
-            c.applied,
+            // Confirmed lines were applied now and read back: they count as applied here,
+            // and the "read back" line below breaks them out.
+            c.applied + c.confirmed + c.confirmed_by_read,
             c.already_done,
             c.rejected,
             c.failed,
@@ -764,6 +766,16 @@ mod tests {
         assert_eq!(s.total.total(), 3);
         assert_eq!(s.exit_code(), 1, "a flagged order needs a look");
         let table = summary_table(&s);
+        let total_row: Vec<&str> = table
+            .lines()
+            .find(|l| l.starts_with("total"))
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        assert_eq!(
+            total_row[1], "2",
+            "confirmed lines show as applied: {table}"
+        );
         assert!(
             table.contains("read back: 1 confirmed, 1 flagged")
                 && table.contains("1 left in doubt"),
