@@ -3,7 +3,7 @@
 //! [`amendments`] writes `per_platform` amendment lines for each of the six outbound platforms
 //! (shops `wechat-main`, `vvtool-main`, `em-main`, `icbu-main`, `1688-main`, `channels-main`, so
 //! `--sandbox` maps them by prefix), interleaved platform by platform. The same argument always
-//! gives the same bytes: a fixed-seed splitmix64 generator draws the amounts, and which
+//! gives the same bytes: a fixed-seed generator (`fastrand`) draws the amounts, and which
 //! amendments must be refused is decided by the index `i` within each platform, so the counts
 //! are exact:
 //!
@@ -56,25 +56,20 @@ pub fn expected_counts(per_platform: usize) -> (usize, usize) {
     (per_platform - refused, refused)
 }
 
-/// A fixed-seed splitmix64 generator.
-struct Rng(u64);
+/// A fixed-seed generator: `fastrand`, the workspace's one seeded generator.
+struct Rng(fastrand::Rng);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+    /// The generator for `seed`: the same seed always draws the same numbers.
+    fn seeded(seed: u64) -> Rng {
+        Rng(fastrand::Rng::with_seed(seed))
     }
     /// Uniform in `lo..=hi`.
     fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        let span = u64::try_from(hi - lo + 1).unwrap_or(1);
-        lo + i64::try_from(self.next() % span).unwrap_or(0)
+        self.0.i64(lo..=hi)
     }
     fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        let n = u64::try_from(items.len()).unwrap_or(1);
-        &items[usize::try_from(self.next() % n).unwrap_or(0)]
+        &items[self.0.usize(..items.len())]
     }
 }
 
@@ -93,9 +88,9 @@ fn discounted(amount: i64, pct: i64) -> i64 {
 
 /// The example batch as JSON Lines.
 pub fn amendments(per_platform: usize) -> String {
-    let mut rng = Rng(0x0DE2_0DE2_2026_1123);
-    let mut rng_1688 = Rng(0x1688_0DE2_2026_1129);
-    let mut channels_rng = Rng(0x0C4A_11E1_2026_1129);
+    let mut rng = Rng::seeded(0x0DE2_0DE2_2026_1123);
+    let mut rng_1688 = Rng::seeded(0x1688_0DE2_2026_1129);
+    let mut channels_rng = Rng::seeded(0x0C4A_11E1_2026_1129);
     let mut out = String::new();
     for i in 0..per_platform {
         for line in [

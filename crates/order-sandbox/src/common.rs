@@ -60,7 +60,7 @@ impl Fault {
 
 /// Probabilities of random faults, each in parts per thousand (0 = never, 1000 = always).
 ///
-/// Per call one number in `0..1000` is drawn from a SplitMix64 generator keyed by the builder
+/// Per call one number in `0..1000` is drawn from a seeded generator (`fastrand`) keyed by the builder
 /// seed, the platform and the emulator's business-call counter, so the same seed and the same
 /// call order give the same faults. The kinds are tried in field order and their ranges are
 /// stacked, so the sum should stay at or below 1000.
@@ -112,12 +112,10 @@ impl FaultProfile {
     }
 }
 
-/// SplitMix64 step: a well-mixed 64-bit value from any input.
-pub(crate) fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// A well-mixed 64-bit value keyed by `z`: the first draw of `fastrand`'s generator seeded
+/// with it (the workspace's one seeded generator, decision D6).
+pub(crate) fn splitmix64(z: u64) -> u64 {
+    fastrand::Rng::with_seed(z).u64(..)
 }
 
 /// Counters of one emulator, also served as JSON by `GET /__admin/stats`.
