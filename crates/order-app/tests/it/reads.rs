@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use order_app::input::{AmendmentLine, parse_line};
 use order_app::memory::MemoryJournal;
 use order_app::registry::PlatformFactory;
@@ -13,10 +12,8 @@ use order_app::{
     App, BatchOptions, Config, InDoubt, LineReport, LineStatus, PlatformKind, Summary, http_client,
 };
 use order_domain::{
-    AmendmentState, InboundRecord, Intent, Journal, Order, OrderPlatform, Plan, PlatformError,
-    Policy, Receipt, ShopId, Timestamp,
+    AmendmentState, InboundRecord, Intent, Journal, Order, Plan, ShopId, Timestamp,
 };
-use order_sandbox::ChannelsEmulator;
 
 const CHANNELS: &str = "channels-main";
 const OPEN1688: &str = "1688-main";
@@ -40,12 +37,12 @@ fn shops() -> BTreeMap<ShopId, PlatformKind> {
 async fn setup() -> (SandboxRun, App, Arc<MemoryJournal>) {
     let run = SandboxRun::start(&shops(), 3).await.unwrap();
     let journal = Arc::new(MemoryJournal::new());
-    let app = app_over(&run, journal.clone(), None);
+    let app = app_over(&run, journal.clone());
     (run, app, journal)
 }
 
 /// The app over `run`; with `ack_only`, Channels acknowledges without applying.
-fn app_over(run: &SandboxRun, journal: Arc<MemoryJournal>, ack_only: Option<()>) -> App {
+fn app_over(run: &SandboxRun, journal: Arc<MemoryJournal>) -> App {
     let config = Config::parse(&run.config_toml("memory:")).unwrap();
     let env = run.env();
     let mut factory = PlatformFactory::new(http_client().unwrap());
@@ -53,44 +50,12 @@ fn app_over(run: &SandboxRun, journal: Arc<MemoryJournal>, ack_only: Option<()>)
     for shop in &config.shops {
         let credentials = shop.resolve_secrets(&env).unwrap();
         let (platform, source) = factory.build_with_source(shop, &credentials).unwrap();
-        let platform: Arc<dyn OrderPlatform> = match (ack_only, shop.platform) {
-            (Some(()), PlatformKind::WechatChannels) => Arc::new(AckWithoutApplying {
-                inner: platform,
-                emulator: run.sandbox().channels().unwrap().clone(),
-            }),
-            _ => platform,
-        };
         b = b.shop(shop.id.clone(), platform);
         if let Some(s) = source {
             b = b.source(shop.id.clone(), s);
         }
     }
     b.build().unwrap()
-}
-
-/// Sends through the real transport, then puts the emulator's order back as it was: the
-/// platform said success, the order does not show it (the failure `--confirm` catches).
-#[derive(Debug)]
-struct AckWithoutApplying {
-    inner: Arc<dyn OrderPlatform>,
-    emulator: ChannelsEmulator,
-}
-
-#[async_trait]
-impl OrderPlatform for AckWithoutApplying {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn policy(&self) -> &Policy {
-        self.inner.policy()
-    }
-    async fn apply(&self, order: &Order, plan: &Plan) -> Result<Receipt, PlatformError> {
-        let id: u64 = order.id().as_str().parse().unwrap();
-        let before = self.emulator.order(id).unwrap();
-        let receipt = self.inner.apply(order, plan).await?;
-        self.emulator.seed_order(before);
-        Ok(receipt)
-    }
 }
 
 fn seed(run: &SandboxRun, shop: &str, line: &AmendmentLine) -> Order {
@@ -331,15 +296,16 @@ async fn verify_settles_an_amendment_left_in_doubt_by_reading_the_order() {
 async fn confirm_flags_an_order_acknowledged_without_being_applied() {
     let run = SandboxRun::start(&shops(), 3).await.unwrap();
     let journal = Arc::new(MemoryJournal::new());
-    let honest = app_over(&run, journal.clone(), None);
-    let liar = app_over(&run, journal.clone(), Some(()));
+    let app = app_over(&run, journal.clone());
     let confirm = BatchOptions {
         confirm: true,
         ..BatchOptions::default()
     };
     let line = parse_line(1, BY_ID_CHANNELS).unwrap();
     seed(&run, CHANNELS, &line);
-    let (s, lines) = run_with(&liar, BY_ID_CHANNELS, confirm.clone()).await;
+    // The emulator's fault: the next change is answered success and not applied.
+    run.sandbox().channels().unwrap().ack_without_apply(1);
+    let (s, lines) = run_with(&app, BY_ID_CHANNELS, confirm.clone()).await;
     assert_eq!((s.total.flagged, s.exit_code()), (1, 1), "{lines:?}");
     let m = lines[0].message.as_deref().unwrap();
     assert!(
@@ -352,7 +318,7 @@ async fn confirm_flags_an_order_acknowledged_without_being_applied() {
 
     let other = BY_ID_1688;
     seed(&run, OPEN1688, &parse_line(1, other).unwrap());
-    let (s, lines) = run_with(&honest, other, confirm).await;
+    let (s, lines) = run_with(&app, other, confirm).await;
     assert_eq!((s.total.confirmed, s.exit_code()), (1, 0), "{lines:?}");
     let rec = journal
         .amendments(Some(parse_line(1, other).unwrap().order_id()))
