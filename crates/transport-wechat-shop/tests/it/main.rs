@@ -2,4 +2,5 @@
 //! file).
 
 mod http;
+mod prop_emulator;
 mod read;
