@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use transport_core::ClientConfig as _;
 
 use order_domain::{Amendment, Order, OrderPlatform, Receipt, plan};
 use order_sandbox::{EmTrade, IcbuOrder, Sandbox, VvtoolOrder, WechatOrder};

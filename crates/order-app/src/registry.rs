@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use transport_core::ClientConfig as _;
 
 use order_domain::{OrderPlatform, OrderSource, Policy, ShopId};
 use transport_1688_open::{Open1688Client, Open1688Config, Open1688Platform};

@@ -26,6 +26,7 @@
 //! `_aop_signature` (HMAC-SHA1, `Open1688Client::signed_form`).
 
 use order_domain::{Amendment, Order, Policy, Timestamp, plan};
+use transport_core::ClientConfig as _;
 use transport_core::{HttpClient, HttpConfig, PlatformError, SecretString};
 
 /// The platforms measured, in print order.

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use order_domain::{Clock, PlatformError, Timestamp};
 use transport_core::sign::{hex_lower, md5};
 use transport_core::{
-    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, SystemClock,
-    decode_json, protocol_error, redact_text, with_retries,
+    ClientConfig, ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString,
+    SystemClock, decode_json, protocol_error, redact_text, with_retries,
 };
 
 use crate::generated::errors::{GatewayError, ModifyPriceResultError, SellerViewError};
@@ -52,41 +52,11 @@ impl Open1688Config {
             access_token,
         }
     }
+}
 
-    /// With another gateway base (an emulator), including its `/openapi` segment.
-    #[must_use]
-    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.settings.base_url = base_url.into();
-        self
-    }
-
-    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
-    #[must_use]
-    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// With another rate limit (`None` = unlimited).
-    #[must_use]
-    pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.settings = self.settings.with_rate_limit(per_second);
-        self
-    }
-
-    /// With another retry policy.
-    #[must_use]
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.settings = self.settings.with_retry(retry);
-        self
-    }
-
-    /// Paced by `limiter`, the credential's one limiter shared with other users of its quota
-    /// (see [`RateLimiters`](transport_core::RateLimiters)).
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.settings = self.settings.with_limiter(limiter);
-        self
+impl ClientConfig for Open1688Config {
+    fn settings_mut(&mut self) -> &mut ClientSettings {
+        &mut self.settings
     }
 }
 

@@ -65,6 +65,8 @@ pub use generated::errors::{GatewayError, ModifyPriceResultError, SellerViewErro
 pub use platform::{NAME, Open1688Platform, encode, map_status, to_order};
 pub use policy::policy;
 pub use sign::{aop_signature, url_path};
+/// The config builders (`with_base_url`, `with_rate_limit`, `with_retry`, `with_limiter`, …).
+pub use transport_core::ClientConfig;
 pub use wire::{
     BaseInfo, EntryDiscount, ModifyOrderPriceReply, ModifyOrderPriceRequest, ProductItem, TradeInfo,
 };

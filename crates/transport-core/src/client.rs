@@ -118,6 +118,57 @@ impl ClientSettings {
     }
 }
 
+/// A transport's configuration built around [`ClientSettings`]: the builders every transport
+/// config offers for its settings, written once. A config implements [`settings_mut`]
+/// (Self::settings_mut) and gets the rest.
+pub trait ClientConfig: Sized {
+    /// The client settings inside the configuration.
+    fn settings_mut(&mut self) -> &mut ClientSettings;
+
+    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
+    #[must_use]
+    fn with_settings(mut self, settings: ClientSettings) -> Self {
+        *self.settings_mut() = settings;
+        self
+    }
+
+    /// With another base URL (an emulator, a gateway).
+    #[must_use]
+    fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
+        self.settings_mut().base_url = base_url.into();
+        self
+    }
+
+    /// With another operation path.
+    #[must_use]
+    fn with_path(mut self, path: impl Into<String>) -> Self {
+        self.settings_mut().path = path.into();
+        self
+    }
+
+    /// With another rate limit (requests per second; `None` = unlimited).
+    #[must_use]
+    fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
+        self.settings_mut().rate_limit_per_second = per_second;
+        self
+    }
+
+    /// With another retry policy.
+    #[must_use]
+    fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.settings_mut().retry = retry;
+        self
+    }
+
+    /// Paced by `limiter`, the credential's one limiter shared with every other user of its
+    /// quota (see [`RateLimiters`](crate::RateLimiters)).
+    #[must_use]
+    fn with_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.settings_mut().limiter = Some(limiter);
+        self
+    }
+}
+
 impl fmt::Debug for ClientSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ClientSettings")

@@ -58,7 +58,7 @@ pub mod sign;
 pub mod text;
 pub mod wechat_token;
 
-pub use client::{ClientSettings, Masked};
+pub use client::{ClientConfig, ClientSettings, Masked};
 pub use clock::SystemClock;
 pub use convert::{invalid_request, minor_units, numeric_id};
 pub use error::{decode_json, from_reqwest, from_status, protocol_error, snippet};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use order_domain::Clock;
 use transport_core::{
-    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString,
+    ClientConfig, ClientSettings, ExposeSecret, HttpClient, RateLimiter, SecretString,
 };
 
 use crate::failure::{TradeModifyFailure, retried};
@@ -60,46 +60,17 @@ impl EmConfig {
         self
     }
 
-    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
-    #[must_use]
-    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// With another rate limit.
-    #[must_use]
-    pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.settings = self.settings.with_rate_limit(per_second);
-        self
-    }
-
-    /// With another retry policy.
-    #[must_use]
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.settings = self.settings.with_retry(retry);
-        self
-    }
-
-    /// Paced by `limiter` (keyed by app id), shared with other users of the same app's quota.
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.settings = self.settings.with_limiter(limiter);
-        self
-    }
-
     /// With another number style for `request_data`.
     #[must_use]
     pub fn with_number_style(mut self, style: EmNumberStyle) -> Self {
         self.number_style = style;
         self
     }
+}
 
-    /// With another path.
-    #[must_use]
-    pub fn with_path(mut self, path: impl Into<String>) -> Self {
-        self.settings = self.settings.with_path(path);
-        self
+impl ClientConfig for EmConfig {
+    fn settings_mut(&mut self) -> &mut ClientSettings {
+        &mut self.settings
     }
 }
 

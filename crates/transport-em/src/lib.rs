@@ -64,4 +64,6 @@ pub use failure::TradeModifyFailure;
 pub use generated::errors::TradeModifyError;
 pub use platform::{EmPlatform, request_data_from_plan, request_from_plan};
 pub use sign::{EmSignScheme, EmSigner, UnknownSignScheme};
+/// The config builders (`with_base_url`, `with_rate_limit`, `with_retry`, `with_limiter`, …).
+pub use transport_core::ClientConfig;
 pub use wire::{EmNumberStyle, TradeModified, TradeModifyItem, TradeModifyRequest, decode_reply};

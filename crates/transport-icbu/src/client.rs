@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use order_domain::{Clock, Timestamp};
 use transport_core::{
-    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString,
+    ClientConfig, ClientSettings, ExposeSecret, HttpClient, RateLimiter, SecretString,
 };
 
 use crate::failure::{OrderModifyFailure, retried};
@@ -66,47 +66,17 @@ impl IcbuConfig {
         }
     }
 
-    /// With another gateway base URL.
-    #[must_use]
-    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.settings.base_url = base_url.into();
-        self
-    }
-
     /// With another sign method.
     #[must_use]
     pub fn with_sign_method(mut self, m: SignMethod) -> Self {
         self.sign_method = m;
         self
     }
+}
 
-    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
-    #[must_use]
-    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// With another rate limit (`None` = unlimited).
-    #[must_use]
-    pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.settings = self.settings.with_rate_limit(per_second);
-        self
-    }
-
-    /// With another retry policy.
-    #[must_use]
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.settings = self.settings.with_retry(retry);
-        self
-    }
-
-    /// Paced by `limiter`, the credential's one limiter shared with other users of its quota
-    /// (see [`RateLimiters`](transport_core::RateLimiters)).
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.settings = self.settings.with_limiter(limiter);
-        self
+impl ClientConfig for IcbuConfig {
+    fn settings_mut(&mut self) -> &mut ClientSettings {
+        &mut self.settings
     }
 }
 

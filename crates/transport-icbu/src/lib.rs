@@ -110,6 +110,8 @@ pub use failure::{OrderModifyFailure, OrderModifyRefusal};
 pub use generated::errors::{OrderModifyGatewayError, OrderModifyResultError};
 pub use platform::{IcbuPlatform, param_from_plan, request_from_plan};
 pub use sign::{SignMethod, top_timestamp};
+/// The config builders (`with_base_url`, `with_rate_limit`, `with_retry`, `with_limiter`, …).
+pub use transport_core::ClientConfig;
 pub use wire::{
     DateVo, LogisticsDetail, OrderModified, OrderModifyRequest, PaymentDetail, Phone, Product,
     ShipmentAddress, ShipmentDate, decode_reply, gateway_error, result_error,

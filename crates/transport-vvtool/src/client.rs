@@ -6,7 +6,7 @@ use order_domain::{PlatformError, PlatformErrorKind};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use transport_core::sign::{hex_lower, md5};
 use transport_core::{
-    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString,
+    ClientConfig, ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString,
     protocol_error, redact_text,
 };
 
@@ -39,40 +39,11 @@ impl VvtoolConfig {
             token,
         }
     }
+}
 
-    /// With another base URL (an emulator, a gateway).
-    #[must_use]
-    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.settings.base_url = base_url.into();
-        self
-    }
-
-    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
-    #[must_use]
-    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// With another rate (`None` = unlimited).
-    #[must_use]
-    pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.settings = self.settings.with_rate_limit(per_second);
-        self
-    }
-
-    /// With another retry policy.
-    #[must_use]
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.settings = self.settings.with_retry(retry);
-        self
-    }
-
-    /// Paced by `limiter`, shared with other clients of the same token.
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.settings = self.settings.with_limiter(limiter);
-        self
+impl ClientConfig for VvtoolConfig {
+    fn settings_mut(&mut self) -> &mut ClientSettings {
+        &mut self.settings
     }
 }
 

@@ -67,4 +67,6 @@ pub use client::{VvtoolClient, VvtoolConfig, decode_reply};
 pub use failure::{ModifyOrderPriceFailure, ModifyOrderPriceRefusal};
 pub use generated::errors::{ModifyOrderPriceError, ModifyOrderPriceResultError};
 pub use platform::{VvtoolPlatform, encode};
+/// The config builders (`with_base_url`, `with_rate_limit`, `with_retry`, `with_limiter`, …).
+pub use transport_core::ClientConfig;
 pub use wire::{EntryDiscount, ModifyOrderPriceReply, ModifyOrderPriceRequest};

@@ -7,8 +7,8 @@ use order_domain::{PlatformError, PlatformErrorKind};
 use serde::Serialize;
 use transport_core::wechat_token::{AppSecretTokenSource, TokenSource};
 use transport_core::{
-    ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString, decode_json,
-    protocol_error, with_retries,
+    ClientConfig, ClientSettings, ExposeSecret, HttpClient, RateLimiter, RetryPolicy, SecretString,
+    decode_json, protocol_error, with_retries,
 };
 
 use crate::generated::errors::ChannelsError;
@@ -53,41 +53,11 @@ impl ChannelsConfig {
             secret,
         }
     }
+}
 
-    /// With another base URL (an emulator, a gateway).
-    #[must_use]
-    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.settings.base_url = base_url.into();
-        self
-    }
-
-    /// With other client settings (base URL, path, rate, limiter, retries) in one go.
-    #[must_use]
-    pub fn with_settings(mut self, settings: ClientSettings) -> Self {
-        self.settings = settings;
-        self
-    }
-
-    /// With another rate limit (`None` = unlimited).
-    #[must_use]
-    pub fn with_rate_limit(mut self, per_second: Option<u32>) -> Self {
-        self.settings = self.settings.with_rate_limit(per_second);
-        self
-    }
-
-    /// With another retry policy.
-    #[must_use]
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.settings = self.settings.with_retry(retry);
-        self
-    }
-
-    /// Paced by `limiter`, the credential's one limiter shared with other users of its quota
-    /// (see [`RateLimiters`](transport_core::RateLimiters)).
-    #[must_use]
-    pub fn with_limiter(mut self, limiter: RateLimiter) -> Self {
-        self.settings = self.settings.with_limiter(limiter);
-        self
+impl ClientConfig for ChannelsConfig {
+    fn settings_mut(&mut self) -> &mut ClientSettings {
+        &mut self.settings
     }
 }
 

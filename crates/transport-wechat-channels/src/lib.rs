@@ -59,6 +59,8 @@ pub use client::{ChannelsClient, ChannelsConfig, decode_reply, reply_error};
 pub use generated::errors::ChannelsError;
 pub use platform::{ChannelsPlatform, Request, encode, from_wire, status, to_domain, to_wire};
 pub use policy::{PRICE_STATUSES, address_statuses, policy};
+/// The config builders (`with_base_url`, `with_rate_limit`, `with_retry`, `with_limiter`, …).
+pub use transport_core::ClientConfig;
 pub use wire::{
     AddressUpdateRequest, ChangeOrderInfo, ChannelsOrder, DeliveryInfo, GetOrderRequest,
     OrderDetail, PriceInfo, PriceUpdateRequest, ProductInfo, Reply, UserAddress,

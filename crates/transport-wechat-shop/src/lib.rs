@@ -78,4 +78,6 @@ pub use platform::{WechatShopPlatform, encode};
 pub use token::{
     AppSecretTokenSource, StaticToken, TOKEN_PATH, TokenEndpoint, TokenSource, TokenSources,
 };
+/// The config builders (`with_base_url`, `with_rate_limit`, `with_retry`, `with_limiter`, …).
+pub use transport_core::ClientConfig;
 pub use wire::{ChangeOrderInfo, ChangeOrderPriceRequest, Reply};

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use transport_core::ClientConfig as _;
 
 use order_domain::{
     Amendment, Clock, Currency, FixedClock, LineId, Money, Order, OrderId, OrderPlatform,

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use transport_core::ClientConfig as _;
 
 use order_domain::{
     Amendment, FixedClock, Order, OrderPlatform, PlatformError, PlatformErrorKind, Receipt,

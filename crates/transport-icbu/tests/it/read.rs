@@ -2,6 +2,7 @@
 //! emulator.
 
 use std::time::Duration;
+use transport_core::ClientConfig as _;
 
 use order_domain::{
     Amendment, Amount, Order, OrderId, OrderPlatform, OrderSource, OrderStatus, PlatformErrorKind,

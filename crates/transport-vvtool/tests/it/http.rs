@@ -2,6 +2,7 @@
 //! for the envelope codes the emulator never sends.
 
 use std::time::Duration;
+use transport_core::ClientConfig as _;
 
 use order_domain::{
     Amendment, Order, OrderPlatform, PlatformError, PlatformErrorKind, ViolationCode, plan,

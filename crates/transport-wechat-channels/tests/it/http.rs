@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+use transport_core::ClientConfig as _;
 
 use async_trait::async_trait;
 use order_domain::{

@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use transport_core::ClientConfig as _;
 
 use order_domain::{Amendment, Order, OrderId, OrderPlatform, OrderSource, plan};
 use order_sandbox::{Sandbox, WechatEmulator, WechatOrder, WechatSettings};

@@ -1,6 +1,7 @@
 //! The WeChat Shop order read (`product/order/get`) over real HTTP against the emulator.
 
 use std::time::Duration;
+use transport_core::ClientConfig as _;
 
 use order_domain::{
     Amendment, Money, Order, OrderId, OrderPlatform, OrderSource, OrderStatus, PlatformErrorKind,
