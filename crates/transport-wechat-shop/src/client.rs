@@ -149,18 +149,24 @@ impl WechatShopClient {
                 format!("request could not be encoded: {e}"),
             )
         })?;
-        retried(&self.retry, || self.attempt(req.order_id, &body)).await
+        retried(&self.retry, || self.attempt(&self.url, req.order_id, &body)).await
     }
 
-    /// One attempt: token, send, and on a token errcode one refresh and resend.
-    async fn attempt(&self, order_id: u64, body: &[u8]) -> Result<Reply, ChangeOrderPriceFailure> {
+    /// One attempt at `url` (the change or the read): token, send, and on a token errcode one
+    /// refresh and resend.
+    async fn attempt(
+        &self,
+        url: &str,
+        order_id: u64,
+        body: &[u8],
+    ) -> Result<Reply, ChangeOrderPriceFailure> {
         let token = self.tokens.token().await?;
-        match self.send_once(&token, body).await? {
+        match self.send_once(url, &token, body).await? {
             Ok(reply) => Ok(reply),
             Err((code, _)) if params::TOKEN_REFRESH_ERRCODES.contains(&code) => {
-                tracing::info!(appid = %self.appid, order_id, errcode = code, "access token refused; refreshing once");
+                tracing::info!(appid = %self.appid, order_id, url, errcode = code, "access token refused; refreshing once");
                 let fresh = self.tokens.refresh(&token).await?;
-                match self.send_once(&fresh, body).await? {
+                match self.send_once(url, &fresh, body).await? {
                     Ok(reply) => Ok(reply),
                     Err((code, msg)) => Err(self.error(code, &msg, &fresh)),
                 }
@@ -177,9 +183,11 @@ impl WechatShopClient {
         )
     }
 
-    /// Sends once. Outer `Err`: transport or protocol failure; inner `Err`: a non-zero errcode.
+    /// Sends once to `url`. Outer `Err`: transport or protocol failure; inner `Err`: a non-zero
+    /// errcode.
     async fn send_once(
         &self,
+        url: &str,
         token: &SecretString,
         body: &[u8],
     ) -> Result<Result<Reply, (i64, String)>, PlatformError> {
@@ -188,7 +196,7 @@ impl WechatShopClient {
         let req = self
             .http
             .inner()
-            .post(&self.url)
+            .post(url)
             .query(&[(params::query::ACCESS_TOKEN, token.expose_secret())])
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_vec());
@@ -216,9 +224,12 @@ impl WechatShopClient {
                 format!("request could not be encoded: {e}"),
             )
         })?;
-        let reply =
-            transport_core::with_retries(&self.retry, || self.read_attempt(order_id, &body))
-                .await?;
+        let reply = transport_core::with_retries(&self.retry, || async {
+            self.attempt(&self.get_url, order_id, &body)
+                .await
+                .map_err(PlatformError::from)
+        })
+        .await?;
         let secrets = [self.secret.expose_secret()];
         let r: GetOrderReply = transport_core::decode_json(reply.raw.as_bytes(), &secrets)?;
         r.order.ok_or_else(|| {
@@ -228,50 +239,6 @@ impl WechatShopClient {
                 &secrets,
             )
         })
-    }
-
-    /// One read attempt: token, send, and on a token errcode one refresh and resend.
-    async fn read_attempt(&self, order_id: u64, body: &[u8]) -> Result<Reply, PlatformError> {
-        let token = self.tokens.token().await?;
-        match self.send_read_once(&token, body).await? {
-            Ok(reply) => Ok(reply),
-            Err((code, _)) if params::TOKEN_REFRESH_ERRCODES.contains(&code) => {
-                tracing::info!(appid = %self.appid, order_id, errcode = code, "access token refused on read; refreshing once");
-                let fresh = self.tokens.refresh(&token).await?;
-                match self.send_read_once(&fresh, body).await? {
-                    Ok(reply) => Ok(reply),
-                    Err((code, msg)) => Err(self.error(code, &msg, &fresh).into()),
-                }
-            }
-            Err((code, msg)) => Err(self.error(code, &msg, &token).into()),
-        }
-    }
-
-    /// Sends the read once. Outer `Err`: transport or protocol failure; inner `Err`: a
-    /// non-zero errcode.
-    async fn send_read_once(
-        &self,
-        token: &SecretString,
-        body: &[u8],
-    ) -> Result<Result<Reply, (i64, String)>, PlatformError> {
-        self.limiter.until_ready(&self.appid).await;
-        let secrets = [token.expose_secret(), self.secret.expose_secret()];
-        let req = self
-            .http
-            .inner()
-            .post(&self.get_url)
-            .query(&[(params::query::ACCESS_TOKEN, token.expose_secret())])
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(body.to_vec());
-        let reply = self.http.send(req, &secrets).await?;
-        let status = reply.status();
-        match decode_reply(reply.body(), &secrets) {
-            Err(_) if !status.is_success() => Err(reply
-                .error_for_status(&secrets)
-                .err()
-                .unwrap_or_else(|| protocol_error("unexpected status", b"", &secrets))),
-            decoded => decoded,
-        }
     }
 }
 
