@@ -453,7 +453,7 @@ impl SqliteJournal {
             " ORDER BY a.recorded_at DESC, a.idempotency_key DESC LIMIT {}",
             param()
         ));
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         if let Some(order) = order {
             query = query.bind(order.as_str());
         }

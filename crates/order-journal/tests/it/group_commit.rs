@@ -117,7 +117,7 @@ async fn until_submitted(j: &SqliteJournal, n: u64) {
     }
 }
 
-async fn count(c: &mut SqliteConnection, sql: &str) -> i64 {
+async fn count(c: &mut SqliteConnection, sql: &'static str) -> i64 {
     sqlx::query_scalar(sql).fetch_one(c).await.unwrap()
 }
 
@@ -249,7 +249,7 @@ async fn one_failing_write_in_a_group(tag: &str, raise: &str) {
              BEGIN SELECT RAISE({raise}, 'injected failure'); END"
         ),
     ] {
-        sqlx::query(&sql).execute(&mut c).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&mut c).await.unwrap();
     }
     let poisoned = intent("k-poison", "1");
     j.begin(&poisoned, at(0)).await.unwrap();
