@@ -22,8 +22,8 @@ use crate::lock::{HolderLock, acquire};
 use crate::redact::redact;
 use crate::writer::{Answer, Op, WriteConnection, Writer};
 
-/// The embedded schema migrations (`crates/order-journal/migrations/`).
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The embedded schema migrations (`crates/order-journal/migrations/sqlite/`).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// How long a statement waits for another connection's write lock before failing.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

@@ -249,7 +249,10 @@ async fn one_failing_write_in_a_group(tag: &str, raise: &str) {
              BEGIN SELECT RAISE({raise}, 'injected failure'); END"
         ),
     ] {
-        sqlx::query(sqlx::AssertSqlSafe(sql.clone())).execute(&mut c).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&mut c)
+            .await
+            .unwrap();
     }
     let poisoned = intent("k-poison", "1");
     j.begin(&poisoned, at(0)).await.unwrap();

@@ -107,7 +107,11 @@ async fn raw_column(url: &str, column: &str, k: &str) -> Option<String> {
     use sqlx::Row;
     let pool = sqlx::SqlitePool::connect(url).await.unwrap();
     let sql = format!("SELECT {column} FROM amendments WHERE idempotency_key = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(k).fetch_one(&pool).await.unwrap();
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(k)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     let value = row.try_get::<Option<String>, _>(0).unwrap();
     pool.close().await;
     value
@@ -1071,10 +1075,11 @@ async fn a_journal_from_before_migration_5_keeps_its_rows_and_takes_the_new_stat
         let url = url.clone();
         async move {
             let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
-            let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
-                .fetch_one(&pool)
-                .await
-                .unwrap();
+            let n: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
             pool.close().await;
             n
         }
