@@ -5,11 +5,11 @@
 use sqlx::{Connection, Row, SqliteConnection};
 
 const BEFORE: [&str; 3] = [
-    include_str!("../../migrations/0001_journal.sql"),
-    include_str!("../../migrations/0002_drop_unused_shop_order_index.sql"),
-    include_str!("../../migrations/0003_revisions_without_key_index.sql"),
+    include_str!("../../migrations/sqlite/0001_journal.sql"),
+    include_str!("../../migrations/sqlite/0002_drop_unused_shop_order_index.sql"),
+    include_str!("../../migrations/sqlite/0003_revisions_without_key_index.sql"),
 ];
-const MIGRATION_0004: &str = include_str!("../../migrations/0004_messages_raw_blob.sql");
+const MIGRATION_0004: &str = include_str!("../../migrations/sqlite/0004_messages_raw_blob.sql");
 
 #[tokio::test]
 async fn migration_0004_keeps_every_message_and_reconciliation_and_stores_bytes_verbatim() {
