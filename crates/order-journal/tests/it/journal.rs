@@ -687,7 +687,7 @@ async fn a_journal_from_before_the_later_migrations_is_migrated_and_readable() {
     let first_only = dir.0.join("migrations");
     std::fs::create_dir_all(&first_only).unwrap();
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/0001_journal.sql"),
+        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/0001_journal.sql"),
         first_only.join("0001_journal.sql"),
     )
     .unwrap();
@@ -1028,7 +1028,7 @@ async fn a_journal_from_before_migration_5_keeps_its_rows_and_takes_the_new_stat
     let url = dir.url();
     // The schema as migrations 1 to 3 left it, with an acknowledged, reconciled amendment.
     let old = TempDir::new("old-migrations");
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
     for f in std::fs::read_dir(&src).unwrap() {
         let f = f.unwrap();
         let name = f.file_name().into_string().unwrap();
