@@ -117,10 +117,12 @@
 )]
 
 mod lock;
+mod postgres;
 mod redact;
 mod sqlite;
 mod writer;
 
+pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
 pub use redact::{redact, redact_url};
 pub use sqlite::{
     BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings,

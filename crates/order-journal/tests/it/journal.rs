@@ -687,7 +687,10 @@ async fn a_journal_from_before_the_later_migrations_is_migrated_and_readable() {
     let first_only = dir.0.join("migrations");
     std::fs::create_dir_all(&first_only).unwrap();
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite/0001_journal.sql"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/sqlite/0001_journal.sql"
+        ),
         first_only.join("0001_journal.sql"),
     )
     .unwrap();

@@ -4,4 +4,5 @@
 mod group_commit;
 mod journal;
 mod messages_blob;
+mod postgres;
 mod prop_journal;

@@ -1,0 +1,31 @@
+//! The PostgreSQL journal against a throwaway cluster (`pg-throwaway`).
+
+use order_domain::JournalError;
+use order_journal::PostgresJournal;
+
+#[tokio::test]
+async fn processes_opening_one_fresh_database_at_once_migrate_it_once() {
+    let url = pg_throwaway::shared().fresh_database();
+    let (a, b, c) = tokio::join!(
+        PostgresJournal::open(&url),
+        PostgresJournal::open(&url),
+        PostgresJournal::open(&url)
+    );
+    for j in [a, b, c] {
+        j.unwrap().close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_names_the_journal_without_its_password() {
+    let cluster = pg_throwaway::shared();
+    let url = format!(
+        "postgres://nobody:hunter2@127.0.0.1:{}/no_such_database",
+        cluster.port()
+    );
+    let err = PostgresJournal::open(&url).await.unwrap_err();
+    assert!(matches!(err, JournalError::Storage { .. }), "{err}");
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(text.contains("postgres://***@127.0.0.1"), "{text}");
+}
