@@ -148,6 +148,7 @@
 )]
 
 mod any;
+mod apply;
 mod lock;
 mod ops;
 mod postgres;
@@ -157,7 +158,8 @@ mod sqlite;
 mod writer;
 
 pub use any::AnyJournal;
-pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal, REVISION_LOCK};
+pub use apply::REVISION_LOCK;
+pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
 pub use redact::{redact, redact_url};
 pub use sqlite::{
     BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings,
