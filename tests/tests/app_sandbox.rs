@@ -2,7 +2,6 @@
 //! order-sandbox emulators over real HTTP, checked through the emulators' own state.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use order_app::generate::amendments;
 use order_app::input::{AmendmentLine, parse_line};
