@@ -48,3 +48,18 @@ async fn sslmode_require_asks_the_server_for_tls_and_prefer_falls_back_to_plain(
     // before asking, with another message).
     assert!(text.contains("server does not support TLS"), "{text}");
 }
+
+#[tokio::test]
+async fn a_journal_opened_with_a_password_never_shows_it_in_debug_output() {
+    let cluster = pg_throwaway::shared();
+    let url = cluster.fresh_database();
+    // The throwaway cluster trusts local connections, so any password is accepted.
+    let with_password = url.replacen("postgres@", "postgres:hunter2@", 1);
+    assert!(with_password.contains("hunter2"));
+    let j = order_journal::AnyJournal::open(&with_password)
+        .await
+        .unwrap();
+    let shown = format!("{j:?} {:?}", j.as_postgres().unwrap());
+    assert!(!shown.contains("hunter2"), "{shown}");
+    j.close().await;
+}
