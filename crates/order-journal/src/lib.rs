@@ -152,6 +152,7 @@ mod apply;
 mod lock;
 mod ops;
 mod postgres;
+mod reads;
 mod redact;
 mod rows;
 mod sqlite;

@@ -20,8 +20,9 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
 use crate::apply::apply;
 use crate::ops::{Answer, Op};
+use crate::reads::Reads;
 use crate::redact::redact;
-use crate::rows::{AmendmentRow, MessageRow, RevisionRow, page_query, records, sql, state_counts};
+use crate::rows::sql;
 use crate::sqlite::{RevisionRecord, storage};
 
 /// The embedded schema migrations (`crates/order-journal/migrations/postgres/`).
@@ -101,36 +102,8 @@ impl PostgresJournal {
         }
     }
 
-    async fn amendments_where(
-        &self,
-        query: &'static str,
-        order: Option<&OrderId>,
-    ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        let mut q = sqlx::query_as::<Postgres, AmendmentRow>(query);
-        if let Some(order) = order {
-            q = q.bind(order.as_str());
-        }
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot list amendments", e))?;
-        records(rows)
-    }
-
-    async fn messages_where(
-        &self,
-        query: &'static str,
-        order: Option<&OrderId>,
-    ) -> Result<Vec<MessageRecord>, JournalError> {
-        let mut q = sqlx::query_as::<Postgres, MessageRow>(query);
-        if let Some(order) = order {
-            q = q.bind(order.as_str());
-        }
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot list messages", e))?;
-        records(rows)
+    fn reads(&self) -> Reads<'_, Postgres> {
+        Reads(&self.pool)
     }
 
     /// One page of amendments, newest first: as [`SqliteJournal::amendments_page`](crate::SqliteJournal::amendments_page).
@@ -141,18 +114,15 @@ impl PostgresJournal {
         after: Option<&AmendmentRecord>,
         limit: u32,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        let mut q = page_query::<Postgres>(order, state, after, limit);
-        let rows = q
-            .build_query_as::<AmendmentRow>()
-            .fetch_all(&self.pool)
+        self.reads()
+            .amendments_page(order, state, after, limit)
             .await
-            .map_err(|e| storage("cannot list amendments", e))?;
-        records(rows)
     }
 
     /// The reconciliation backlog (state `acknowledged`), oldest first.
     pub async fn unconfirmed_acknowledged(&self) -> Result<Vec<AmendmentRecord>, JournalError> {
-        self.amendments_where(sql::UNCONFIRMED_ACKNOWLEDGED, None)
+        self.reads()
+            .amendments(sql::UNCONFIRMED_ACKNOWLEDGED, None)
             .await
     }
 
@@ -162,18 +132,15 @@ impl PostgresJournal {
         &self,
         order: &OrderId,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        self.amendments_where(sql::ACKNOWLEDGED_FOR_ORDER, Some(order))
+        self.reads()
+            .amendments(sql::ACKNOWLEDGED_FOR_ORDER, Some(order))
             .await
     }
 
     /// How many amendments are in each state; every state, in the port's order, zeros
     /// included.
     pub async fn counts_by_state(&self) -> Result<Vec<(AmendmentState, u64)>, JournalError> {
-        let rows = sqlx::query_as::<Postgres, (String, i64)>(sql::COUNTS_BY_STATE)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot count amendments", e))?;
-        state_counts(rows)
+        self.reads().counts_by_state().await
     }
 
     /// The stored message with `dedup_key`, if any.
@@ -181,35 +148,17 @@ impl PostgresJournal {
         &self,
         dedup_key: &str,
     ) -> Result<Option<MessageRecord>, JournalError> {
-        sqlx::query_as::<Postgres, MessageRow>(sql::MESSAGE_BY_DEDUP_KEY)
-            .bind(dedup_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| storage("cannot read a message", e))?
-            .map(MessageRecord::try_from)
-            .transpose()
+        self.reads().message_by_dedup_key(dedup_key).await
     }
 
     /// How many messages are stored, and how many of them are dead letters.
     pub async fn message_counts(&self) -> Result<(u64, u64), JournalError> {
-        let (total, dead) = sqlx::query_as::<Postgres, (i64, i64)>(sql::MESSAGE_COUNTS)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| storage("cannot count messages", e))?;
-        Ok((
-            u64::try_from(total).unwrap_or(0),
-            u64::try_from(dead).unwrap_or(0),
-        ))
+        self.reads().message_counts().await
     }
 
     /// The revisions recorded for `order`, oldest first.
     pub async fn revisions(&self, order: &OrderId) -> Result<Vec<RevisionRecord>, JournalError> {
-        let rows = sqlx::query_as::<Postgres, RevisionRow>(sql::REVISIONS)
-            .bind(order.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot list revisions", e))?;
-        records(rows)
+        self.reads().revisions(order).await
     }
 }
 
@@ -263,13 +212,7 @@ impl Journal for PostgresJournal {
         &self,
         order: Option<&OrderId>,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        match order {
-            Some(order) => {
-                self.amendments_where(sql::AMENDMENTS_OF_ORDER, Some(order))
-                    .await
-            }
-            None => self.amendments_where(sql::AMENDMENTS, None).await,
-        }
+        self.reads().amendments_of(order).await
     }
 
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
@@ -285,19 +228,15 @@ impl Journal for PostgresJournal {
     }
 
     async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError> {
-        let query = if dead_letters_only {
-            sql::DEAD_LETTERS
-        } else {
-            sql::MESSAGES
-        };
-        self.messages_where(query, None).await
+        self.reads().all_messages(dead_letters_only).await
     }
 
     async fn messages_for_order(
         &self,
         order: &OrderId,
     ) -> Result<Vec<MessageRecord>, JournalError> {
-        self.messages_where(sql::MESSAGES_FOR_ORDER, Some(order))
+        self.reads()
+            .messages(sql::MESSAGES_FOR_ORDER, Some(order))
             .await
     }
 }
