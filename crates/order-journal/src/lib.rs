@@ -119,11 +119,15 @@
 mod lock;
 mod postgres;
 mod redact;
+mod shared;
 mod sqlite;
 mod writer;
 
 pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
 pub use redact::{redact, redact_url};
+pub use shared::{
+    NONCE_PRUNE_EVERY_MS, SharedNonces, SharedTokens, StoredAppToken, TokenRefreshLock,
+};
 pub use sqlite::{
     BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings,
     WAL_CHECKPOINT_PAGES, WRITE_CACHE_KIB, WriteStats,
