@@ -11,6 +11,7 @@
 //! | a required header missing or empty, timestamp not Unix ms | `400` | nothing |
 //! | signature does not verify | `401` | nothing |
 //! | timestamp outside the freshness window | `400` | nothing |
+//! | the nonce store cannot be read or written | `503` | nothing; delivering again is accepted |
 //! | nonce already seen in the window | `409` | nothing (the first delivery is stored) |
 //! | the journal cannot store the message | `503` | nothing; delivering again is accepted |
 //! | a duplicate of a stored message (same body digest) | `200` | nothing more |
@@ -18,7 +19,18 @@
 //! | stored and decoded | `200` | stored, order noted, acknowledged amendments reconciled |
 //!
 //! A `200` is only ever sent after [`Journal::record_message`] returned: never without a durable
-//! record. Replies are JSON: `{"success":true}` or `{"success":false,"message":"..."}`; every
+//! record.
+//!
+//! ## Receivers side by side
+//! Several `ordermod serve` processes may share one PostgreSQL journal behind a load balancer
+//! ([`ReceiverDeps::with_shared_journal`], which `ordermod serve` sets for a `postgres://`
+//! journal): their decoders take nonces in the journal's `nonces` table ([`PgNonceStore`]), so
+//! a nonce used on one replica is refused on every other, and messages dedupe in the journal
+//! by body digest, so a message delivered to two replicas is stored once. A nonce counts as
+//! used only once its message is stored: when a delivery's nonce is found taken but the
+//! journal holds no message with its body (the replica that took it failed to store it and
+//! answered `503`), the delivery is accepted and stored; so the platform's redelivery, on any
+//! replica, is never refused for the nonce of a delivery nobody stored. Replies are JSON: `{"success":true}` or `{"success":false,"message":"..."}`; every
 //! refusal is a [`ReceiveError`].
 //!
 //! ```no_run
@@ -63,6 +75,8 @@ use transport_1688_push::{
 use crate::app::{App, AppError, open_journal};
 use crate::config::{Config, ConfigError, Env};
 use crate::reconcile;
+use order_journal::SharedNonces;
+use transport_1688_push::{NonceStore, NonceStoreError};
 
 /// Address `ordermod serve` listens on by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8688";
@@ -108,6 +122,8 @@ pub struct ReceiverDeps {
     body_timeout: Duration,
     max_connections: usize,
     unstored: Arc<Mutex<Unstored>>,
+    /// The shared journal's look-up of stored messages, when replicas share it.
+    shared: Option<SharedNonces>,
     reconciling: Arc<[tokio::sync::Mutex<()>]>,
 }
 
@@ -142,6 +158,7 @@ impl ReceiverDeps {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             unstored: Arc::default(),
+            shared: None,
             reconciling: (0..RECONCILE_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -186,6 +203,15 @@ impl ReceiverDeps {
     #[must_use]
     pub fn with_max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
+        self
+    }
+
+    /// Shares the journal with other receivers (replicas): a delivery whose nonce was taken
+    /// (on any replica) is accepted when `nonces`' journal holds no message with its body,
+    /// since no replica stored it. Give the decoder a [`PgNonceStore`] on the same journal.
+    #[must_use]
+    pub fn with_shared_journal(mut self, nonces: SharedNonces) -> Self {
+        self.shared = Some(nonces);
         self
     }
 
@@ -370,6 +396,9 @@ pub enum ReceiveError {
     /// The journal could not store the message (`503`); delivering it again is accepted.
     #[error("the message could not be stored; deliver it again later")]
     Unstored(#[source] order_domain::JournalError),
+    /// The nonce store failed (`503`); delivering it again is accepted.
+    #[error("the message could not be checked; deliver it again later")]
+    Unchecked(#[source] MessageError),
     /// Too many connections (`503`).
     #[error("the receiver is busy; deliver it again later")]
     Busy,
@@ -384,7 +413,9 @@ impl ReceiveError {
             ReceiveError::BadBody(_) | ReceiveError::Refused(_) => StatusCode::BAD_REQUEST,
             ReceiveError::BadSignature(_) => StatusCode::UNAUTHORIZED,
             ReceiveError::Replayed(_) => StatusCode::CONFLICT,
-            ReceiveError::Unstored(_) | ReceiveError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ReceiveError::Unstored(_) | ReceiveError::Unchecked(_) | ReceiveError::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -394,6 +425,7 @@ impl From<MessageError> for ReceiveError {
         match e {
             MessageError::BadSignature => ReceiveError::BadSignature(e),
             MessageError::Replayed(nonce) => ReceiveError::Replayed(nonce),
+            MessageError::Unavailable(_) => ReceiveError::Unchecked(e),
             other => ReceiveError::Refused(other),
         }
     }
@@ -449,16 +481,33 @@ async fn receive(
         .collect();
     let now = deps.clock.now();
     let digest: [u8; 32] = Sha256::digest(&body).into();
+    let dedup_key = dedup_key(&digest);
     match deps.decoder.verify(&pairs, &body, now).await {
         Ok(_) => {}
         // The first delivery verified but was not stored (we replied 503): take it now.
         Err(MessageError::Replayed(_)) if deps.unstored().contains(&digest) => {}
+        // Replicas: the nonce counts as used only if its message is stored.
+        Err(MessageError::Replayed(nonce)) if let Some(shared) = &deps.shared => {
+            match shared.message_stored(&dedup_key).await {
+                // A replica took the nonce but stored nothing (it answered 503): take it now.
+                Ok(false) => {
+                    tracing::info!(dedup_key, "nonce taken by an unstored delivery; accepted");
+                }
+                Ok(true) => {
+                    tracing::warn!("message refused: replayed nonce {nonce}");
+                    return Err(ReceiveError::Replayed(nonce));
+                }
+                Err(e) => {
+                    tracing::error!(dedup_key, "cannot look a replayed message up: {e}");
+                    return Err(ReceiveError::Unstored(e));
+                }
+            }
+        }
         Err(e) => {
             tracing::warn!("message refused: {e}");
             return Err(e.into());
         }
     }
-    let dedup_key = dedup_key(&digest);
     let record = InboundRecord {
         dedup_key: dedup_key.clone(),
         source: deps.decoder.source().to_owned(),
@@ -509,6 +558,34 @@ async fn receive(
         }
     }
     Ok(stored())
+}
+
+/// A [`NonceStore`] in a PostgreSQL journal's `nonces` table, shared by every receiver on
+/// that journal: a nonce taken on one replica is refused on the others (see
+/// [`SharedNonces::claim`]).
+#[derive(Debug, Clone)]
+pub struct PgNonceStore(SharedNonces);
+
+impl PgNonceStore {
+    /// The store of `nonces`' journal.
+    pub fn new(nonces: SharedNonces) -> Self {
+        PgNonceStore(nonces)
+    }
+}
+
+#[async_trait::async_trait]
+impl NonceStore for PgNonceStore {
+    async fn check_and_record(
+        &self,
+        nonce: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, NonceStoreError> {
+        self.0
+            .claim(nonce, now.as_millis(), expires_at.as_millis())
+            .await
+            .map_err(|e| NonceStoreError::new("cannot take a nonce in the journal", e))
+    }
 }
 
 // ------------------------------------------------------------------ configuration and CLI
