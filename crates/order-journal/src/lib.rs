@@ -116,14 +116,18 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod any;
 mod lock;
+mod ops;
 mod postgres;
 mod redact;
+mod rows;
 mod shared;
 mod sqlite;
 mod writer;
 
-pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
+pub use any::AnyJournal;
+pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal, REVISION_LOCK};
 pub use redact::{redact, redact_url};
 pub use shared::{
     NONCE_PRUNE_EVERY_MS, SharedNonces, SharedTokens, StoredAppToken, TokenRefreshLock,
@@ -132,4 +136,4 @@ pub use sqlite::{
     BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings,
     WAL_CHECKPOINT_PAGES, WRITE_CACHE_KIB, WriteStats,
 };
-pub use writer::MAX_GROUP;
+pub use writer::{MAX_GROUP, WRITE_QUEUE};
