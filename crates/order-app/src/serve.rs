@@ -75,7 +75,7 @@ use transport_1688_push::{
 use crate::app::{App, AppError, open_journal};
 use crate::config::{Config, ConfigError, Env};
 use crate::reconcile;
-use order_journal::SharedNonces;
+use order_journal::{AnyJournal, PostgresJournal, SharedNonces};
 use transport_1688_push::{NonceStore, NonceStoreError};
 
 /// Address `ordermod serve` listens on by default.
@@ -484,9 +484,8 @@ async fn receive(
     let dedup_key = dedup_key(&digest);
     match deps.decoder.verify(&pairs, &body, now).await {
         Ok(_) => {}
-        // The first delivery verified but was not stored (we replied 503): take it now.
-        Err(MessageError::Replayed(_)) if deps.unstored().contains(&digest) => {}
-        // Replicas: the nonce counts as used only if its message is stored.
+        // Replicas: the nonce counts as used only if its message is stored (the journal, which
+        // every replica sees, replaces this process's memory of unstored deliveries).
         Err(MessageError::Replayed(nonce)) if let Some(shared) = &deps.shared => {
             match shared.message_stored(&dedup_key).await {
                 // A replica took the nonce but stored nothing (it answered 503): take it now.
@@ -503,6 +502,8 @@ async fn receive(
                 }
             }
         }
+        // The first delivery verified but was not stored (we replied 503): take it now.
+        Err(MessageError::Replayed(_)) if deps.unstored().contains(&digest) => {}
         Err(e) => {
             tracing::warn!("message refused: {e}");
             return Err(e.into());
@@ -766,8 +767,9 @@ pub struct ServeArgs {
     /// Address to listen on, overriding the config (default 127.0.0.1:8688).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// Journal URL, overriding the config (`sqlite://FILE`); in --sandbox mode the default is a
-    /// private in-memory journal.
+    /// Journal URL, overriding the config (`sqlite://FILE`, or `postgres://…` for receivers
+    /// side by side on one journal); in --sandbox mode the default is a private in-memory
+    /// journal.
     #[arg(long)]
     pub journal: Option<String>,
     /// Try it without a config: sign with the fixed test secret `ordermod-sandbox-secret` and
@@ -798,19 +800,25 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
             .unwrap_or_else(|| config.journal_url().to_owned());
         (receiver, url, secret)
     };
-    let journal = open_journal(&journal_url).await?;
+    let (journal, shared) = open_receiver_journal(&journal_url).await?;
     let app = App::builder().journal(journal).build()?;
     let mut push = PushConfig::default();
     if let Some(ms) = receiver.max_skew_ms {
         push = push.with_max_skew_ms(ms);
     }
-    let decoder =
-        Arc::new(PushDecoder::new(Arc::new(Md5LengthPrefixed::new(secret))).with_config(push));
+    let mut decoder = PushDecoder::new(Arc::new(Md5LengthPrefixed::new(secret))).with_config(push);
+    if let Some(nonces) = &shared {
+        decoder = decoder.with_nonce_store(Arc::new(PgNonceStore::new(nonces.clone())));
+    }
     let path = receiver
         .path
         .clone()
         .unwrap_or_else(|| DEFAULT_PATH.to_owned());
-    let deps = ReceiverDeps::from_app(&app, decoder)
+    let mut deps = ReceiverDeps::from_app(&app, Arc::new(decoder));
+    if let Some(nonces) = shared {
+        deps = deps.with_shared_journal(nonces);
+    }
+    let deps = deps
         .with_path(path.clone())
         .with_max_body_bytes(receiver.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES))
         .with_header_timeout(
@@ -854,6 +862,24 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
     drop(out);
     serve_on(listener, deps, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The receiver's journal and, on PostgreSQL, the nonces its replicas share.
+async fn open_receiver_journal(
+    url: &str,
+) -> Result<(Arc<dyn Journal>, Option<SharedNonces>), AppError> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
+        return Ok((open_journal(url).await?, None));
+    }
+    let journal = AnyJournal::open(url)
+        .await
+        .map_err(|source| AppError::Journal {
+            url: order_journal::redact_url(url),
+            source,
+        })?;
+    let nonces = journal.as_postgres().map(PostgresJournal::shared_nonces);
+    Ok((Arc::new(journal), nonces))
 }
 
 /// A curl command posting a small price-modified message signed with [`SANDBOX_SECRET`].

@@ -146,3 +146,20 @@ async fn stored_tokens_never_show_in_debug_output() {
     let shown = format!("{shown} {read:?}");
     assert!(!shown.contains("SECRET-TOKEN-TEXT"), "{shown}");
 }
+
+#[tokio::test]
+async fn message_stored_sees_a_message_recorded_by_another_process() {
+    use order_domain::{InboundRecord, Journal, Timestamp};
+    let (a, b) = two_processes().await;
+    let nonces = b.shared_nonces();
+    assert!(!nonces.message_stored("sha256:abc").await.unwrap());
+    let record = InboundRecord {
+        dedup_key: "sha256:abc".to_owned(),
+        source: "1688-push".to_owned(),
+        raw: b"{}".to_vec(),
+        received_at: Timestamp::from_millis(1_000),
+    };
+    a.record_message(&record).await.unwrap();
+    assert!(nonces.message_stored("sha256:abc").await.unwrap());
+    assert!(!nonces.message_stored("sha256:abd").await.unwrap());
+}
