@@ -62,7 +62,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use order_domain::{
-    Clock, InboundRecord, Journal, MessageDecoder, MessageError, MessageInsert, Timestamp,
+    Clock, InboundRecord, Journal, JournalError, MessageDecoder, MessageError, MessageInsert,
+    Timestamp,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -124,6 +125,9 @@ pub struct ReceiverDeps {
     unstored: Arc<Mutex<Unstored>>,
     /// The shared journal's look-up of stored messages, when replicas share it.
     shared: Option<SharedNonces>,
+    /// When set, the only orders that have amendments: messages about other orders skip the
+    /// reconciliation read (see [`ReceiverDeps::with_amended_orders`]).
+    amended: Option<Arc<HashSet<String>>>,
     reconciling: Arc<[tokio::sync::Mutex<()>]>,
 }
 
@@ -159,6 +163,7 @@ impl ReceiverDeps {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             unstored: Arc::default(),
             shared: None,
+            amended: None,
             reconciling: (0..RECONCILE_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -213,6 +218,26 @@ impl ReceiverDeps {
     pub fn with_shared_journal(mut self, nonces: SharedNonces) -> Self {
         self.shared = Some(nonces);
         self
+    }
+
+    /// Declares `orders` the only orders with amendments in the journal for as long as the
+    /// receiver runs, so that a message about any other order is stored and decoded without
+    /// the reconciliation's read of its amendments (there is nothing to reconcile).
+    ///
+    /// Only true when no other process adds amendments while the receiver runs: on a SQLite
+    /// journal, which one process holds at a time (`ordermod serve` sets it there, from
+    /// [`amended_orders`]); never on a journal shared with workers.
+    #[must_use]
+    pub fn with_amended_orders(mut self, orders: HashSet<String>) -> Self {
+        self.amended = Some(Arc::new(orders));
+        self
+    }
+
+    /// Whether a message about `order` may have amendments to reconcile.
+    fn may_reconcile(&self, order: &order_domain::OrderId) -> bool {
+        self.amended
+            .as_ref()
+            .is_none_or(|orders| orders.contains(order.as_str()))
     }
 
     /// The endpoint path.
@@ -547,7 +572,7 @@ async fn receive(
         Ok(event) => {
             if let Err(e) = deps.journal.message_decoded(id, event.order.id()).await {
                 tracing::error!(id, "stored message could not be marked decoded: {e}");
-            } else {
+            } else if deps.may_reconcile(event.order.id()) {
                 let _one_at_a_time = deps.reconcile_lock(event.order.id()).lock().await;
                 if let Err(e) =
                     reconcile::reconcile_event(deps.journal.as_ref(), id, &event, deps.clock.now())
@@ -815,9 +840,16 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
         .clone()
         .unwrap_or_else(|| DEFAULT_PATH.to_owned());
     let mut deps = ReceiverDeps::from_app(&app, Arc::new(decoder));
-    if let Some(nonces) = shared {
-        deps = deps.with_shared_journal(nonces);
-    }
+    deps = match shared {
+        Some(nonces) => deps.with_shared_journal(nonces),
+        // This process holds the journal alone: no amendment appears while it serves.
+        None => deps.with_amended_orders(amended_orders(app.journal().as_ref()).await.map_err(
+            |source| AppError::Journal {
+                url: order_journal::redact_url(&journal_url),
+                source,
+            },
+        )?),
+    };
     let deps = deps
         .with_path(path.clone())
         .with_max_body_bytes(receiver.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES))
@@ -862,6 +894,16 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
     drop(out);
     serve_on(listener, deps, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The orders that have amendments in `journal`.
+pub async fn amended_orders(journal: &dyn Journal) -> Result<HashSet<String>, JournalError> {
+    Ok(journal
+        .amendments(None)
+        .await?
+        .into_iter()
+        .map(|r| r.intent.order.id().as_str().to_owned())
+        .collect())
 }
 
 /// The receiver's journal and, on PostgreSQL, the nonces its replicas share.

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use md5::{Digest as _, Md5};
@@ -204,6 +204,8 @@ async fn deliver(client: &reqwest::Client, url: &str, body: &str, nonce: &str) -
 struct Flaky {
     inner: AnyJournal,
     failing: Arc<AtomicBool>,
+    /// Calls of `amendments` (the reconciliation's read).
+    reads: Arc<AtomicUsize>,
 }
 
 #[async_trait]
@@ -247,6 +249,7 @@ impl Journal for Flaky {
         &self,
         order: Option<&OrderId>,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.amendments(order).await
     }
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
@@ -282,6 +285,7 @@ async fn replica(db: &str) -> Replica {
     let journal: Arc<dyn Journal> = Arc::new(Flaky {
         inner: journal,
         failing: Arc::clone(&failing),
+        reads: Arc::default(),
     });
     let decoder = PushDecoder::new(Arc::new(Md5LengthPrefixed::new(SECRET.to_owned().into())))
         .with_nonce_store(Arc::new(PgNonceStore::new(nonces.clone())));
@@ -438,4 +442,46 @@ async fn every_message_answered_200_by_any_replica_is_in_the_journal() {
     // every message is answered 200 at least once, and stored.
     assert_eq!(answered_200.len(), 40);
     assert_eq!(keys.len(), 40);
+}
+
+#[tokio::test]
+async fn a_receiver_holding_its_journal_alone_reads_amendments_only_for_amended_orders() {
+    let client = http();
+    for declared in [false, true] {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let journal = Arc::new(Flaky {
+            inner: AnyJournal::open("sqlite::memory:").await.unwrap(),
+            failing: Arc::default(),
+            reads: Arc::clone(&reads),
+        });
+        let decoder = PushDecoder::new(Arc::new(Md5LengthPrefixed::new(SECRET.to_owned().into())));
+        let mut deps = ReceiverDeps::new(
+            Arc::new(decoder),
+            Arc::clone(&journal) as Arc<dyn Journal>,
+            Arc::new(order_app::SystemClock),
+        );
+        if declared {
+            // Only the order of body(7) has amendments (as `ordermod serve` on SQLite learns
+            // from the journal at start).
+            let amended = (58_218_860_983_545_941u64 + 7).to_string();
+            deps = deps.with_amended_orders([amended].into_iter().collect());
+        }
+        let path = deps.path().to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}{path}", listener.local_addr().unwrap());
+        tokio::spawn(serve_on(listener, deps, std::future::pending()));
+        for n in [1, 7, 8] {
+            let status = deliver(&client, &url, &body(n), &format!("k{declared}{n}")).await;
+            assert_eq!(status, StatusCode::OK);
+        }
+        let stored = journal.messages(false).await.unwrap();
+        assert_eq!(stored.len(), 3);
+        assert!(stored.iter().all(|m| m.order.is_some()), "all decoded");
+        let expected = if declared { 1 } else { 3 };
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            expected,
+            "declared: {declared}"
+        );
+    }
 }
