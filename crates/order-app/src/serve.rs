@@ -76,7 +76,7 @@ use transport_1688_push::{
 use crate::app::{App, AppError, open_journal};
 use crate::config::{Config, ConfigError, Env};
 use crate::reconcile;
-use order_journal::{AnyJournal, PostgresJournal, SharedNonces};
+use order_journal::{AnyJournal, PostgresJournal, SharedNonces, SqliteJournal};
 use transport_1688_push::{NonceStore, NonceStoreError};
 
 /// Address `ordermod serve` listens on by default.
@@ -825,7 +825,11 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
             .unwrap_or_else(|| config.journal_url().to_owned());
         (receiver, url, secret)
     };
-    let (journal, shared) = open_receiver_journal(&journal_url).await?;
+    let ReceiverJournal {
+        journal,
+        shared,
+        amended,
+    } = open_receiver_journal(&journal_url).await?;
     let app = App::builder().journal(journal).build()?;
     let mut push = PushConfig::default();
     if let Some(ms) = receiver.max_skew_ms {
@@ -840,16 +844,13 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
         .clone()
         .unwrap_or_else(|| DEFAULT_PATH.to_owned());
     let mut deps = ReceiverDeps::from_app(&app, Arc::new(decoder));
-    deps = match shared {
-        Some(nonces) => deps.with_shared_journal(nonces),
-        // This process holds the journal alone: no amendment appears while it serves.
-        None => deps.with_amended_orders(amended_orders(app.journal().as_ref()).await.map_err(
-            |source| AppError::Journal {
-                url: order_journal::redact_url(&journal_url),
-                source,
-            },
-        )?),
-    };
+    if let Some(nonces) = shared {
+        deps = deps.with_shared_journal(nonces);
+    }
+    // A journal this process holds alone gains no amendment while it serves.
+    if let Some(orders) = amended {
+        deps = deps.with_amended_orders(orders);
+    }
     let deps = deps
         .with_path(path.clone())
         .with_max_body_bytes(receiver.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES))
@@ -896,7 +897,8 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// The orders that have amendments in `journal`.
+/// The orders that have amendments in `journal` (every record read at once: for small or
+/// in-memory journals; [`open_receiver_journal`] pages through a SQLite file instead).
 pub async fn amended_orders(journal: &dyn Journal) -> Result<HashSet<String>, JournalError> {
     Ok(journal
         .amendments(None)
@@ -906,22 +908,70 @@ pub async fn amended_orders(journal: &dyn Journal) -> Result<HashSet<String>, Jo
         .collect())
 }
 
-/// The receiver's journal and, on PostgreSQL, the nonces its replicas share.
-async fn open_receiver_journal(
-    url: &str,
-) -> Result<(Arc<dyn Journal>, Option<SharedNonces>), AppError> {
-    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
-    if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
-        return Ok((open_journal(url).await?, None));
+/// Amendments read per page when collecting a SQLite journal's amended orders.
+const AMENDED_PAGE: u32 = 1_000;
+
+/// The orders that have amendments in a SQLite journal, read a page at a time so that a large
+/// journal costs its order ids in memory, not its records.
+async fn amended_orders_paged(journal: &SqliteJournal) -> Result<HashSet<String>, JournalError> {
+    let mut orders = HashSet::new();
+    let mut after = None;
+    loop {
+        let page = journal
+            .amendments_page(None, None, after.as_ref(), AMENDED_PAGE)
+            .await?;
+        orders.extend(page.iter().map(|r| r.intent.order.id().as_str().to_owned()));
+        match page.into_iter().last() {
+            Some(last) => after = Some(last),
+            None => return Ok(orders),
+        }
     }
-    let journal = AnyJournal::open(url)
-        .await
-        .map_err(|source| AppError::Journal {
-            url: order_journal::redact_url(url),
-            source,
-        })?;
-    let nonces = journal.as_postgres().map(PostgresJournal::shared_nonces);
-    Ok((Arc::new(journal), nonces))
+}
+
+/// What the receiver's journal URL opened: the journal, and either the nonces replicas share
+/// (PostgreSQL) or the orders with amendments (a journal this process holds alone).
+struct ReceiverJournal {
+    journal: Arc<dyn Journal>,
+    shared: Option<SharedNonces>,
+    amended: Option<HashSet<String>>,
+}
+
+/// Opens the receiver's journal at `url`.
+async fn open_receiver_journal(url: &str) -> Result<ReceiverJournal, AppError> {
+    let failed = |source| AppError::Journal {
+        url: order_journal::redact_url(url),
+        source,
+    };
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgres" | "postgresql") => {
+            let journal = AnyJournal::open(url).await.map_err(failed)?;
+            let shared = journal.as_postgres().map(PostgresJournal::shared_nonces);
+            Ok(ReceiverJournal {
+                journal: Arc::new(journal),
+                shared,
+                amended: None,
+            })
+        }
+        Some("sqlite") => {
+            let journal = SqliteJournal::open(url).await.map_err(failed)?;
+            let amended = amended_orders_paged(&journal).await.map_err(failed)?;
+            Ok(ReceiverJournal {
+                journal: Arc::new(journal),
+                shared: None,
+                amended: Some(amended),
+            })
+        }
+        _ => {
+            let journal = open_journal(url).await?;
+            let amended = amended_orders(journal.as_ref()).await.map_err(failed)?;
+            Ok(ReceiverJournal {
+                journal,
+                shared: None,
+                amended: Some(amended),
+            })
+        }
+    }
 }
 
 /// A curl command posting a small price-modified message signed with [`SANDBOX_SECRET`].
