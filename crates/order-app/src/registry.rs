@@ -601,6 +601,24 @@ impl PlatformFactory {
     }
 }
 
+/// The shared token store of the journal at `url`: [`PgTokenStore`] on a `postgres://`
+/// journal (its own connection pool), `None` on any other (one process: in-process tokens).
+pub async fn token_store_for(
+    url: &str,
+) -> Result<Option<Arc<dyn TokenStore>>, crate::app::AppError> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
+        return Ok(None);
+    }
+    let journal = order_journal::PostgresJournal::open(url)
+        .await
+        .map_err(|source| crate::app::AppError::Journal {
+            url: order_journal::redact_url(url),
+            source,
+        })?;
+    Ok(Some(Arc::new(PgTokenStore::new(journal.shared_tokens()))))
+}
+
 /// A [`TokenStore`] in a PostgreSQL journal's `wechat_tokens` table: every process on that
 /// journal reads one token per app, and one refreshes it at a time under the app's advisory
 /// lock (see [`order_journal::SharedTokens`]).
