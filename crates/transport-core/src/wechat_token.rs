@@ -632,4 +632,49 @@ mod tests {
         assert_eq!(set.len(), 2);
         assert!(!format!("{a:?}").contains("\"s\""));
     }
+
+    /// A store whose database is unreachable.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    #[async_trait]
+    impl TokenStore for Unreachable {
+        async fn get(&self, _appid: &str) -> Result<Option<StoredToken>, TokenStoreError> {
+            Err(TokenStoreError::new(
+                "reading the token",
+                std::io::Error::other("connection refused"),
+            ))
+        }
+        async fn lock(&self, _appid: &str) -> Result<Box<dyn TokenLock>, TokenStoreError> {
+            Err(TokenStoreError::new(
+                "locking the token",
+                std::io::Error::other("connection refused"),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_is_a_transient_error_naming_its_cause_and_no_secret() {
+        let http = HttpClient::new(&crate::HttpConfig::default()).unwrap();
+        let fetcher = AppSecretTokenSource::new(
+            http,
+            "http://127.0.0.1:9",
+            "wx1",
+            SecretString::from("app-secret-xyz"),
+        );
+        let source = SharedTokenSource::new(fetcher, Arc::new(Unreachable));
+        let e = source.token().await.unwrap_err();
+        assert_eq!(e.kind(), PlatformErrorKind::Transient);
+        assert_eq!(
+            e.message(),
+            "the shared token store failed: reading the token: connection refused"
+        );
+        let shown = format!("{e} {e:?} {source:?}");
+        assert!(!shown.contains("app-secret-xyz"), "{shown}");
+        let stored = StoredToken {
+            token: SecretString::from("tok-123"),
+            expires_at_ms: 1,
+        };
+        assert!(!format!("{stored:?}").contains("tok-123"));
+    }
 }
