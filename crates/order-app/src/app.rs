@@ -264,6 +264,9 @@ impl App {
     pub async fn from_config(config: &Config, env: &dyn Env) -> Result<App, AppError> {
         let mut builder = App::builder();
         let mut factory = PlatformFactory::new(http_client()?);
+        if let Some(store) = crate::registry::token_store_for(config.journal_url()).await? {
+            factory = factory.with_token_store(store);
+        }
         for shop in &config.shops {
             let credentials = shop.resolve_secrets(env)?;
             let (platform, source) = factory.build_with_source(shop, &credentials)?;

@@ -11,8 +11,11 @@ use std::sync::Arc;
 use transport_core::ClientConfig as _;
 
 use order_domain::{OrderPlatform, OrderSource, Policy, ShopId};
+use order_journal::{SharedTokens, StoredAppToken, TokenRefreshLock};
 use transport_1688_open::{Open1688Client, Open1688Config, Open1688Platform};
-use transport_core::wechat_token::{TokenEndpoint, TokenSources};
+use transport_core::wechat_token::{
+    StoredToken, TokenEndpoint, TokenLock, TokenSources, TokenStore, TokenStoreError,
+};
 use transport_core::{HttpClient, RateLimiter, RateLimiters, SecretString};
 use transport_em::{EmClient, EmConfig, EmPlatform};
 use transport_icbu::{IcbuClient, IcbuConfig, IcbuPlatform, SignMethod};
@@ -332,6 +335,16 @@ impl PlatformFactory {
         }
     }
 
+    /// Keeps the WeChat apps' access tokens in `store`, shared with other processes (call it
+    /// before building shops): on a PostgreSQL journal, [`PgTokenStore`], so that workers on
+    /// many machines fetch each token once instead of invalidating each other's. Without it,
+    /// tokens live in this process ([`TokenSources::new`]).
+    #[must_use]
+    pub fn with_token_store(mut self, store: Arc<dyn TokenStore>) -> Self {
+        self.tokens = TokenSources::shared(store);
+        self
+    }
+
     /// The pacer of a shop built by [`build`](Self::build): shared by the shops of one
     /// credential, at its transport's rate; `None` when that rate is unlimited.
     pub fn pacer(&self, shop: &ShopId) -> Option<SendPacer> {
@@ -585,6 +598,90 @@ impl PlatformFactory {
             }
         };
         Ok(built)
+    }
+}
+
+/// The shared token store of the journal at `url`: [`PgTokenStore`] on a `postgres://`
+/// journal (its own connection pool), `None` on any other (one process: in-process tokens).
+pub async fn token_store_for(
+    url: &str,
+) -> Result<Option<Arc<dyn TokenStore>>, crate::app::AppError> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("postgres" | "postgresql")) {
+        return Ok(None);
+    }
+    let journal = order_journal::PostgresJournal::open(url)
+        .await
+        .map_err(|source| crate::app::AppError::Journal {
+            url: order_journal::redact_url(url),
+            source,
+        })?;
+    Ok(Some(Arc::new(PgTokenStore::new(journal.shared_tokens()))))
+}
+
+/// A [`TokenStore`] in a PostgreSQL journal's `wechat_tokens` table: every process on that
+/// journal reads one token per app, and one refreshes it at a time under the app's advisory
+/// lock (see [`order_journal::SharedTokens`]).
+#[derive(Debug, Clone)]
+pub struct PgTokenStore(SharedTokens);
+
+impl PgTokenStore {
+    /// The store of `tokens`' journal.
+    pub fn new(tokens: SharedTokens) -> Self {
+        PgTokenStore(tokens)
+    }
+}
+
+fn token_store_error(e: order_domain::JournalError) -> TokenStoreError {
+    TokenStoreError::new("the journal's wechat_tokens table", e)
+}
+
+fn from_stored(t: StoredAppToken) -> StoredToken {
+    StoredToken {
+        token: t.token,
+        expires_at_ms: t.expires_at_ms,
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenStore for PgTokenStore {
+    async fn get(&self, appid: &str) -> Result<Option<StoredToken>, TokenStoreError> {
+        Ok(self
+            .0
+            .get(appid)
+            .await
+            .map_err(token_store_error)?
+            .map(from_stored))
+    }
+
+    async fn lock(&self, appid: &str) -> Result<Box<dyn TokenLock>, TokenStoreError> {
+        let lock = self.0.lock(appid).await.map_err(token_store_error)?;
+        Ok(Box::new(PgTokenLock(lock)))
+    }
+}
+
+/// The held refresh lock of [`PgTokenStore`].
+struct PgTokenLock(TokenRefreshLock);
+
+#[async_trait::async_trait]
+impl TokenLock for PgTokenLock {
+    async fn current(&mut self) -> Result<Option<StoredToken>, TokenStoreError> {
+        Ok(self
+            .0
+            .current()
+            .await
+            .map_err(token_store_error)?
+            .map(from_stored))
+    }
+
+    async fn store(self: Box<Self>, token: &StoredToken) -> Result<(), TokenStoreError> {
+        use order_domain::Clock as _;
+        let stored = StoredAppToken {
+            token: token.token.clone(),
+            expires_at_ms: token.expires_at_ms,
+        };
+        let now = transport_core::SystemClock.now().as_millis();
+        self.0.store(&stored, now).await.map_err(token_store_error)
     }
 }
 

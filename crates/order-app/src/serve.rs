@@ -11,6 +11,7 @@
 //! | a required header missing or empty, timestamp not Unix ms | `400` | nothing |
 //! | signature does not verify | `401` | nothing |
 //! | timestamp outside the freshness window | `400` | nothing |
+//! | the nonce store cannot be read or written | `503` | nothing; delivering again is accepted |
 //! | nonce already seen in the window | `409` | nothing (the first delivery is stored) |
 //! | the journal cannot store the message | `503` | nothing; delivering again is accepted |
 //! | a duplicate of a stored message (same body digest) | `200` | nothing more |
@@ -18,7 +19,18 @@
 //! | stored and decoded | `200` | stored, order noted, acknowledged amendments reconciled |
 //!
 //! A `200` is only ever sent after [`Journal::record_message`] returned: never without a durable
-//! record. Replies are JSON: `{"success":true}` or `{"success":false,"message":"..."}`; every
+//! record.
+//!
+//! ## Receivers side by side
+//! Several `ordermod serve` processes may share one PostgreSQL journal behind a load balancer
+//! ([`ReceiverDeps::with_shared_journal`], which `ordermod serve` sets for a `postgres://`
+//! journal): their decoders take nonces in the journal's `nonces` table ([`PgNonceStore`]), so
+//! a nonce used on one replica is refused on every other, and messages dedupe in the journal
+//! by body digest, so a message delivered to two replicas is stored once. A nonce counts as
+//! used only once its message is stored: when a delivery's nonce is found taken but the
+//! journal holds no message with its body (the replica that took it failed to store it and
+//! answered `503`), the delivery is accepted and stored; so the platform's redelivery, on any
+//! replica, is never refused for the nonce of a delivery nobody stored. Replies are JSON: `{"success":true}` or `{"success":false,"message":"..."}`; every
 //! refusal is a [`ReceiveError`].
 //!
 //! ```no_run
@@ -50,7 +62,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use order_domain::{
-    Clock, InboundRecord, Journal, MessageDecoder, MessageError, MessageInsert, Timestamp,
+    Clock, InboundRecord, Journal, JournalError, MessageDecoder, MessageError, MessageInsert,
+    Timestamp,
 };
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -63,6 +76,8 @@ use transport_1688_push::{
 use crate::app::{App, AppError, open_journal};
 use crate::config::{Config, ConfigError, Env};
 use crate::reconcile;
+use order_journal::{AnyJournal, PostgresJournal, SharedNonces, SqliteJournal};
+use transport_1688_push::{NonceStore, NonceStoreError};
 
 /// Address `ordermod serve` listens on by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8688";
@@ -108,6 +123,11 @@ pub struct ReceiverDeps {
     body_timeout: Duration,
     max_connections: usize,
     unstored: Arc<Mutex<Unstored>>,
+    /// The shared journal's look-up of stored messages, when replicas share it.
+    shared: Option<SharedNonces>,
+    /// When set, the only orders that have amendments: messages about other orders skip the
+    /// reconciliation read (see [`ReceiverDeps::with_amended_orders`]).
+    amended: Option<Arc<HashSet<String>>>,
     reconciling: Arc<[tokio::sync::Mutex<()>]>,
 }
 
@@ -142,6 +162,8 @@ impl ReceiverDeps {
             body_timeout: DEFAULT_BODY_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             unstored: Arc::default(),
+            shared: None,
+            amended: None,
             reconciling: (0..RECONCILE_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
@@ -187,6 +209,35 @@ impl ReceiverDeps {
     pub fn with_max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
         self
+    }
+
+    /// Shares the journal with other receivers (replicas): a delivery whose nonce was taken
+    /// (on any replica) is accepted when `nonces`' journal holds no message with its body,
+    /// since no replica stored it. Give the decoder a [`PgNonceStore`] on the same journal.
+    #[must_use]
+    pub fn with_shared_journal(mut self, nonces: SharedNonces) -> Self {
+        self.shared = Some(nonces);
+        self
+    }
+
+    /// Declares `orders` the only orders with amendments in the journal for as long as the
+    /// receiver runs, so that a message about any other order is stored and decoded without
+    /// the reconciliation's read of its amendments (there is nothing to reconcile).
+    ///
+    /// Only true when no other process adds amendments while the receiver runs: on a SQLite
+    /// journal, which one process holds at a time (`ordermod serve` sets it there, from
+    /// [`amended_orders`]); never on a journal shared with workers.
+    #[must_use]
+    pub fn with_amended_orders(mut self, orders: HashSet<String>) -> Self {
+        self.amended = Some(Arc::new(orders));
+        self
+    }
+
+    /// Whether a message about `order` may have amendments to reconcile.
+    fn may_reconcile(&self, order: &order_domain::OrderId) -> bool {
+        self.amended
+            .as_ref()
+            .is_none_or(|orders| orders.contains(order.as_str()))
     }
 
     /// The endpoint path.
@@ -370,6 +421,9 @@ pub enum ReceiveError {
     /// The journal could not store the message (`503`); delivering it again is accepted.
     #[error("the message could not be stored; deliver it again later")]
     Unstored(#[source] order_domain::JournalError),
+    /// The nonce store failed (`503`); delivering it again is accepted.
+    #[error("the message could not be checked; deliver it again later")]
+    Unchecked(#[source] MessageError),
     /// Too many connections (`503`).
     #[error("the receiver is busy; deliver it again later")]
     Busy,
@@ -384,7 +438,9 @@ impl ReceiveError {
             ReceiveError::BadBody(_) | ReceiveError::Refused(_) => StatusCode::BAD_REQUEST,
             ReceiveError::BadSignature(_) => StatusCode::UNAUTHORIZED,
             ReceiveError::Replayed(_) => StatusCode::CONFLICT,
-            ReceiveError::Unstored(_) | ReceiveError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            ReceiveError::Unstored(_) | ReceiveError::Unchecked(_) | ReceiveError::Busy => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 }
@@ -394,6 +450,7 @@ impl From<MessageError> for ReceiveError {
         match e {
             MessageError::BadSignature => ReceiveError::BadSignature(e),
             MessageError::Replayed(nonce) => ReceiveError::Replayed(nonce),
+            MessageError::Unavailable(_) => ReceiveError::Unchecked(e),
             other => ReceiveError::Refused(other),
         }
     }
@@ -449,8 +506,27 @@ async fn receive(
         .collect();
     let now = deps.clock.now();
     let digest: [u8; 32] = Sha256::digest(&body).into();
+    let dedup_key = dedup_key(&digest);
     match deps.decoder.verify(&pairs, &body, now).await {
         Ok(_) => {}
+        // Replicas: the nonce counts as used only if its message is stored (the journal, which
+        // every replica sees, replaces this process's memory of unstored deliveries).
+        Err(MessageError::Replayed(nonce)) if let Some(shared) = &deps.shared => {
+            match shared.message_stored(&dedup_key).await {
+                // A replica took the nonce but stored nothing (it answered 503): take it now.
+                Ok(false) => {
+                    tracing::info!(dedup_key, "nonce taken by an unstored delivery; accepted");
+                }
+                Ok(true) => {
+                    tracing::warn!("message refused: replayed nonce {nonce}");
+                    return Err(ReceiveError::Replayed(nonce));
+                }
+                Err(e) => {
+                    tracing::error!(dedup_key, "cannot look a replayed message up: {e}");
+                    return Err(ReceiveError::Unstored(e));
+                }
+            }
+        }
         // The first delivery verified but was not stored (we replied 503): take it now.
         Err(MessageError::Replayed(_)) if deps.unstored().contains(&digest) => {}
         Err(e) => {
@@ -458,7 +534,6 @@ async fn receive(
             return Err(e.into());
         }
     }
-    let dedup_key = dedup_key(&digest);
     let record = InboundRecord {
         dedup_key: dedup_key.clone(),
         source: deps.decoder.source().to_owned(),
@@ -497,7 +572,7 @@ async fn receive(
         Ok(event) => {
             if let Err(e) = deps.journal.message_decoded(id, event.order.id()).await {
                 tracing::error!(id, "stored message could not be marked decoded: {e}");
-            } else {
+            } else if deps.may_reconcile(event.order.id()) {
                 let _one_at_a_time = deps.reconcile_lock(event.order.id()).lock().await;
                 if let Err(e) =
                     reconcile::reconcile_event(deps.journal.as_ref(), id, &event, deps.clock.now())
@@ -509,6 +584,34 @@ async fn receive(
         }
     }
     Ok(stored())
+}
+
+/// A [`NonceStore`] in a PostgreSQL journal's `nonces` table, shared by every receiver on
+/// that journal: a nonce taken on one replica is refused on the others (see
+/// [`SharedNonces::claim`]).
+#[derive(Debug, Clone)]
+pub struct PgNonceStore(SharedNonces);
+
+impl PgNonceStore {
+    /// The store of `nonces`' journal.
+    pub fn new(nonces: SharedNonces) -> Self {
+        PgNonceStore(nonces)
+    }
+}
+
+#[async_trait::async_trait]
+impl NonceStore for PgNonceStore {
+    async fn check_and_record(
+        &self,
+        nonce: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, NonceStoreError> {
+        self.0
+            .claim(nonce, now.as_millis(), expires_at.as_millis())
+            .await
+            .map_err(|e| NonceStoreError::new("cannot take a nonce in the journal", e))
+    }
 }
 
 // ------------------------------------------------------------------ configuration and CLI
@@ -689,8 +792,9 @@ pub struct ServeArgs {
     /// Address to listen on, overriding the config (default 127.0.0.1:8688).
     #[arg(long)]
     pub listen: Option<SocketAddr>,
-    /// Journal URL, overriding the config (`sqlite://FILE`); in --sandbox mode the default is a
-    /// private in-memory journal.
+    /// Journal URL, overriding the config (`sqlite://FILE`, or `postgres://…` for receivers
+    /// side by side on one journal); in --sandbox mode the default is a private in-memory
+    /// journal.
     #[arg(long)]
     pub journal: Option<String>,
     /// Try it without a config: sign with the fixed test secret `ordermod-sandbox-secret` and
@@ -721,19 +825,33 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
             .unwrap_or_else(|| config.journal_url().to_owned());
         (receiver, url, secret)
     };
-    let journal = open_journal(&journal_url).await?;
+    let ReceiverJournal {
+        journal,
+        shared,
+        amended,
+    } = open_receiver_journal(&journal_url).await?;
     let app = App::builder().journal(journal).build()?;
     let mut push = PushConfig::default();
     if let Some(ms) = receiver.max_skew_ms {
         push = push.with_max_skew_ms(ms);
     }
-    let decoder =
-        Arc::new(PushDecoder::new(Arc::new(Md5LengthPrefixed::new(secret))).with_config(push));
+    let mut decoder = PushDecoder::new(Arc::new(Md5LengthPrefixed::new(secret))).with_config(push);
+    if let Some(nonces) = &shared {
+        decoder = decoder.with_nonce_store(Arc::new(PgNonceStore::new(nonces.clone())));
+    }
     let path = receiver
         .path
         .clone()
         .unwrap_or_else(|| DEFAULT_PATH.to_owned());
-    let deps = ReceiverDeps::from_app(&app, decoder)
+    let mut deps = ReceiverDeps::from_app(&app, Arc::new(decoder));
+    if let Some(nonces) = shared {
+        deps = deps.with_shared_journal(nonces);
+    }
+    // A journal this process holds alone gains no amendment while it serves.
+    if let Some(orders) = amended {
+        deps = deps.with_amended_orders(orders);
+    }
+    let deps = deps
         .with_path(path.clone())
         .with_max_body_bytes(receiver.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES))
         .with_header_timeout(
@@ -777,6 +895,83 @@ pub async fn run(args: ServeArgs, env: &dyn Env) -> Result<(), ServeError> {
     drop(out);
     serve_on(listener, deps, shutdown_signal()).await?;
     Ok(())
+}
+
+/// The orders that have amendments in `journal` (every record read at once: for small or
+/// in-memory journals; [`open_receiver_journal`] pages through a SQLite file instead).
+pub async fn amended_orders(journal: &dyn Journal) -> Result<HashSet<String>, JournalError> {
+    Ok(journal
+        .amendments(None)
+        .await?
+        .into_iter()
+        .map(|r| r.intent.order.id().as_str().to_owned())
+        .collect())
+}
+
+/// Amendments read per page when collecting a SQLite journal's amended orders.
+const AMENDED_PAGE: u32 = 1_000;
+
+/// The orders that have amendments in a SQLite journal, read a page at a time so that a large
+/// journal costs its order ids in memory, not its records.
+async fn amended_orders_paged(journal: &SqliteJournal) -> Result<HashSet<String>, JournalError> {
+    let mut orders = HashSet::new();
+    let mut after = None;
+    loop {
+        let page = journal
+            .amendments_page(None, None, after.as_ref(), AMENDED_PAGE)
+            .await?;
+        orders.extend(page.iter().map(|r| r.intent.order.id().as_str().to_owned()));
+        match page.into_iter().last() {
+            Some(last) => after = Some(last),
+            None => return Ok(orders),
+        }
+    }
+}
+
+/// What the receiver's journal URL opened: the journal, and either the nonces replicas share
+/// (PostgreSQL) or the orders with amendments (a journal this process holds alone).
+struct ReceiverJournal {
+    journal: Arc<dyn Journal>,
+    shared: Option<SharedNonces>,
+    amended: Option<HashSet<String>>,
+}
+
+/// Opens the receiver's journal at `url`.
+async fn open_receiver_journal(url: &str) -> Result<ReceiverJournal, AppError> {
+    let failed = |source| AppError::Journal {
+        url: order_journal::redact_url(url),
+        source,
+    };
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("postgres" | "postgresql") => {
+            let journal = AnyJournal::open(url).await.map_err(failed)?;
+            let shared = journal.as_postgres().map(PostgresJournal::shared_nonces);
+            Ok(ReceiverJournal {
+                journal: Arc::new(journal),
+                shared,
+                amended: None,
+            })
+        }
+        Some("sqlite") => {
+            let journal = SqliteJournal::open(url).await.map_err(failed)?;
+            let amended = amended_orders_paged(&journal).await.map_err(failed)?;
+            Ok(ReceiverJournal {
+                journal: Arc::new(journal),
+                shared: None,
+                amended: Some(amended),
+            })
+        }
+        _ => {
+            let journal = open_journal(url).await?;
+            let amended = amended_orders(journal.as_ref()).await.map_err(failed)?;
+            Ok(ReceiverJournal {
+                journal,
+                shared: None,
+                amended: Some(amended),
+            })
+        }
+    }
 }
 
 /// A curl command posting a small price-modified message signed with [`SANDBOX_SECRET`].

@@ -155,6 +155,7 @@ mod postgres;
 mod reads;
 mod redact;
 mod rows;
+mod shared;
 mod sqlite;
 mod writer;
 
@@ -162,6 +163,9 @@ pub use any::AnyJournal;
 pub use apply::REVISION_LOCK;
 pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
 pub use redact::{redact, redact_url};
+pub use shared::{
+    NONCE_PRUNE_EVERY_MS, SharedNonces, SharedTokens, StoredAppToken, TokenRefreshLock,
+};
 pub use sqlite::{
     BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings,
     WAL_CHECKPOINT_PAGES, WRITE_CACHE_KIB, WriteStats,

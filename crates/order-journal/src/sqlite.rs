@@ -164,7 +164,12 @@ impl SqliteJournal {
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            SqlitePoolOptions::new().max_connections(MAX_CONNECTIONS)
+            // No ping before each read: a connection to a local file cannot go stale, and the
+            // ping is one more round trip to the connection's worker thread per read (issue 17
+            // intake profile).
+            SqlitePoolOptions::new()
+                .max_connections(MAX_CONNECTIONS)
+                .test_before_acquire(false)
         };
         let pool = pool_options
             .connect_with(options.clone())

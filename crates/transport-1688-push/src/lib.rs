@@ -81,7 +81,8 @@ pub use repair::{Repair, RepairKind};
 pub use time::PlatformTime;
 pub use verify::{
     DEFAULT_MAX_SKEW_MS, HmacSha1SortedKeyValue, InMemoryNonceStore, Md5LengthPrefixed,
-    Md5SortedParams, NonceStore, PushConfig, SignatureScheme, SignedParts, headers,
+    Md5SortedParams, NonceStore, NonceStoreCause, NonceStoreError, PushConfig, SignatureScheme,
+    SignedParts, headers,
 };
 
 /// The source name stored with messages.

@@ -364,11 +364,56 @@ impl SignatureScheme for HmacSha1SortedKeyValue {
 /// Keys are `nonce:{nonce-str}`, or `signature:{SIGNATURE}` (upper-case hex) for a message
 /// without a nonce; `expires_at` is the message's signed timestamp plus the freshness window,
 /// after which a replay is refused as stale anyway, so the entry may be dropped.
+///
+/// A store that can fail (a database shared by several receivers) reports it with a
+/// [`NonceStoreError`]; [`verify`](order_domain::MessageDecoder::verify) then answers
+/// [`MessageError::Unavailable`] and the message is neither refused as a replay nor accepted.
 #[async_trait]
 pub trait NonceStore: Send + Sync + fmt::Debug {
     /// Records `nonce` as used until `expires_at` and returns `true`, or returns `false` when it
-    /// was already recorded and has not expired at `now`.
-    async fn check_and_record(&self, nonce: &str, now: Timestamp, expires_at: Timestamp) -> bool;
+    /// was already recorded and has not expired at `now`. Check and record are one atomic step:
+    /// among concurrent calls with one nonce, at most one returns `true`.
+    async fn check_and_record(
+        &self,
+        nonce: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, NonceStoreError>;
+}
+
+/// The cause of a [`NonceStoreError`] (the store's own error).
+pub type NonceStoreCause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A [`NonceStore`] could not check or record a nonce. The context and cause name no secret.
+#[derive(Debug, thiserror::Error)]
+#[error("the nonce store failed: {context}")]
+pub struct NonceStoreError {
+    context: String,
+    #[source]
+    source: Option<NonceStoreCause>,
+}
+
+impl NonceStoreError {
+    /// A failure while doing `context`, caused by `source`.
+    pub fn new(context: impl Into<String>, source: impl Into<NonceStoreCause>) -> Self {
+        NonceStoreError {
+            context: context.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// The failure and its causes as one line (for [`MessageError::Unavailable`], which keeps
+    /// text only).
+    pub fn chain(&self) -> String {
+        let mut text = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            text.push_str(": ");
+            text.push_str(&c.to_string());
+            cause = c.source();
+        }
+        text
+    }
 }
 
 #[derive(Debug, Default)]
@@ -419,7 +464,12 @@ impl Default for InMemoryNonceStore {
 
 #[async_trait]
 impl NonceStore for InMemoryNonceStore {
-    async fn check_and_record(&self, nonce: &str, now: Timestamp, expires_at: Timestamp) -> bool {
+    async fn check_and_record(
+        &self,
+        nonce: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<bool, NonceStoreError> {
         let mut seen = self.lock();
         let now = now.as_millis();
         while let Some(first) = seen.by_expiry.first().cloned() {
@@ -430,7 +480,7 @@ impl NonceStore for InMemoryNonceStore {
             seen.by_nonce.remove(&first.1);
         }
         if seen.by_nonce.contains_key(nonce) {
-            return false;
+            return Ok(false);
         }
         if seen.by_nonce.len() >= self.capacity
             && let Some(first) = seen.by_expiry.pop_first()
@@ -444,7 +494,7 @@ impl NonceStore for InMemoryNonceStore {
         let exp = expires_at.as_millis();
         seen.by_nonce.insert(nonce.to_owned(), exp);
         seen.by_expiry.insert((exp, nonce.to_owned()));
-        true
+        Ok(true)
     }
 }
 
@@ -543,7 +593,14 @@ pub(crate) async fn verify(
     };
     let window = i64::try_from(config.max_skew_ms).unwrap_or(i64::MAX);
     let expires_at = Timestamp::from_millis(sent.as_millis().saturating_add(window));
-    if !nonces.check_and_record(&replay_key, now, expires_at).await {
+    let fresh = nonces
+        .check_and_record(&replay_key, now, expires_at)
+        .await
+        .map_err(|e| {
+            tracing::error!("cannot check a 1688 push nonce: {}", e.chain());
+            MessageError::Unavailable(e.chain())
+        })?;
+    if !fresh {
         return Err(MessageError::Replayed(
             nonce.map_or(replay_key.clone(), str::to_owned),
         ));
@@ -553,4 +610,63 @@ pub(crate) async fn verify(
         None => format!("body-md5:{}", hex_upper(&md5(body))),
     };
     Ok(Verified { dedup_key })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store whose database is down.
+    #[derive(Debug)]
+    struct Down;
+
+    #[async_trait]
+    impl NonceStore for Down {
+        async fn check_and_record(
+            &self,
+            _nonce: &str,
+            _now: Timestamp,
+            _expires_at: Timestamp,
+        ) -> Result<bool, NonceStoreError> {
+            Err(NonceStoreError::new(
+                "cannot take a nonce",
+                std::io::Error::other("connection refused"),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_nonce_store_makes_the_message_unavailable_not_replayed() {
+        let scheme = Md5LengthPrefixed::new(SecretString::from("s3cret"));
+        let now = Timestamp::from_millis(1_715_669_977_082);
+        let mut headers: Vec<(String, String)> = [
+            ("access-key", "ak"),
+            ("nonce-str", "n-1"),
+            ("timestamp", "1715669977082"),
+            ("user-id", "u"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let body = b"{}";
+        let signature = hex_upper(&scheme.expected_digest(&SignedParts {
+            headers: &headers,
+            body,
+        }));
+        headers.push(("signature".to_owned(), signature));
+        let down: Arc<dyn NonceStore> = Arc::new(Down);
+        let err = verify(&scheme, &PushConfig::default(), &down, &headers, body, now)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            MessageError::Unavailable(
+                "the nonce store failed: cannot take a nonce: connection refused".to_owned()
+            )
+        );
+        let fine: Arc<dyn NonceStore> = Arc::new(InMemoryNonceStore::default());
+        verify(&scheme, &PushConfig::default(), &fine, &headers, body, now)
+            .await
+            .unwrap();
+    }
 }

@@ -5,4 +5,5 @@ mod channels;
 mod cli;
 mod journal_view;
 mod reads;
+mod replicas;
 mod serve;

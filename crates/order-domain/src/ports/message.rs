@@ -73,6 +73,10 @@ pub enum MessageError {
     /// The nonce was seen before.
     #[error("nonce `{0}` was already used")]
     Replayed(String),
+    /// The message could not be checked now (the store of used nonces failed); delivering it
+    /// again later may succeed. Says what failed, without credentials.
+    #[error("the message cannot be checked now: {0}")]
+    Unavailable(String),
     /// The body could not be decoded; says where and why.
     #[error("cannot decode message at {at}: {reason}")]
     Malformed {
@@ -94,8 +98,9 @@ pub struct Verified {
 ///
 /// # Error contract
 /// `verify` refuses with [`MessageError::MissingHeader`], [`MessageError::BadSignature`],
-/// [`MessageError::Stale`] or [`MessageError::Replayed`] and does nothing else; it runs before
-/// the message is stored. `decode` never panics, whatever the bytes, and reports
+/// [`MessageError::Stale`] or [`MessageError::Replayed`], or fails with
+/// [`MessageError::Unavailable`] when its nonce store does, and does nothing else; it runs
+/// before the message is stored. `decode` never panics, whatever the bytes, and reports
 /// [`MessageError::Malformed`] naming where decoding failed.
 #[async_trait]
 pub trait MessageDecoder: Send + Sync + fmt::Debug {

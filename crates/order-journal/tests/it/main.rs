@@ -7,3 +7,4 @@ mod journal;
 mod messages_blob;
 mod postgres;
 mod prop_journal;
+mod shared;

@@ -669,17 +669,17 @@ async fn replayed_nonce_is_refused() {
 async fn in_memory_nonce_store_prunes_and_is_bounded() {
     let s = InMemoryNonceStore::new(2);
     let t = Timestamp::from_millis;
-    assert!(s.check_and_record("a", t(0), t(100)).await);
-    assert!(!s.check_and_record("a", t(50), t(150)).await);
-    assert!(s.check_and_record("b", t(60), t(200)).await);
+    assert!(s.check_and_record("a", t(0), t(100)).await.unwrap());
+    assert!(!s.check_and_record("a", t(50), t(150)).await.unwrap());
+    assert!(s.check_and_record("b", t(60), t(200)).await.unwrap());
     // "a" expired at 100: pruned, may be recorded again.
-    assert!(s.check_and_record("a", t(101), t(300)).await);
+    assert!(s.check_and_record("a", t(101), t(300)).await.unwrap());
     assert_eq!(s.len(), 2);
     // Full: the entry that expires first ("b") is evicted.
-    assert!(s.check_and_record("c", t(102), t(400)).await);
+    assert!(s.check_and_record("c", t(102), t(400)).await.unwrap());
     assert_eq!(s.len(), 2);
-    assert!(!s.check_and_record("a", t(103), t(400)).await);
-    assert!(!s.check_and_record("c", t(103), t(400)).await);
+    assert!(!s.check_and_record("a", t(103), t(400)).await.unwrap());
+    assert!(!s.check_and_record("c", t(103), t(400)).await.unwrap());
 }
 
 #[tokio::test]
