@@ -118,11 +118,13 @@
 
 mod lock;
 mod postgres;
+mod queue;
 mod redact;
 mod sqlite;
 mod writer;
 
 pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
+pub use queue::{Claimed, Enqueued, Heartbeat, NewItem, Queue, ShopQueue, WorkerInfo};
 pub use redact::{redact, redact_url};
 pub use sqlite::{
     BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings,

@@ -6,3 +6,4 @@ mod journal;
 mod messages_blob;
 mod postgres;
 mod prop_journal;
+mod queue;
