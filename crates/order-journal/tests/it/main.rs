@@ -1,6 +1,7 @@
 //! `order-journal`'s integration tests, built as one test binary (one link instead of one per
 //! file).
 
+mod contract;
 mod group_commit;
 mod journal;
 mod messages_blob;
