@@ -44,7 +44,11 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 /// Amendments of one credential in flight at once in one worker (they queue on its limiter;
 /// bounded so that each leaves well within the lease).
-pub const PER_CREDENTIAL_IN_FLIGHT: usize = 16;
+pub const PER_CREDENTIAL_IN_FLIGHT: usize = 8;
+
+/// The longest time between two heartbeats (each renews the leases and rebalances the
+/// credentials; a credential that changes hands is idle for about one quota window plus this).
+const MAX_TICK: Duration = Duration::from_millis(500);
 
 /// How often an idle worker looks at the queue again.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -138,15 +142,15 @@ impl WorkerSummary {
             + self.count(LineStatus::Confirmed)
             + self.count(LineStatus::ConfirmedByRead);
         format!(
-            "worker {}: applied {applied}, already done {}, rejected {}, failed {}, \
-             undelivered {}, in doubt {}, flagged {}, input errors {}, taken over {}, lost {}",
+            "worker {}: applied {applied}, rejected {}, failed {}, undelivered {}, in doubt {}, \
+             flagged {}, already done {}, input errors {}, taken over {}, lost {}",
             self.id,
-            self.count(LineStatus::AlreadyDone),
             self.count(LineStatus::Rejected),
             self.count(LineStatus::Failed),
             self.count(LineStatus::Undelivered),
             self.count(LineStatus::InDoubt),
             self.count(LineStatus::Flagged),
+            self.count(LineStatus::AlreadyDone),
             self.count(LineStatus::InputError),
             self.taken_over,
             self.lost,
@@ -244,7 +248,7 @@ impl Worker {
         let o = &self.options;
         let id = o.id.as_str();
         let lease = o.lease;
-        let tick = (lease / 6).clamp(Duration::from_millis(50), Duration::from_secs(2));
+        let tick = (lease / 6).clamp(Duration::from_millis(50), MAX_TICK);
         let apply_options = ApplyOptions {
             in_doubt: o.in_doubt,
             refresh: false,
@@ -367,6 +371,20 @@ impl Worker {
                     on_done,
                 )
                 .await;
+            }
+            // A drained credential goes at once: the worker that takes it waits out the rest
+            // of a quota window from now, not from the next heartbeat.
+            let drained: Vec<String> = held
+                .iter()
+                .filter(|(c, h)| h.draining && per_credential.get(*c).copied().unwrap_or(0) == 0)
+                .map(|(c, _)| c.clone())
+                .collect();
+            for c in drained {
+                if let Err(e) = self.queue.release_credential(id, &c).await {
+                    failure.get_or_insert(e);
+                    break;
+                }
+                held.remove(&c);
             }
         }
         match failure {
@@ -524,11 +542,13 @@ impl Worker {
                 if active_n >= share {
                     break;
                 }
-                if self.queue.acquire_credential(id, c, lease).await? {
+                if let Some(since) = self.queue.acquire_credential(id, c, lease).await? {
+                    // What is left of a quota window since the previous holder stopped.
+                    let wait = since.map_or(Duration::ZERO, |s| QUOTA_WINDOW.saturating_sub(s));
                     held.insert(
                         (*c).clone(),
                         Held {
-                            ready_at: Instant::now() + QUOTA_WINDOW,
+                            ready_at: Instant::now() + wait,
                             draining: false,
                         },
                     );
@@ -1200,6 +1220,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ha.len(), 4, "alone, it takes all");
+        assert!(
+            ha.values().all(|h| h.ready_at <= Instant::now()),
+            "never held before: no window to wait out"
+        );
         b.rebalance("h", 2, LONG, false, &mut hb, &idle)
             .await
             .unwrap();

@@ -330,9 +330,7 @@ async fn enqueue_worker_and_status_commands_queue_once_drain_and_count() {
     assert_eq!(o.status.code(), Some(0), "{text}");
     let (valid, refused) = order_app::generate::expected_counts(10);
     assert!(
-        text.contains(&format!(
-            ": applied {valid}, already done 0, rejected {refused},"
-        )),
+        text.contains(&format!(": applied {valid}, rejected {refused}, failed 0,")),
         "{text}"
     );
 
