@@ -15,7 +15,8 @@
 //! line status is recorded on the queue row and its outcome in the journal. A worker that dies
 //! loses nothing: its leases expire, another worker takes its rows over, and the journal's
 //! in-doubt rule settles an amendment it had left `sent` (`verify` reads the order where the
-//! platform has a read). See `docs/architecture.md` (Workers) and decision D41.
+//! platform has a read). See `docs/architecture.md` (Workers and their leases) and decisions
+//! D17 (the queue) and D18 (credential leases).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
