@@ -314,8 +314,12 @@ impl Worker {
                             .saturating_sub(per_credential.get(*c).copied().unwrap_or(0))
                     })
                     .sum();
-                let limit = u32::try_from(room.min(cap)).unwrap_or(u32::MAX);
-                if !shops.is_empty() && limit > 0 {
+                let want = room.min(cap);
+                let limit = u32::try_from(want).unwrap_or(u32::MAX);
+                // Claims come in batches, not one per finished amendment (each is a query):
+                // when half a credential's worth of room is free, or nothing is in flight.
+                let worth = want >= (PER_CREDENTIAL_IN_FLIGHT / 2).min(room) || tasks.is_empty();
+                if !shops.is_empty() && limit > 0 && worth {
                     match self.queue.claim(id, &shops, limit, lease).await {
                         Ok(rows) => {
                             for row in rows {
@@ -871,17 +875,11 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-fn journal_url(
-    config: &std::path::Path,
-    journal: Option<&str>,
-) -> Result<(Option<Config>, String), CommandError> {
+/// The journal `--journal` names, else the config's.
+fn journal_url(config: &std::path::Path, journal: Option<&str>) -> Result<String, CommandError> {
     match journal {
-        Some(u) => Ok((Config::load(config).ok(), u.to_owned())),
-        None => {
-            let c = Config::load(config)?;
-            let url = c.journal_url().to_owned();
-            Ok((Some(c), url))
-        }
+        Some(u) => Ok(u.to_owned()),
+        None => Ok(Config::load(config)?.journal_url().to_owned()),
     }
 }
 
@@ -965,7 +963,7 @@ pub async fn status_command(
     args: StatusArgs,
     out: &mut dyn std::io::Write,
 ) -> Result<u8, CommandError> {
-    let (_, url) = journal_url(&args.config, args.journal.as_deref())?;
+    let url = journal_url(&args.config, args.journal.as_deref())?;
     if !is_postgres(&url) {
         return sqlite_status(&url, args.json, out).await;
     }
