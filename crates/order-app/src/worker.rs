@@ -179,9 +179,15 @@ struct Held {
 }
 
 /// `ceil(credentials / workers)`: the most credentials one worker should hold.
-pub fn fair_share(credentials_with_work: usize, live_workers: u64) -> usize {
+///
+/// Counted over the credentials the configuration names, not over those with work left: the
+/// latter shrinks as shops finish, and would make workers hand over credentials that still
+/// have work (each handover idles the credential for a quota window) for no gain, since a
+/// credential's throughput is its quota whoever holds it. Credentials without work are let go
+/// anyway, so a worker never sits on an idle one.
+pub fn fair_share(credentials: usize, live_workers: u64) -> usize {
     let workers = usize::try_from(live_workers.max(1)).unwrap_or(usize::MAX);
-    credentials_with_work.div_ceil(workers)
+    credentials.div_ceil(workers)
 }
 
 /// A worker: an app (shops, journal), the queue and each shop's credential.
@@ -493,7 +499,10 @@ impl Worker {
         let share = if stopping {
             0
         } else {
-            fair_share(with_work.len(), beat.live_workers)
+            fair_share(
+                self.credential_of.values().collect::<BTreeSet<_>>().len(),
+                beat.live_workers,
+            )
         };
         // A credential without work is let go (it would count against this worker's share
         // while another worker could use it when work comes); over the share, the last ones
@@ -1269,6 +1278,26 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(hb.len(), 2);
+
+        // a's shops finish: a lets its idle credentials go, and b keeps both of its own, which
+        // still have work (no handover, no quota window lost, as the queue shrinks).
+        let finished: Vec<String> = ha
+            .keys()
+            .map(|c| c.trim_start_matches("cred-").to_owned())
+            .collect();
+        for row in q.claim("a", &finished, 10, LONG).await.unwrap() {
+            assert!(q.finish("a", row.id, "applied").await.unwrap());
+        }
+        a.rebalance("h", 1, LONG, false, &mut ha, &idle)
+            .await
+            .unwrap();
+        assert!(ha.is_empty(), "{ha:?}");
+        b.rebalance("h", 2, LONG, false, &mut hb, &idle)
+            .await
+            .unwrap();
+        assert_eq!(hb.len(), 2);
+        assert!(hb.values().all(|h| !h.draining), "{hb:?}");
+        assert_eq!(q.credential_holders().await.unwrap().len(), 2);
 
         // A worker that stops lets go of everything.
         a.rebalance("h", 1, LONG, true, &mut ha, &idle)
