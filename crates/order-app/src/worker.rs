@@ -128,7 +128,7 @@ pub struct WorkerSummary {
     pub by_status: BTreeMap<&'static str, u64>,
     /// Rows lost to another worker before their outcome was recorded on the queue.
     pub lost: u64,
-    /// Rows taken over from a worker that died (claimed more than once).
+    /// Rows claimed before by another worker (one that died, stopped or failed with it).
     pub taken_over: u64,
 }
 
@@ -271,6 +271,7 @@ impl Worker {
         let mut failure: Option<JournalError> = None;
         let mut deadline = Instant::now();
         let mut next_tick = Instant::now();
+        let mut stop_open = true;
         let pid = std::process::id();
         let host = host();
         loop {
@@ -370,7 +371,10 @@ impl Worker {
                         .await;
                 }
                 _ = tokio::time::sleep_until(wake) => {}
-                _ = stop.changed(), if !stopping => {}
+                changed = stop.changed(), if !stopping && stop_open => {
+                    // A dropped sender can no longer ask to stop (and would wake this at once).
+                    stop_open = changed.is_ok();
+                }
             }
             // Settle everything else that is done without waiting.
             while let Some(done) = tasks.try_join_next() {
