@@ -178,13 +178,37 @@ struct Held {
     draining: bool,
 }
 
-/// `ceil(credentials / workers)`: the most credentials one worker should hold.
+/// What a worker's fair share is counted on: the most credentials with work it has seen since
+/// the number of live workers last changed.
 ///
-/// Counted over the credentials the configuration names, not over those with work left: the
-/// latter shrinks as shops finish, and would make workers hand over credentials that still
-/// have work (each handover idles the credential for a quota window) for no gain, since a
-/// credential's throughput is its quota whoever holds it. Credentials without work are let go
-/// anyway, so a worker never sits on an idle one.
+/// Not the credentials with work right now: that shrinks as shops finish, and would make
+/// workers hand over credentials that still have work (each handover idles the credential for
+/// a quota window) for no gain, since a credential's throughput is its quota whoever holds it.
+/// Not every configured credential either: a configuration naming idle shops would then let
+/// one worker hold all the busy ones. When a worker joins or dies, the count starts again
+/// from the credentials with work at that moment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct ShareBasis {
+    live: u64,
+    peak: usize,
+}
+
+impl ShareBasis {
+    /// The credentials to share, given the live workers and the credentials with work now.
+    fn update(&mut self, live: u64, with_work: usize) -> usize {
+        if live != self.live {
+            *self = ShareBasis {
+                live,
+                peak: with_work,
+            };
+        } else {
+            self.peak = self.peak.max(with_work);
+        }
+        self.peak
+    }
+}
+
+/// `ceil(credentials / workers)`: the most credentials one worker should hold.
 pub fn fair_share(credentials: usize, live_workers: u64) -> usize {
     let workers = usize::try_from(live_workers.max(1)).unwrap_or(usize::MAX);
     credentials.div_ceil(workers)
@@ -198,6 +222,8 @@ pub struct Worker {
     /// Each shop's credential identity (what its rate limiter is keyed on).
     credential_of: BTreeMap<String, String>,
     options: WorkerOptions,
+    /// This machine's name, shown by `ordermod status`.
+    host: String,
 }
 
 /// Each configured shop's credential identity.
@@ -228,6 +254,7 @@ impl Worker {
             queue,
             credential_of,
             options,
+            host: host(),
         }
     }
 
@@ -266,20 +293,19 @@ impl Worker {
             ..WorkerSummary::default()
         };
         let mut held: BTreeMap<String, Held> = BTreeMap::new();
+        let mut basis = ShareBasis::default();
         let mut per_credential: HashMap<String, usize> = HashMap::new();
         let mut tasks: JoinSet<(Claimed, Result<LineReport, JournalError>)> = JoinSet::new();
         let mut failure: Option<JournalError> = None;
         let mut deadline = Instant::now();
         let mut next_tick = Instant::now();
         let mut stop_open = true;
-        let pid = std::process::id();
-        let host = host();
         loop {
             let stopping = *stop.borrow() || failure.is_some();
             let now = Instant::now();
             if now >= next_tick && failure.is_none() {
                 match self
-                    .rebalance(&host, pid, lease, stopping, &mut held, &per_credential)
+                    .rebalance(lease, stopping, &mut held, &mut basis, &per_credential)
                     .await
                 {
                     Ok(d) => deadline = d,
@@ -472,17 +498,19 @@ impl Worker {
     /// (locally) the leases hold.
     async fn rebalance(
         &self,
-        host: &str,
-        pid: u32,
         lease: Duration,
         stopping: bool,
         held: &mut BTreeMap<String, Held>,
+        basis: &mut ShareBasis,
         per_credential: &HashMap<String, usize>,
     ) -> Result<Instant, JournalError> {
         let id = self.options.id.as_str();
         // Measured from before the call: the server's expiry is at least this late.
         let sent = Instant::now();
-        let beat = self.queue.heartbeat(id, host, pid, lease).await?;
+        let beat = self
+            .queue
+            .heartbeat(id, &self.host, std::process::id(), lease)
+            .await?;
         let deadline = sent + lease;
         let still: BTreeSet<&String> = beat.held.iter().collect();
         held.retain(|c, _| {
@@ -504,7 +532,7 @@ impl Worker {
             0
         } else {
             fair_share(
-                self.credential_of.values().collect::<BTreeSet<_>>().len(),
+                basis.update(beat.live_workers, with_work.len()),
                 beat.live_workers,
             )
         };
@@ -1182,6 +1210,18 @@ mod tests {
         assert_eq!(fair_share(5, 0), 5);
     }
 
+    #[test]
+    fn the_share_is_counted_on_the_most_credentials_with_work_since_the_workers_changed() {
+        let mut basis = ShareBasis::default();
+        assert_eq!(basis.update(1, 8), 8);
+        // Shops finishing do not shrink it: no credential with work changes hands.
+        assert_eq!(basis.update(1, 5), 8);
+        assert_eq!(basis.update(1, 9), 9);
+        // A worker joins (or dies): counted again from the work there is now.
+        assert_eq!(basis.update(2, 6), 6);
+        assert_eq!(basis.update(2, 3), 6);
+    }
+
     const LONG: Duration = Duration::from_secs(300);
 
     /// The lease logic against PostgreSQL: the first worker takes every credential with work,
@@ -1227,8 +1267,9 @@ mod tests {
         };
         let (a, b) = (worker("a"), worker("b"));
         let (mut ha, mut hb) = (BTreeMap::new(), BTreeMap::new());
+        let (mut sa, mut sb) = (ShareBasis::default(), ShareBasis::default());
         let idle = HashMap::new();
-        a.rebalance("h", 1, LONG, false, &mut ha, &idle)
+        a.rebalance(LONG, false, &mut ha, &mut sa, &idle)
             .await
             .unwrap();
         assert_eq!(ha.len(), 4, "alone, it takes all");
@@ -1236,15 +1277,15 @@ mod tests {
             ha.values().all(|h| h.ready_at <= Instant::now()),
             "never held before: no window to wait out"
         );
-        b.rebalance("h", 2, LONG, false, &mut hb, &idle)
+        b.rebalance(LONG, false, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert!(hb.is_empty(), "nothing is free yet");
-        a.rebalance("h", 1, LONG, false, &mut ha, &idle)
+        a.rebalance(LONG, false, &mut ha, &mut sa, &idle)
             .await
             .unwrap();
         assert_eq!(ha.len(), 2, "its share of two live workers");
-        b.rebalance("h", 2, LONG, false, &mut hb, &idle)
+        b.rebalance(LONG, false, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert_eq!(hb.len(), 2);
@@ -1256,12 +1297,12 @@ mod tests {
 
         // b dies: its heartbeat and leases run out (a lease of zero has run out at once).
         q.heartbeat("b", "h", 2, Duration::ZERO).await.unwrap();
-        a.rebalance("h", 1, LONG, false, &mut ha, &idle)
+        a.rebalance(LONG, false, &mut ha, &mut sa, &idle)
             .await
             .unwrap();
         assert_eq!(ha.len(), 4, "the dead worker's credentials are taken over");
         // b comes back: it learns it lost them and finds nothing free.
-        b.rebalance("h", 2, LONG, false, &mut hb, &idle)
+        b.rebalance(LONG, false, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert!(hb.is_empty(), "{hb:?}");
@@ -1269,16 +1310,16 @@ mod tests {
         // With amendments in flight on every credential, a keeps them all until they are done,
         // but claims no more for its surplus.
         let busy: HashMap<String, usize> = ha.keys().map(|c| (c.clone(), 1)).collect();
-        a.rebalance("h", 1, LONG, false, &mut ha, &busy)
+        a.rebalance(LONG, false, &mut ha, &mut sa, &busy)
             .await
             .unwrap();
         assert_eq!(ha.len(), 4);
         assert_eq!(ha.values().filter(|h| h.draining).count(), 2);
-        a.rebalance("h", 1, LONG, false, &mut ha, &idle)
+        a.rebalance(LONG, false, &mut ha, &mut sa, &idle)
             .await
             .unwrap();
         assert_eq!(ha.len(), 2);
-        b.rebalance("h", 2, LONG, false, &mut hb, &idle)
+        b.rebalance(LONG, false, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert_eq!(hb.len(), 2);
@@ -1292,11 +1333,11 @@ mod tests {
         for row in q.claim("a", &finished, 10, LONG).await.unwrap() {
             assert!(q.finish("a", row.id, "applied").await.unwrap());
         }
-        a.rebalance("h", 1, LONG, false, &mut ha, &idle)
+        a.rebalance(LONG, false, &mut ha, &mut sa, &idle)
             .await
             .unwrap();
         assert!(ha.is_empty(), "{ha:?}");
-        b.rebalance("h", 2, LONG, false, &mut hb, &idle)
+        b.rebalance(LONG, false, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert_eq!(hb.len(), 2);
@@ -1304,10 +1345,11 @@ mod tests {
         assert_eq!(q.credential_holders().await.unwrap().len(), 2);
 
         // A worker that stops lets go of everything.
-        a.rebalance("h", 1, LONG, true, &mut ha, &idle)
+        b.rebalance(LONG, true, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
-        assert!(ha.is_empty());
+        assert!(hb.is_empty());
+        assert!(q.credential_holders().await.unwrap().is_empty());
         pg.close().await;
     }
 }
