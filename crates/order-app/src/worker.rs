@@ -208,6 +208,19 @@ impl ShareBasis {
     }
 }
 
+/// What a heartbeat may do with credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The worker's first heartbeat: register and take nothing yet, so that workers started
+    /// together see each other before any takes credentials (which the others would then have
+    /// to hand over, each idling a quota window).
+    Joining,
+    /// Keep the fair share.
+    Running,
+    /// Let everything go as soon as nothing of it is in flight.
+    Stopping,
+}
+
 /// `ceil(credentials / workers)`: the most credentials one worker should hold.
 pub fn fair_share(credentials: usize, live_workers: u64) -> usize {
     let workers = usize::try_from(live_workers.max(1)).unwrap_or(usize::MAX);
@@ -300,15 +313,26 @@ impl Worker {
         let mut deadline = Instant::now();
         let mut next_tick = Instant::now();
         let mut stop_open = true;
+        let mut joining = true;
         loop {
             let stopping = *stop.borrow() || failure.is_some();
             let now = Instant::now();
             if now >= next_tick && failure.is_none() {
+                let mode = if stopping {
+                    Mode::Stopping
+                } else if joining {
+                    Mode::Joining
+                } else {
+                    Mode::Running
+                };
                 match self
-                    .rebalance(lease, stopping, &mut held, &mut basis, &per_credential)
+                    .rebalance(lease, mode, &mut held, &mut basis, &per_credential)
                     .await
                 {
-                    Ok(d) => deadline = d,
+                    Ok(d) => {
+                        deadline = d;
+                        joining = false;
+                    }
                     Err(e) => {
                         failure = Some(e);
                         continue;
@@ -499,7 +523,7 @@ impl Worker {
     async fn rebalance(
         &self,
         lease: Duration,
-        stopping: bool,
+        mode: Mode,
         held: &mut BTreeMap<String, Held>,
         basis: &mut ShareBasis,
         per_credential: &HashMap<String, usize>,
@@ -528,7 +552,7 @@ impl Worker {
             .into_iter()
             .filter_map(|s| self.credential_of.get(&s).cloned())
             .collect();
-        let share = if stopping {
+        let share = if mode == Mode::Stopping {
             0
         } else {
             fair_share(
@@ -572,7 +596,7 @@ impl Worker {
             self.queue.release_credential(id, &c).await?;
             held.remove(&c);
         }
-        if active_n < share {
+        if active_n < share && mode == Mode::Running {
             // Start at a place of this worker's own, so that workers starting together try
             // different credentials first.
             let wanted: Vec<&String> = with_work
@@ -1269,7 +1293,13 @@ mod tests {
         let (mut ha, mut hb) = (BTreeMap::new(), BTreeMap::new());
         let (mut sa, mut sb) = (ShareBasis::default(), ShareBasis::default());
         let idle = HashMap::new();
-        a.rebalance(LONG, false, &mut ha, &mut sa, &idle)
+        // Its first heartbeat registers it and takes nothing yet.
+        a.rebalance(LONG, Mode::Joining, &mut ha, &mut sa, &idle)
+            .await
+            .unwrap();
+        assert!(ha.is_empty());
+        assert_eq!(q.workers().await.unwrap().len(), 1);
+        a.rebalance(LONG, Mode::Running, &mut ha, &mut sa, &idle)
             .await
             .unwrap();
         assert_eq!(ha.len(), 4, "alone, it takes all");
@@ -1277,15 +1307,15 @@ mod tests {
             ha.values().all(|h| h.ready_at <= Instant::now()),
             "never held before: no window to wait out"
         );
-        b.rebalance(LONG, false, &mut hb, &mut sb, &idle)
+        b.rebalance(LONG, Mode::Running, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert!(hb.is_empty(), "nothing is free yet");
-        a.rebalance(LONG, false, &mut ha, &mut sa, &idle)
+        a.rebalance(LONG, Mode::Running, &mut ha, &mut sa, &idle)
             .await
             .unwrap();
         assert_eq!(ha.len(), 2, "its share of two live workers");
-        b.rebalance(LONG, false, &mut hb, &mut sb, &idle)
+        b.rebalance(LONG, Mode::Running, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert_eq!(hb.len(), 2);
@@ -1297,12 +1327,12 @@ mod tests {
 
         // b dies: its heartbeat and leases run out (a lease of zero has run out at once).
         q.heartbeat("b", "h", 2, Duration::ZERO).await.unwrap();
-        a.rebalance(LONG, false, &mut ha, &mut sa, &idle)
+        a.rebalance(LONG, Mode::Running, &mut ha, &mut sa, &idle)
             .await
             .unwrap();
         assert_eq!(ha.len(), 4, "the dead worker's credentials are taken over");
         // b comes back: it learns it lost them and finds nothing free.
-        b.rebalance(LONG, false, &mut hb, &mut sb, &idle)
+        b.rebalance(LONG, Mode::Running, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert!(hb.is_empty(), "{hb:?}");
@@ -1310,16 +1340,16 @@ mod tests {
         // With amendments in flight on every credential, a keeps them all until they are done,
         // but claims no more for its surplus.
         let busy: HashMap<String, usize> = ha.keys().map(|c| (c.clone(), 1)).collect();
-        a.rebalance(LONG, false, &mut ha, &mut sa, &busy)
+        a.rebalance(LONG, Mode::Running, &mut ha, &mut sa, &busy)
             .await
             .unwrap();
         assert_eq!(ha.len(), 4);
         assert_eq!(ha.values().filter(|h| h.draining).count(), 2);
-        a.rebalance(LONG, false, &mut ha, &mut sa, &idle)
+        a.rebalance(LONG, Mode::Running, &mut ha, &mut sa, &idle)
             .await
             .unwrap();
         assert_eq!(ha.len(), 2);
-        b.rebalance(LONG, false, &mut hb, &mut sb, &idle)
+        b.rebalance(LONG, Mode::Running, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert_eq!(hb.len(), 2);
@@ -1333,11 +1363,11 @@ mod tests {
         for row in q.claim("a", &finished, 10, LONG).await.unwrap() {
             assert!(q.finish("a", row.id, "applied").await.unwrap());
         }
-        a.rebalance(LONG, false, &mut ha, &mut sa, &idle)
+        a.rebalance(LONG, Mode::Running, &mut ha, &mut sa, &idle)
             .await
             .unwrap();
         assert!(ha.is_empty(), "{ha:?}");
-        b.rebalance(LONG, false, &mut hb, &mut sb, &idle)
+        b.rebalance(LONG, Mode::Running, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert_eq!(hb.len(), 2);
@@ -1345,7 +1375,7 @@ mod tests {
         assert_eq!(q.credential_holders().await.unwrap().len(), 2);
 
         // A worker that stops lets go of everything.
-        b.rebalance(LONG, true, &mut hb, &mut sb, &idle)
+        b.rebalance(LONG, Mode::Stopping, &mut hb, &mut sb, &idle)
             .await
             .unwrap();
         assert!(hb.is_empty());
