@@ -612,9 +612,11 @@ impl Worker {
                 if active_n >= share {
                     break;
                 }
-                if let Some(since) = self.queue.acquire_credential(id, c, lease).await? {
+                if let Some(got) = self.queue.acquire_credential(id, c, lease).await? {
                     // What is left of a quota window since the previous holder stopped.
-                    let wait = since.map_or(Duration::ZERO, |s| QUOTA_WINDOW.saturating_sub(s));
+                    let wait = got
+                        .since_previous
+                        .map_or(Duration::ZERO, |s| QUOTA_WINDOW.saturating_sub(s));
                     held.insert(
                         (*c).clone(),
                         Held {

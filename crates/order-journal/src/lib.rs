@@ -162,7 +162,7 @@ mod writer;
 pub use any::AnyJournal;
 pub use apply::REVISION_LOCK;
 pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
-pub use queue::{Claimed, Enqueued, Heartbeat, NewItem, Queue, ShopQueue, WorkerInfo};
+pub use queue::{Acquired, Claimed, Enqueued, Heartbeat, NewItem, Queue, ShopQueue, WorkerInfo};
 pub use redact::{redact, redact_url};
 pub use sqlite::{
     BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings,

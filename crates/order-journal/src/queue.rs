@@ -153,6 +153,14 @@ pub struct ShopQueue {
     pub done: BTreeMap<String, u64>,
 }
 
+/// A credential lease taken by [`Queue::acquire_credential`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Acquired {
+    /// How long ago the previous holder's lease ended (released or expired); `None` when
+    /// nobody held the credential before or the taker already held it.
+    pub since_previous: Option<Duration>,
+}
+
 /// What a worker's heartbeat found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Heartbeat {
@@ -426,16 +434,16 @@ impl Queue {
     }
 
     /// Takes `credential` for `worker` under a lease of `lease` when it is free, expired, or
-    /// already `worker`'s. `None` when another worker holds it; else how long ago the previous
-    /// holder's lease ended (released or expired), `None` inside when nobody held it before or
-    /// `worker` already held it: a new holder waits out what is left of a quota window, so that
-    /// its first requests and the previous holder's last ones never meet in one window.
+    /// already `worker`'s; `None` when another worker holds it. [`Acquired::since_previous`]
+    /// tells a new holder how long ago the previous one stopped, so it can wait out what is
+    /// left of a quota window and its first requests never meet the previous holder's last
+    /// ones in one window.
     pub async fn acquire_credential(
         &self,
         worker: &str,
         credential: &str,
         lease: Duration,
-    ) -> Result<Option<Option<Duration>>, JournalError> {
+    ) -> Result<Option<Acquired>, JournalError> {
         let got: Option<(Option<i64>,)> = sqlx::query_as(concat!(
             "INSERT INTO credential_leases (credential, owner, acquired_at, expires_at) \
              VALUES ($1, $2, ",
@@ -459,8 +467,9 @@ impl Queue {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| storage("cannot take a credential lease", e))?;
-        Ok(got
-            .map(|(since,)| since.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))))
+        Ok(got.map(|(since,)| Acquired {
+            since_previous: since.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))),
+        }))
     }
 
     /// Gives up `credential` if `worker` holds it. True when it did.

@@ -240,7 +240,12 @@ async fn one_worker_at_a_time_holds_a_credential_until_its_lease_expires_or_it_l
     q.heartbeat("b", "h2", 2, LONG).await.unwrap();
     let take = |w: &'static str, lease: Duration| {
         let q = q.clone();
-        async move { q.acquire_credential(w, "wechat:app1", lease).await.unwrap() }
+        async move {
+            q.acquire_credential(w, "wechat:app1", lease)
+                .await
+                .unwrap()
+                .map(|a| a.since_previous)
+        }
     };
     // Nobody held it before: no previous holder to wait for.
     assert_eq!(take("a", LONG).await, Some(None));
