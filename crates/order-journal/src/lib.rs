@@ -152,6 +152,7 @@ mod apply;
 mod lock;
 mod ops;
 mod postgres;
+mod queue;
 mod reads;
 mod redact;
 mod rows;
@@ -162,6 +163,7 @@ mod writer;
 pub use any::AnyJournal;
 pub use apply::REVISION_LOCK;
 pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
+pub use queue::{Acquired, Claimed, Enqueued, Heartbeat, NewItem, Queue, ShopQueue, WorkerInfo};
 pub use redact::{redact, redact_url};
 pub use shared::{
     NONCE_PRUNE_EVERY_MS, SharedNonces, SharedTokens, StoredAppToken, TokenRefreshLock,

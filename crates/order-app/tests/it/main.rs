@@ -7,3 +7,4 @@ mod journal_view;
 mod reads;
 mod replicas;
 mod serve;
+mod worker;

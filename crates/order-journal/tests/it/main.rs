@@ -7,4 +7,5 @@ mod journal;
 mod messages_blob;
 mod postgres;
 mod prop_journal;
+mod queue;
 mod shared;
