@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [journal]
-//! url = "sqlite://ordermod.db"
+//! url = "sqlite://ordermod.db"   # or postgres://USER@HOST/DB (password: PGPASSWORD)
 //!
 //! [[shop]]
 //! id = "wx-main"
@@ -263,7 +263,8 @@ pub struct ShopConfig {
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
-    /// Journal URL (`sqlite://ordermod.db`); `sqlite://ordermod.db` when absent.
+    /// Journal URL: `sqlite://ordermod.db` (one process) or `postgres://USER:PASSWORD@HOST/DB`
+    /// (many processes, workers); `sqlite://ordermod.db` when absent.
     pub journal_url: Option<String>,
     /// Shops, in file order.
     pub shops: Vec<ShopConfig>,
