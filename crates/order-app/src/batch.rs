@@ -107,7 +107,7 @@ fn settle(
     }
 }
 
-fn report_of(
+pub(crate) fn report_of(
     line: u64,
     amendment: &crate::input::AmendmentLine,
     r: Result<crate::app::Applied, ApplyError>,

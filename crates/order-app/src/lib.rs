@@ -39,6 +39,7 @@ pub mod report;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod serve;
+pub mod worker;
 
 pub use app::{
     App, AppBuilder, AppError, Applied, ApplyError, Disposition, InDoubt, SystemClock, http_client,

@@ -52,6 +52,12 @@ enum Command {
     /// Receive pushed platform messages (1688 price changes): store, deduplicate, dead-letter
     /// what cannot be decoded, and confirm or flag acknowledged amendments.
     Serve(order_app::serve::ServeArgs),
+    /// Apply queued amendments (`apply --enqueue`) from a PostgreSQL journal; run any number,
+    /// on any machines.
+    Worker(order_app::worker::WorkerArgs),
+    /// Show the queue per shop (queued, in flight, done, in doubt, failed) and the live
+    /// workers with the credentials each holds; on SQLite, the journal's counts per shop.
+    Status(order_app::worker::StatusArgs),
     /// Write the deterministic example batch (examples/amendments.jsonl).
     #[command(hide = true)]
     GenExamples(GenArgs),
@@ -119,6 +125,11 @@ struct ApplyArgs {
     /// when it does not show the target (platforms with a read).
     #[arg(long)]
     confirm: bool,
+    /// Check every line and record it as queued in the PostgreSQL journal, then return:
+    /// `ordermod worker` processes apply them. Prints `enqueued: N`, `already_queued: M`,
+    /// `input_errors: K`.
+    #[arg(long, conflicts_with_all = ["sandbox", "report", "refresh", "confirm"])]
+    enqueue: bool,
 }
 
 /// `--in-doubt`.
@@ -241,6 +252,13 @@ async fn run(cli: Cli) -> Result<u8, Fatal> {
         Command::Serve(a) => {
             order_app::serve::run(a, &SystemEnv).await?;
             Ok(0)
+        }
+        Command::Worker(a) => worker(a).await,
+        Command::Status(a) => {
+            let mut out = PipeOut(std::io::stdout().lock());
+            let code = order_app::worker::status_command(a, &mut out).await?;
+            out.flush()?;
+            Ok(code)
         }
         Command::GenExamples(a) => {
             let text = order_app::generate::amendments(a.per_platform);
@@ -540,7 +558,41 @@ impl Resolver {
     }
 }
 
+/// `ordermod apply FILE --enqueue`: queue the checked lines for workers.
+async fn enqueue(a: ApplyArgs) -> Result<u8, Fatal> {
+    let mut config = Config::load(&a.source.config)?;
+    if let Some(j) = &a.journal {
+        config.journal_url = Some(j.clone());
+    }
+    let input = open_input(&a.file).await?;
+    let mut out = PipeOut(std::io::stdout().lock());
+    let url = config.journal_url().to_owned();
+    let code = order_app::worker::enqueue_command(&config, &url, input, a.quiet, &mut out).await?;
+    out.flush()?;
+    Ok(code)
+}
+
+/// `ordermod worker`: the first Ctrl-C or SIGTERM stops claiming and lets the amendments in
+/// flight finish (then leases are given back, exit 0); a second one exits at once.
+async fn worker(a: order_app::worker::WorkerArgs) -> Result<u8, Fatal> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        next_stop_signal().await;
+        eprintln!("stopping: finishing the amendments in flight (interrupt again to quit now)");
+        let _ = stop.send(true);
+        let again = next_stop_signal().await;
+        std::process::exit(i32::from(again));
+    });
+    let mut out = PipeOut(std::io::stdout());
+    let code = order_app::worker::worker_command(a, &SystemEnv, stopped, &mut out).await?;
+    out.flush()?;
+    Ok(code)
+}
+
 async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
+    if a.enqueue {
+        return enqueue(a).await;
+    }
     // --sandbox reads the input twice (its shops first), so standard input is copied to a
     // temporary file, streamed, never held in memory.
     // The copy is a file of unpredictable name created exclusively (no symlink followed),

@@ -116,16 +116,22 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod any;
 mod lock;
+mod ops;
 mod postgres;
+mod queue;
 mod redact;
+mod rows;
 mod sqlite;
 mod writer;
 
-pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
+pub use any::AnyJournal;
+pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal, REVISION_LOCK};
+pub use queue::{Claimed, Enqueued, Heartbeat, NewItem, Queue, ShopQueue, WorkerInfo};
 pub use redact::{redact, redact_url};
 pub use sqlite::{
     BUSY_TIMEOUT, MAX_CONNECTIONS, RevisionRecord, SqliteJournal, StorageSettings,
     WAL_CHECKPOINT_PAGES, WRITE_CACHE_KIB, WriteStats,
 };
-pub use writer::MAX_GROUP;
+pub use writer::{MAX_GROUP, WRITE_QUEUE};

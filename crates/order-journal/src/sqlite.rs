@@ -1,6 +1,5 @@
 //! The SQLite implementation of the journal port.
 
-use std::fmt::Display;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,16 +10,17 @@ use order_domain::{
     JournalError, MessageInsert, MessageRecord, OrderId, Outcome, ShopId, Timestamp,
 };
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use sqlx::ConnectOptions as _;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions as _, Row};
 
 use crate::lock::{HolderLock, acquire};
+use crate::ops::{Answer, Op};
 use crate::redact::redact;
-use crate::writer::{Answer, Op, WriteConnection, Writer};
+use crate::rows::{AmendmentRow, MessageRow, RevisionRow, page_query, records, sql, state_counts};
+use crate::writer::{WriteConnection, Writer};
 
 /// The embedded schema migrations (`crates/order-journal/migrations/sqlite/`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -45,17 +45,6 @@ pub const WRITE_CACHE_KIB: i64 = 32 * 1024;
 /// more pages a checkpoint covers, the more repeated writes of the same hot pages (the table's
 /// tail, the state index) it folds into one. 10,000 pages is about 40 MiB of log.
 pub const WAL_CHECKPOINT_PAGES: u32 = 10_000;
-
-/// Every state, in the order of the port's enum.
-const ALL_STATES: [AmendmentState; 9] = AmendmentState::ALL;
-
-/// The columns [`amendment_from_row`] reads, from `amendments` aliased as `a`.
-macro_rules! amendment_columns {
-    () => {
-        "a.idempotency_key, a.shop, a.order_snapshot, a.amendment, a.plan, a.rejection, \
-         a.state, a.outcome, a.note, a.recorded_at, a.updated_at"
-    };
-}
 
 /// One revision an acknowledged amendment created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,34 +110,6 @@ pub(crate) fn storage(
     JournalError::storage(redact(context), err)
 }
 
-fn to_json<T: Serialize>(what: &str, value: &T) -> Result<String, JournalError> {
-    serde_json::to_string(value).map_err(|e| storage(&format!("cannot encode {what}"), e))
-}
-
-fn from_json<T: DeserializeOwned>(key: &str, what: &str, text: &str) -> Result<T, JournalError> {
-    serde_json::from_str(text).map_err(|e| JournalError::Corrupt {
-        key: key.to_owned(),
-        reason: format!("{what}: {e}"),
-    })
-}
-
-pub(crate) fn parse_state(key: &str, text: &str) -> Result<AmendmentState, JournalError> {
-    ALL_STATES
-        .into_iter()
-        .find(|s| s.as_str() == text)
-        .ok_or_else(|| JournalError::Corrupt {
-            key: key.to_owned(),
-            reason: format!("unknown state `{text}`"),
-        })
-}
-
-fn corrupt(key: &str, reason: impl Display) -> JournalError {
-    JournalError::Corrupt {
-        key: key.to_owned(),
-        reason: reason.to_string(),
-    }
-}
-
 fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
@@ -168,83 +129,6 @@ fn connect_options(url: &str) -> Result<SqliteConnectOptions, JournalError> {
         .synchronous(SqliteSynchronous::Full)
         .busy_timeout(BUSY_TIMEOUT)
         .foreign_keys(true))
-}
-
-/// What the platform said, verbatim, for the `platform_reply` column.
-fn platform_reply(outcome: &Outcome) -> Option<String> {
-    match outcome {
-        Outcome::Acknowledged(receipt) => Some(receipt.raw_reply.clone()),
-        Outcome::Failed(error) | Outcome::StaleResend(error) => Some(error.to_string()),
-        Outcome::Rejected(_) | Outcome::ConfirmedByRead(_) => None,
-    }
-}
-
-fn amendment_from_row(row: &SqliteRow) -> Result<AmendmentRecord, JournalError> {
-    let get = |col: &str| -> Result<Option<String>, JournalError> {
-        row.try_get::<Option<String>, _>(col)
-            .map_err(|e| storage("cannot read an amendment row", e))
-    };
-    let key_text: String = row
-        .try_get("idempotency_key")
-        .map_err(|e| storage("cannot read an amendment row", e))?;
-    let k = key_text.as_str();
-    let need = |col: &str| -> Result<String, JournalError> {
-        get(col)?.ok_or_else(|| corrupt(k, format!("{col} is null")))
-    };
-    let key = IdempotencyKey::new(k).map_err(|e| corrupt(k, e))?;
-    let shop = ShopId::new(need("shop")?).map_err(|e| corrupt(k, e))?;
-    let order = from_json(k, "order snapshot", &need("order_snapshot")?)?;
-    let amendment = from_json(k, "amendment", &need("amendment")?)?;
-    let plan = match (get("plan")?, get("rejection")?) {
-        (Some(plan), None) => Ok(from_json(k, "plan", &plan)?),
-        (None, Some(rejection)) => Err(from_json(k, "rejection", &rejection)?),
-        _ => return Err(corrupt(k, "needs exactly one of plan and rejection")),
-    };
-    let state = parse_state(k, &need("state")?)?;
-    let outcome = get("outcome")?
-        .map(|o| from_json::<Outcome>(k, "outcome", &o))
-        .transpose()?;
-    let note = get("note")?;
-    let millis = |col: &str| -> Result<Timestamp, JournalError> {
-        row.try_get::<i64, _>(col)
-            .map(Timestamp::from_millis)
-            .map_err(|e| storage("cannot read an amendment row", e))
-    };
-    Ok(AmendmentRecord {
-        intent: Intent {
-            key,
-            shop,
-            order,
-            amendment,
-            plan,
-        },
-        state,
-        outcome,
-        note,
-        recorded_at: millis("recorded_at")?,
-        updated_at: millis("updated_at")?,
-    })
-}
-
-fn message_from_row(row: &SqliteRow) -> Result<MessageRecord, JournalError> {
-    let read = |e: sqlx::Error| storage("cannot read a message row", e);
-    let id: i64 = row.try_get("id").map_err(read)?;
-    let order = row
-        .try_get::<Option<String>, _>("order_id")
-        .map_err(read)?
-        .map(|o| OrderId::new(o).map_err(|e| corrupt(&format!("message {id}"), e)))
-        .transpose()?;
-    Ok(MessageRecord {
-        id,
-        record: InboundRecord {
-            dedup_key: row.try_get("dedup_key").map_err(read)?,
-            source: row.try_get("source").map_err(read)?,
-            raw: row.try_get("raw").map_err(read)?,
-            received_at: Timestamp::from_millis(row.try_get("received_at").map_err(read)?),
-        },
-        order,
-        dead_letter_reason: row.try_get("dead_letter_reason").map_err(read)?,
-    })
 }
 
 impl SqliteJournal {
@@ -292,13 +176,14 @@ impl SqliteJournal {
         let write_connection = if in_memory {
             WriteConnection::Shared(pool.clone())
         } else {
-            let conn = options
+            let options = options
                 .pragma("cache_size", format!("-{WRITE_CACHE_KIB}"))
-                .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string())
+                .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES.to_string());
+            let conn = options
                 .connect()
                 .await
                 .map_err(|e| storage(&format!("cannot open the journal at `{url}`"), e))?;
-            WriteConnection::Own(conn)
+            WriteConnection::Own(conn, Box::new(options))
         };
         let writer = Writer::spawn(write_connection);
         tracing::debug!(url = %redact(url), "journal opened");
@@ -400,18 +285,34 @@ impl SqliteJournal {
 
     async fn amendments_where(
         &self,
-        sql: &'static str,
-        order: Option<&str>,
+        query: &'static str,
+        order: Option<&OrderId>,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        let mut query = sqlx::query(sql);
+        let mut q = sqlx::query_as::<Sqlite, AmendmentRow>(query);
         if let Some(order) = order {
-            query = query.bind(order);
+            q = q.bind(order.as_str());
         }
-        let rows = query
+        let rows = q
             .fetch_all(&self.pool)
             .await
             .map_err(|e| storage("cannot list amendments", e))?;
-        rows.iter().map(amendment_from_row).collect()
+        records(rows)
+    }
+
+    async fn messages_where(
+        &self,
+        query: &'static str,
+        order: Option<&OrderId>,
+    ) -> Result<Vec<MessageRecord>, JournalError> {
+        let mut q = sqlx::query_as::<Sqlite, MessageRow>(query);
+        if let Some(order) = order {
+            q = q.bind(order.as_str());
+        }
+        let rows = q
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| storage("cannot list messages", e))?;
+        records(rows)
     }
 
     /// One page of amendments, newest first (by recorded time, then key): at most `limit`,
@@ -426,66 +327,20 @@ impl SqliteJournal {
         after: Option<&AmendmentRecord>,
         limit: u32,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        // Only the conditions asked for, so that SQLite picks the index that serves them.
-        let mut sql = String::from(concat!(
-            "SELECT ",
-            amendment_columns!(),
-            " FROM amendments a WHERE 1 = 1"
-        ));
-        let mut n = 0;
-        let mut param = || {
-            n += 1;
-            format!("${n}")
-        };
-        if order.is_some() {
-            sql.push_str(&format!(" AND a.order_id = {}", param()));
-        }
-        if state.is_some() {
-            sql.push_str(&format!(" AND a.state = {}", param()));
-        }
-        if after.is_some() {
-            let (t, k) = (param(), param());
-            sql.push_str(&format!(
-                " AND (a.recorded_at < {t} OR (a.recorded_at = {t} AND a.idempotency_key < {k}))"
-            ));
-        }
-        sql.push_str(&format!(
-            " ORDER BY a.recorded_at DESC, a.idempotency_key DESC LIMIT {}",
-            param()
-        ));
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        if let Some(order) = order {
-            query = query.bind(order.as_str());
-        }
-        if let Some(state) = state {
-            query = query.bind(state.as_str());
-        }
-        if let Some(after) = after {
-            query = query
-                .bind(after.recorded_at.as_millis())
-                .bind(after.intent.key.as_str());
-        }
-        let query = query.bind(i64::from(limit));
-        let rows = query
+        let mut q = page_query::<Sqlite>(order, state, after, limit);
+        let rows = q
+            .build_query_as::<AmendmentRow>()
             .fetch_all(&self.pool)
             .await
             .map_err(|e| storage("cannot list amendments", e))?;
-        rows.iter().map(amendment_from_row).collect()
+        records(rows)
     }
 
     /// Amendments the platform acknowledged that no inbound message confirmed or flagged yet
     /// (state `acknowledged`), oldest first: the reconciliation backlog.
     pub async fn unconfirmed_acknowledged(&self) -> Result<Vec<AmendmentRecord>, JournalError> {
-        self.amendments_where(
-            concat!(
-                "SELECT ",
-                amendment_columns!(),
-                " FROM amendments a WHERE a.state = 'acknowledged'",
-                " ORDER BY a.recorded_at ASC, a.idempotency_key ASC"
-            ),
-            None,
-        )
-        .await
+        self.amendments_where(sql::UNCONFIRMED_ACKNOWLEDGED, None)
+            .await
     }
 
     /// Amendments of `order` the platform acknowledged, whether since confirmed or flagged or
@@ -495,41 +350,18 @@ impl SqliteJournal {
         &self,
         order: &OrderId,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        self.amendments_where(
-            concat!(
-                "SELECT ",
-                amendment_columns!(),
-                " FROM amendments a",
-                " LEFT JOIN revisions r ON r.shop = a.shop AND r.order_id = a.order_id",
-                " AND r.idempotency_key = a.idempotency_key",
-                " WHERE a.order_id = $1",
-                " AND a.state IN ('acknowledged', 'confirmed', 'flagged')",
-                " ORDER BY COALESCE(r.revision, 0) DESC, a.recorded_at DESC,",
-                " a.idempotency_key DESC"
-            ),
-            Some(order.as_str()),
-        )
-        .await
+        self.amendments_where(sql::ACKNOWLEDGED_FOR_ORDER, Some(order))
+            .await
     }
 
     /// How many amendments are in each state; every state, in the port's order, zeros
     /// included.
     pub async fn counts_by_state(&self) -> Result<Vec<(AmendmentState, u64)>, JournalError> {
-        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM amendments GROUP BY state")
+        let rows = sqlx::query_as::<Sqlite, (String, i64)>(sql::COUNTS_BY_STATE)
             .fetch_all(&self.pool)
             .await
             .map_err(|e| storage("cannot count amendments", e))?;
-        let mut counts: Vec<(AmendmentState, u64)> = ALL_STATES.map(|s| (s, 0)).to_vec();
-        for row in rows {
-            let read = |e: sqlx::Error| storage("cannot count amendments", e);
-            let text: String = row.try_get("state").map_err(read)?;
-            let n: i64 = row.try_get("n").map_err(read)?;
-            let state = parse_state("(count)", &text)?;
-            if let Some(slot) = counts.iter_mut().find(|(s, _)| *s == state) {
-                slot.1 = u64::try_from(n).unwrap_or(0);
-            }
-        }
-        Ok(counts)
+        state_counts(rows)
     }
 
     /// The stored message with `dedup_key`, if any (what a duplicate delivery refers to).
@@ -537,30 +369,21 @@ impl SqliteJournal {
         &self,
         dedup_key: &str,
     ) -> Result<Option<MessageRecord>, JournalError> {
-        sqlx::query(
-            "SELECT id, dedup_key, source, raw, received_at, order_id, dead_letter_reason \
-             FROM messages WHERE dedup_key = $1",
-        )
-        .bind(dedup_key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| storage("cannot read a message", e))?
-        .as_ref()
-        .map(message_from_row)
-        .transpose()
+        sqlx::query_as::<Sqlite, MessageRow>(sql::MESSAGE_BY_DEDUP_KEY)
+            .bind(dedup_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| storage("cannot read a message", e))?
+            .map(MessageRecord::try_from)
+            .transpose()
     }
 
     /// How many messages are stored, and how many of them are dead letters.
     pub async fn message_counts(&self) -> Result<(u64, u64), JournalError> {
-        let read = |e: sqlx::Error| storage("cannot count messages", e);
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS total, COUNT(dead_letter_reason) AS dead FROM messages",
-        )
-        .fetch_one(&self.pool)
-        .await
-        .map_err(read)?;
-        let total: i64 = row.try_get("total").map_err(read)?;
-        let dead: i64 = row.try_get("dead").map_err(read)?;
+        let (total, dead) = sqlx::query_as::<Sqlite, (i64, i64)>(sql::MESSAGE_COUNTS)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| storage("cannot count messages", e))?;
         Ok((
             u64::try_from(total).unwrap_or(0),
             u64::try_from(dead).unwrap_or(0),
@@ -569,76 +392,23 @@ impl SqliteJournal {
 
     /// The revisions recorded for `order`, oldest first.
     pub async fn revisions(&self, order: &OrderId) -> Result<Vec<RevisionRecord>, JournalError> {
-        let rows = sqlx::query(
-            "SELECT shop, order_id, revision, idempotency_key, applied_at FROM revisions \
-             WHERE order_id = $1 ORDER BY shop ASC, revision ASC",
-        )
-        .bind(order.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| storage("cannot list revisions", e))?;
-        rows.iter()
-            .map(|row| {
-                let read = |e: sqlx::Error| storage("cannot read a revision row", e);
-                let key: String = row.try_get("idempotency_key").map_err(read)?;
-                let shop: String = row.try_get("shop").map_err(read)?;
-                let order: String = row.try_get("order_id").map_err(read)?;
-                let revision: i64 = row.try_get("revision").map_err(read)?;
-                Ok(RevisionRecord {
-                    shop: ShopId::new(shop).map_err(|e| corrupt(&key, e))?,
-                    order: OrderId::new(order).map_err(|e| corrupt(&key, e))?,
-                    revision: u32::try_from(revision).map_err(|e| corrupt(&key, e))?,
-                    applied_at: Timestamp::from_millis(row.try_get("applied_at").map_err(read)?),
-                    key: IdempotencyKey::new(key.clone()).map_err(|e| corrupt(&key, e))?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query_as::<Sqlite, RevisionRow>(sql::REVISIONS)
+            .bind(order.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| storage("cannot list revisions", e))?;
+        records(rows)
     }
-}
-
-fn unexpected(answer: &Answer) -> JournalError {
-    JournalError::storage_context(format!(
-        "the journal writer gave an unexpected answer: {answer:?}"
-    ))
 }
 
 #[async_trait]
 impl Journal for SqliteJournal {
     async fn begin(&self, intent: &Intent, now: Timestamp) -> Result<Begin, JournalError> {
-        let (plan, rejection, next_revision) = match &intent.plan {
-            Ok(plan) => (
-                Some(to_json("the plan", plan)?),
-                None,
-                Some(i64::from(plan.next_revision())),
-            ),
-            Err(rejection) => (None, Some(to_json("the rejection", rejection)?), None),
-        };
-        let op = Op::Begin {
-            key: intent.key.as_str().to_owned(),
-            shop: intent.shop.as_str().to_owned(),
-            order_id: intent.order.id().as_str().to_owned(),
-            amendment: to_json("the amendment", &intent.amendment)?,
-            order_snapshot: to_json("the order snapshot", &intent.order)?,
-            plan,
-            rejection,
-            next_revision,
-            now: now.as_millis(),
-        };
-        match self.write(op).await? {
-            Answer::Begin(b) => Ok(b),
-            other => Err(unexpected(&other)),
-        }
+        self.write(Op::begin(intent, now)?).await?.into_begin()
     }
 
     async fn mark_sent(&self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
-        let op = Op::MarkSent {
-            key: key.as_str().to_owned(),
-            now: now.as_millis(),
-        };
-        match self.write(op).await? {
-            Answer::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        self.write(Op::mark_sent(key, now)).await?.into_done()
     }
 
     async fn record_outcome(
@@ -647,17 +417,9 @@ impl Journal for SqliteJournal {
         outcome: &Outcome,
         now: Timestamp,
     ) -> Result<(), JournalError> {
-        let op = Op::RecordOutcome {
-            key: key.as_str().to_owned(),
-            state: outcome.state(),
-            outcome: to_json("the outcome", outcome)?,
-            reply: platform_reply(outcome),
-            now: now.as_millis(),
-        };
-        match self.write(op).await? {
-            Answer::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        self.write(Op::record_outcome(key, outcome, now)?)
+            .await?
+            .into_done()
     }
 
     async fn reconcile(
@@ -668,23 +430,9 @@ impl Journal for SqliteJournal {
         note: Option<&str>,
         now: Timestamp,
     ) -> Result<(), JournalError> {
-        if !matches!(state, AmendmentState::Confirmed | AmendmentState::Flagged) {
-            return Err(JournalError::Conflict {
-                key: key.to_string(),
-                reason: format!("reconciliation confirms or flags; it cannot set {state}"),
-            });
-        }
-        let op = Op::Reconcile {
-            key: key.as_str().to_owned(),
-            state,
-            message_id: Some(message_id),
-            note: note.map(str::to_owned),
-            now: now.as_millis(),
-        };
-        match self.write(op).await? {
-            Answer::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        self.write(Op::reconcile(key, state, Some(message_id), note, now)?)
+            .await?
+            .into_done()
     }
 
     async fn confirm_by_read(
@@ -694,23 +442,9 @@ impl Journal for SqliteJournal {
         note: Option<&str>,
         now: Timestamp,
     ) -> Result<(), JournalError> {
-        if !matches!(state, AmendmentState::Confirmed | AmendmentState::Flagged) {
-            return Err(JournalError::Conflict {
-                key: key.to_string(),
-                reason: format!("a read confirms or flags; it cannot set {state}"),
-            });
-        }
-        let op = Op::Reconcile {
-            key: key.as_str().to_owned(),
-            state,
-            message_id: None,
-            note: note.map(str::to_owned),
-            now: now.as_millis(),
-        };
-        match self.write(op).await? {
-            Answer::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        self.write(Op::reconcile(key, state, None, note, now)?)
+            .await?
+            .into_done()
     }
 
     async fn amendments(
@@ -719,65 +453,27 @@ impl Journal for SqliteJournal {
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
         match order {
             Some(order) => {
-                self.amendments_where(
-                    concat!(
-                        "SELECT ",
-                        amendment_columns!(),
-                        " FROM amendments a WHERE a.order_id = $1",
-                        " ORDER BY a.recorded_at DESC, a.idempotency_key DESC"
-                    ),
-                    Some(order.as_str()),
-                )
-                .await
+                self.amendments_where(sql::AMENDMENTS_OF_ORDER, Some(order))
+                    .await
             }
-            None => {
-                self.amendments_where(
-                    concat!(
-                        "SELECT ",
-                        amendment_columns!(),
-                        " FROM amendments a",
-                        " ORDER BY a.recorded_at DESC, a.idempotency_key DESC"
-                    ),
-                    None,
-                )
-                .await
-            }
+            None => self.amendments_where(sql::AMENDMENTS, None).await,
         }
     }
 
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
-        let op = Op::RecordMessage {
-            dedup_key: message.dedup_key.clone(),
-            source: message.source.clone(),
-            raw: message.raw.clone(),
-            received_at: message.received_at.as_millis(),
-        };
-        match self.write(op).await? {
-            Answer::Message(m) => Ok(m),
-            other => Err(unexpected(&other)),
-        }
+        self.write(Op::record_message(message))
+            .await?
+            .into_message()
     }
 
     async fn message_decoded(&self, id: i64, order: &OrderId) -> Result<(), JournalError> {
-        let op = Op::MessageDecoded {
-            id,
-            order: order.as_str().to_owned(),
-        };
-        match self.write(op).await? {
-            Answer::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        self.write(Op::message_decoded(id, order))
+            .await?
+            .into_done()
     }
 
     async fn dead_letter(&self, id: i64, reason: &str) -> Result<(), JournalError> {
-        let op = Op::DeadLetter {
-            id,
-            reason: reason.to_owned(),
-        };
-        match self.write(op).await? {
-            Answer::Done => Ok(()),
-            other => Err(unexpected(&other)),
-        }
+        self.write(Op::dead_letter(id, reason)).await?.into_done()
     }
 
     async fn checkpoint(&self) -> Result<(), JournalError> {
@@ -785,33 +481,19 @@ impl Journal for SqliteJournal {
     }
 
     async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError> {
-        let sql = if dead_letters_only {
-            "SELECT id, dedup_key, source, raw, received_at, order_id, dead_letter_reason \
-             FROM messages WHERE dead_letter_reason IS NOT NULL \
-             ORDER BY received_at DESC, id DESC"
+        let query = if dead_letters_only {
+            sql::DEAD_LETTERS
         } else {
-            "SELECT id, dedup_key, source, raw, received_at, order_id, dead_letter_reason \
-             FROM messages ORDER BY received_at DESC, id DESC"
+            sql::MESSAGES
         };
-        let rows = sqlx::query(sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot list messages", e))?;
-        rows.iter().map(message_from_row).collect()
+        self.messages_where(query, None).await
     }
 
     async fn messages_for_order(
         &self,
         order: &OrderId,
     ) -> Result<Vec<MessageRecord>, JournalError> {
-        let rows = sqlx::query(
-            "SELECT id, dedup_key, source, raw, received_at, order_id, dead_letter_reason \
-             FROM messages WHERE order_id = $1 ORDER BY received_at DESC, id DESC",
-        )
-        .bind(order.as_str())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| storage("cannot list an order's messages", e))?;
-        rows.iter().map(message_from_row).collect()
+        self.messages_where(sql::MESSAGES_FOR_ORDER, Some(order))
+            .await
     }
 }

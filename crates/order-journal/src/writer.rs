@@ -10,97 +10,46 @@
 //!
 //! Isolation between the operations of a group: every operation either returns a domain answer
 //! (`Missing`, `Conflict`, a duplicate, an earlier state) having written nothing, or fails only
-//! through a database error. A database error anywhere in a group (or a failed `COMMIT`) rolls
+//! through a database error. A database error anywhere in a group (or a failed commit) rolls
 //! the whole group back and runs each of its operations again alone, each in its own
 //! transaction, so one failing operation gets its own error and never fails or loses the others.
+//!
+//! Transactions are sqlx's: [`Connection::begin_with`] with `BEGIN IMMEDIATE` (the write lock
+//! is taken first, so a write never fails on a stale read snapshot), [`Transaction::commit`],
+//! and an explicit [`Transaction::rollback`] on failure (a dropped transaction rolls back too).
+//!
+//! Callers reach the writer through a bounded channel of [`WRITE_QUEUE`] operations: when the
+//! writer falls behind, a caller waits for room (back-pressure), and nothing is dropped.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use order_domain::{Amendment, AmendmentState, Begin, JournalError, MessageInsert};
-use sqlx::sqlite::{SqliteConnection, SqlitePool};
-use sqlx::{Connection as _, Row as _};
+use order_domain::{AmendmentState, Begin, JournalError, MessageInsert};
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqlitePool};
+use sqlx::{ConnectOptions as _, Connection, Row as _, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::sqlite::{parse_state, storage};
+use crate::ops::{self, Answer, Op};
+use crate::rows::{RecordedIntent, RecordedOutcome, sql};
+use crate::sqlite::storage;
 
 /// Most write operations committed in one transaction. A larger group would make its first
 /// caller wait longer for the commit; more callers than this simply form the next group.
 pub const MAX_GROUP: usize = 256;
 
+/// Write operations waiting for the writer at most: four full groups. A caller finding the
+/// channel full waits for room (back-pressure on the callers, never a lost write); the bound
+/// keeps a burst of callers from queueing without limit in memory while the disk syncs.
+pub const WRITE_QUEUE: usize = 4 * MAX_GROUP;
+
 /// SQLite's statement to start a transaction that takes the write lock at once.
-/// (PostgreSQL: plain `BEGIN`.)
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 
-/// One write operation, with everything it needs owned (it crosses to the writer task).
-#[derive(Debug)]
-pub(crate) enum Op {
-    Begin {
-        key: String,
-        shop: String,
-        order_id: String,
-        amendment: String,
-        order_snapshot: String,
-        plan: Option<String>,
-        rejection: Option<String>,
-        next_revision: Option<i64>,
-        now: i64,
-    },
-    MarkSent {
-        key: String,
-        now: i64,
-    },
-    RecordOutcome {
-        key: String,
-        state: AmendmentState,
-        outcome: String,
-        reply: Option<String>,
-        now: i64,
-    },
-    /// By a stored message (`message_id`), or by a read of the order (`None`).
-    Reconcile {
-        key: String,
-        state: AmendmentState,
-        message_id: Option<i64>,
-        note: Option<String>,
-        now: i64,
-    },
-    RecordMessage {
-        dedup_key: String,
-        source: String,
-        raw: Vec<u8>,
-        received_at: i64,
-    },
-    MessageDecoded {
-        id: i64,
-        order: String,
-    },
-    DeadLetter {
-        id: i64,
-        reason: String,
-    },
-}
-
-/// What a write operation answers once its transaction committed.
-#[derive(Debug)]
-pub(crate) enum Answer {
-    Begin(Begin),
-    Done,
-    Message(MessageInsert),
-}
-
-/// How an operation ended inside a transaction: a domain answer (committed with the others, or
-/// nothing written), or a database error that aborts the transaction.
-enum Ran {
-    Answer(Result<Answer, JournalError>),
-    Failed(sqlx::Error),
-}
-
-impl From<sqlx::Error> for Ran {
-    fn from(e: sqlx::Error) -> Self {
-        Ran::Failed(e)
-    }
-}
+/// How an operation ended inside a transaction: a domain answer (`Ok`: committed with the
+/// others; `Err`: a refusal, nothing written), or a database error (the outer `Err`) that
+/// aborts the transaction.
+type Ran = Result<Result<Answer, JournalError>, sqlx::Error>;
 
 type Reply = oneshot::Sender<Result<Answer, JournalError>>;
 
@@ -121,8 +70,9 @@ pub(crate) struct Counters {
 
 /// The connection the writer writes on.
 pub(crate) enum WriteConnection {
-    /// A connection of its own (a file journal: readers use the pool beside it).
-    Own(SqliteConnection),
+    /// A connection of its own (a file journal: readers use the pool beside it), and how to
+    /// open it again (after a failure left it in an unknown transaction state).
+    Own(SqliteConnection, Box<SqliteConnectOptions>),
     /// The pool's one connection, shared with readers (an in-memory journal, which lives in
     /// exactly one connection).
     Shared(SqlitePool),
@@ -131,7 +81,7 @@ pub(crate) enum WriteConnection {
 /// The callers' handle on the writer task. Cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::Sender<Msg>,
     counters: Arc<Counters>,
 }
 
@@ -152,7 +102,7 @@ fn closed() -> JournalError {
 impl Writer {
     /// Starts the writer task on the current tokio runtime.
     pub(crate) fn spawn(conn: WriteConnection) -> Writer {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let counters = Arc::new(Counters::default());
         tokio::spawn(run(conn, rx, Arc::clone(&counters)));
         Writer { tx, counters }
@@ -161,7 +111,10 @@ impl Writer {
     /// Runs `op` in the next group and returns once that group committed (or `op` failed).
     pub(crate) async fn write(&self, op: Op) -> Result<Answer, JournalError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Msg::Write(op, reply)).map_err(|_| closed())?;
+        self.tx
+            .send(Msg::Write(op, reply))
+            .await
+            .map_err(|_| closed())?;
         self.counters.submitted.fetch_add(1, Ordering::Relaxed);
         answer.await.map_err(|_| closed())?
     }
@@ -170,7 +123,10 @@ impl Writer {
     /// into the database file and empties it (`PRAGMA wal_checkpoint(TRUNCATE)`).
     pub(crate) async fn checkpoint(&self) -> Result<(), JournalError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Msg::Checkpoint(reply)).map_err(|_| closed())?;
+        self.tx
+            .send(Msg::Checkpoint(reply))
+            .await
+            .map_err(|_| closed())?;
         answer.await.map_err(|_| closed())?
     }
 
@@ -179,7 +135,7 @@ impl Writer {
     /// storage error.
     pub(crate) async fn close(&self) {
         let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Close(done)).is_ok() {
+        if self.tx.send(Msg::Close(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
@@ -189,7 +145,7 @@ impl Writer {
     }
 }
 
-async fn run(mut conn: WriteConnection, mut rx: mpsc::UnboundedReceiver<Msg>, c: Arc<Counters>) {
+async fn run(mut conn: WriteConnection, mut rx: mpsc::Receiver<Msg>, c: Arc<Counters>) {
     let mut group: Vec<(Op, Reply)> = Vec::with_capacity(MAX_GROUP);
     let mut closing: Option<oneshot::Sender<()>> = None;
     while closing.is_none() {
@@ -222,7 +178,7 @@ async fn run(mut conn: WriteConnection, mut rx: mpsc::UnboundedReceiver<Msg>, c:
         }
     }
     rx.close();
-    if let WriteConnection::Own(mut own) = conn {
+    if let WriteConnection::Own(mut own, _) = conn {
         // A clean close leaves the whole journal in the database file (issue 12): the one
         // file a user copies holds every run.
         if let Err(e) = checkpoint_own(&mut own).await {
@@ -258,32 +214,80 @@ async fn checkpoint_own(conn: &mut SqliteConnection) -> Result<(), JournalError>
 /// [`checkpoint_own`] for a file journal; nothing for an in-memory one (it has no log).
 async fn checkpoint_log(conn: &mut WriteConnection) -> Result<(), JournalError> {
     match conn {
-        WriteConnection::Own(own) => checkpoint_own(own).await,
+        WriteConnection::Own(own, _) => checkpoint_own(own).await,
         WriteConnection::Shared(_) => Ok(()),
+    }
+}
+
+/// The write connection for one transaction: the writer's own, or the pool's one.
+enum Lease<'a> {
+    Own(&'a mut SqliteConnection),
+    Pooled(PoolConnection<Sqlite>),
+}
+
+impl std::ops::Deref for Lease<'_> {
+    type Target = SqliteConnection;
+
+    fn deref(&self) -> &SqliteConnection {
+        match self {
+            Lease::Own(c) => c,
+            Lease::Pooled(c) => c,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Lease<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        match self {
+            Lease::Own(c) => c,
+            Lease::Pooled(c) => c,
+        }
+    }
+}
+
+impl WriteConnection {
+    async fn lease(&mut self) -> Result<Lease<'_>, sqlx::Error> {
+        match self {
+            WriteConnection::Own(own, _) => Ok(Lease::Own(own)),
+            WriteConnection::Shared(pool) => Ok(Lease::Pooled(pool.acquire().await?)),
+        }
+    }
+
+    /// After a failed transaction: when its rollback failed too (SQLite had already rolled it
+    /// back itself, after an IO error or a full disk), sqlx still counts the connection as in
+    /// a transaction and would refuse to begin the next one, so the writer's own connection
+    /// is replaced by a fresh one. (An in-memory journal lives in its one connection and
+    /// keeps it.)
+    async fn recover(&mut self) {
+        let WriteConnection::Own(own, options) = self else {
+            return;
+        };
+        // The ping runs after any rollback still queued on the connection.
+        let _ = own.ping().await;
+        if !own.is_in_transaction() {
+            return;
+        }
+        match options.connect().await {
+            Ok(fresh) => {
+                let stale = std::mem::replace(own, fresh);
+                if let Err(e) = stale.close().await {
+                    tracing::debug!("closing a stale write connection: {e}");
+                }
+                tracing::warn!("the journal's write connection was reopened after a failure");
+            }
+            Err(e) => tracing::warn!("cannot reopen the journal's write connection: {e}"),
+        }
     }
 }
 
 /// Runs `group` in one transaction and answers every caller; on a database error, runs each
 /// operation alone instead.
 async fn commit_group(conn: &mut WriteConnection, group: &mut Vec<(Op, Reply)>, c: &Counters) {
-    let mut pooled;
-    let conn: &mut SqliteConnection = match conn {
-        WriteConnection::Own(own) => own,
-        WriteConnection::Shared(pool) => match pool.acquire().await {
-            Ok(p) => {
-                pooled = p;
-                &mut pooled
-            }
-            Err(e) => {
-                let e = Arc::new(e);
-                for (_, reply) in group.drain(..) {
-                    let _ = reply.send(Err(storage("cannot reach the journal", Arc::clone(&e))));
-                }
-                return;
-            }
-        },
+    let together = match conn.lease().await {
+        Ok(mut lease) => together(&mut lease, group).await,
+        Err(e) => Err(Together::NoLock(e)),
     };
-    match together(conn, group).await {
+    match together {
         Err(Together::NoLock(e)) => {
             // No transaction could start (the lock stayed taken past the busy timeout, or the
             // file is gone): every operation fails alike, none was run.
@@ -302,7 +306,7 @@ async fn commit_group(conn: &mut WriteConnection, group: &mut Vec<(Op, Reply)>, 
         Err(Together::Failed(e)) => {
             // Nothing of the group is committed. Each operation alone: the one that failed
             // gets its error, the others are committed and answered.
-            rollback(conn).await;
+            conn.recover().await;
             if group.len() > 1 {
                 tracing::debug!(
                     n = group.len(),
@@ -311,7 +315,13 @@ async fn commit_group(conn: &mut WriteConnection, group: &mut Vec<(Op, Reply)>, 
                 c.regrouped.fetch_add(1, Ordering::Relaxed);
             }
             for (op, reply) in group.drain(..) {
-                let answer = alone(conn, &op).await;
+                let answer = match conn.lease().await {
+                    Ok(mut lease) => alone(&mut lease, &op).await,
+                    Err(e) => Err(storage(op.context(), e)),
+                };
+                if answer.is_err() {
+                    conn.recover().await;
+                }
                 c.transactions.fetch_add(1, Ordering::Relaxed);
                 c.writes.fetch_add(1, Ordering::Relaxed);
                 let _ = reply.send(answer);
@@ -324,7 +334,7 @@ async fn commit_group(conn: &mut WriteConnection, group: &mut Vec<(Op, Reply)>, 
 enum Together {
     /// The transaction could not start; nothing ran.
     NoLock(sqlx::Error),
-    /// An operation or the commit failed; the transaction must be rolled back.
+    /// An operation or the commit failed; the transaction was rolled back.
     Failed(sqlx::Error),
 }
 
@@ -334,23 +344,24 @@ async fn together(
     group: &[(Op, Reply)],
 ) -> Result<Vec<Result<Answer, JournalError>>, Together> {
     let started = std::time::Instant::now();
-    sqlx::query(BEGIN_WRITE)
-        .execute(&mut *conn)
+    let mut tx = conn
+        .begin_with(BEGIN_WRITE)
         .await
         .map_err(Together::NoLock)?;
     let locked = started.elapsed();
     let mut answers = Vec::with_capacity(group.len());
     for (op, _) in group {
-        match apply(conn, op).await {
-            Ran::Answer(a) => answers.push(a),
-            Ran::Failed(e) => return Err(Together::Failed(e)),
+        match apply(&mut tx, op).await {
+            Ok(a) => answers.push(a),
+            Err(e) => {
+                rollback(tx).await;
+                return Err(Together::Failed(e));
+            }
         }
     }
     let ran = started.elapsed();
-    sqlx::query("COMMIT")
-        .execute(&mut *conn)
-        .await
-        .map_err(Together::Failed)?;
+    // A failed commit drops the transaction, which rolls it back.
+    tx.commit().await.map_err(Together::Failed)?;
     tracing::trace!(
         writes = group.len(),
         begin_us = locked.as_micros(),
@@ -364,45 +375,28 @@ async fn together(
 /// One operation in a transaction of its own.
 async fn alone(conn: &mut SqliteConnection, op: &Op) -> Result<Answer, JournalError> {
     let context = op.context();
-    if let Err(e) = sqlx::query(BEGIN_WRITE).execute(&mut *conn).await {
-        return Err(storage(context, e));
-    }
-    let answer = match apply(conn, op).await {
-        Ran::Answer(a) => a,
-        Ran::Failed(e) => {
-            rollback(conn).await;
-            return Err(storage(context, e));
+    let mut tx = conn
+        .begin_with(BEGIN_WRITE)
+        .await
+        .map_err(|e| storage(context, e))?;
+    match apply(&mut tx, op).await {
+        Ok(answer) => {
+            tx.commit().await.map_err(|e| storage(context, e))?;
+            answer
         }
-    };
-    match sqlx::query("COMMIT").execute(&mut *conn).await {
-        Ok(_) => answer,
         Err(e) => {
-            rollback(conn).await;
+            rollback(tx).await;
             Err(storage(context, e))
         }
     }
 }
 
-/// Rolls back the open transaction, if SQLite has not already (some errors roll back the
-/// whole transaction by themselves; then `ROLLBACK` says there is none, which is fine).
-async fn rollback(conn: &mut SqliteConnection) {
-    if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *conn).await {
+/// Rolls the transaction back. SQLite may already have (some errors roll back the whole
+/// transaction by themselves; then the rollback fails, which [`WriteConnection::recover`]
+/// repairs).
+async fn rollback(tx: Transaction<'_, Sqlite>) {
+    if let Err(e) = tx.rollback().await {
         tracing::debug!("rollback: {e}");
-    }
-}
-
-impl Op {
-    /// What the operation does, for error texts.
-    fn context(&self) -> &'static str {
-        match self {
-            Op::Begin { .. } => "cannot record an intent",
-            Op::MarkSent { .. } => "cannot mark an amendment sent",
-            Op::RecordOutcome { .. } => "cannot record an outcome",
-            Op::Reconcile { .. } => "cannot record a reconciliation",
-            Op::RecordMessage { .. } => "cannot record a message",
-            Op::MessageDecoded { .. } => "cannot note a decoded message",
-            Op::DeadLetter { .. } => "cannot dead-letter a message",
-        }
     }
 }
 
@@ -423,105 +417,43 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Ran {
             now,
         } => {
             // The insert decides which caller is first; the others read the state.
-            let inserted = match sqlx::query(
-                "INSERT INTO amendments (idempotency_key, shop, order_id, amendment, \
-                 order_snapshot, plan, rejection, next_revision, state, recorded_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'planned', $9, $9) \
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-            )
-            .bind(key)
-            .bind(shop)
-            .bind(order_id)
-            .bind(amendment)
-            .bind(order_snapshot)
-            .bind(plan)
-            .bind(rejection)
-            .bind(next_revision)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => return e.into(),
-            };
+            let inserted = sqlx::query(sql::INSERT_AMENDMENT)
+                .bind(key)
+                .bind(shop)
+                .bind(order_id)
+                .bind(amendment)
+                .bind(order_snapshot)
+                .bind(plan)
+                .bind(rejection)
+                .bind(next_revision)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
             if inserted.rows_affected() == 1 {
-                return Ran::Answer(Ok(Answer::Begin(Begin::New)));
+                return Ok(Ok(Answer::Begin(Begin::New)));
             }
-            let row = match sqlx::query(
-                "SELECT state, shop, order_id, amendment FROM amendments \
-                 WHERE idempotency_key = $1",
-            )
-            .bind(key)
-            .fetch_optional(&mut *conn)
-            .await
-            {
-                Ok(Some(row)) => row,
-                Ok(None) => return Ran::Answer(Err(JournalError::Missing(key.clone()))),
-                Err(e) => return e.into(),
-            };
-            let read = |col: &str| row.try_get::<String, _>(col);
-            let (state, rec_shop, rec_order, recorded) = match (
-                read("state"),
-                read("shop"),
-                read("order_id"),
-                read("amendment"),
-            ) {
-                (Ok(s), Ok(sh), Ok(o), Ok(a)) => (s, sh, o, a),
-                (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) | (.., Err(e)) => {
-                    return e.into();
+            let recorded = sqlx::query_as::<Sqlite, RecordedIntent>(sql::RECORDED_INTENT)
+                .bind(key)
+                .fetch_optional(&mut *conn)
+                .await?;
+            Ok(match recorded {
+                None => Err(JournalError::Missing(key.clone())),
+                Some(recorded) => {
+                    ops::begin_again(key, &recorded, (shop, order_id, amendment)).map(Answer::Begin)
                 }
-            };
-            let state = match parse_state(key, &state) {
-                Ok(s) => s,
-                Err(e) => return Ran::Answer(Err(e)),
-            };
-            match same_amendment(
-                key,
-                (&rec_shop, &rec_order, &recorded),
-                (shop, order_id, amendment),
-            ) {
-                Ok(true) => {}
-                Ok(false) => {
-                    return Ran::Answer(Err(JournalError::KeyReused {
-                        key: key.clone(),
-                        recorded: format!("shop {rec_shop} order {rec_order}: {recorded}"),
-                    }));
-                }
-                Err(e) => return Ran::Answer(Err(e)),
-            }
-            Ran::Answer(Ok(Answer::Begin(if state.is_final() {
-                Begin::Finished(state)
-            } else {
-                Begin::Unfinished(state)
-            })))
+            })
         }
         Op::MarkSent { key, now } => {
-            let updated = match sqlx::query(
-                "UPDATE amendments SET state = 'sent', outcome = NULL, updated_at = $1 \
-                 WHERE idempotency_key = $2 AND state IN ('planned', 'sent', 'undelivered')",
-            )
-            .bind(now)
-            .bind(key)
-            .execute(&mut *conn)
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => return e.into(),
-            };
+            let updated = sqlx::query(sql::MARK_SENT)
+                .bind(now)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
             if updated.rows_affected() == 1 {
-                return Ran::Answer(Ok(Answer::Done));
+                return Ok(Ok(Answer::Done));
             }
-            match state_of(conn, key).await {
-                Err(e) => e.into(),
-                Ok(Err(e)) => Ran::Answer(Err(e)),
-                Ok(Ok(None)) => Ran::Answer(Err(JournalError::Missing(key.clone()))),
-                Ok(Ok(Some(state))) => Ran::Answer(Err(JournalError::Conflict {
-                    key: key.clone(),
-                    reason: format!(
-                        "it is already {state}; a finished amendment is not sent again"
-                    ),
-                })),
-            }
+            let state = state_of(conn, key).await?;
+            Ok(Err(ops::not_sent(key, state.as_deref())))
         }
         Op::RecordOutcome {
             key,
@@ -529,124 +461,64 @@ async fn apply(conn: &mut SqliteConnection, op: &Op) -> Ran {
             outcome,
             reply,
             now,
-        } => record_outcome(conn, key, *state, outcome, reply.as_deref(), *now)
-            .await
-            .unwrap_or_else(Ran::Failed),
+        } => record_outcome(conn, key, *state, outcome, reply.as_deref(), *now).await,
         Op::Reconcile {
             key,
             state,
             message_id,
             note,
             now,
-        } => reconcile(conn, key, *state, *message_id, note.as_deref(), *now)
-            .await
-            .unwrap_or_else(Ran::Failed),
+        } => reconcile(conn, key, *state, *message_id, note.as_deref(), *now).await,
         Op::RecordMessage {
             dedup_key,
             source,
             raw,
             received_at,
         } => {
-            let inserted = match sqlx::query(
-                "INSERT INTO messages (dedup_key, source, raw, received_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
-            )
-            .bind(dedup_key)
-            .bind(source)
-            .bind(raw)
-            .bind(received_at)
-            .fetch_optional(&mut *conn)
-            .await
-            {
-                Ok(r) => r,
-                Err(e) => return e.into(),
-            };
-            if let Some(row) = inserted {
-                return match row.try_get("id") {
-                    Ok(id) => Ran::Answer(Ok(Answer::Message(MessageInsert::New(id)))),
-                    Err(e) => e.into(),
-                };
+            let inserted: Option<i64> = sqlx::query_scalar(sql::INSERT_MESSAGE)
+                .bind(dedup_key)
+                .bind(source)
+                .bind(raw)
+                .bind(received_at)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if let Some(id) = inserted {
+                return Ok(Ok(Answer::Message(MessageInsert::New(id))));
             }
-            match sqlx::query("SELECT id FROM messages WHERE dedup_key = $1")
+            let first: Option<i64> = sqlx::query_scalar(sql::MESSAGE_ID)
                 .bind(dedup_key)
                 .fetch_optional(&mut *conn)
-                .await
-            {
-                Err(e) => e.into(),
-                Ok(None) => Ran::Answer(Err(JournalError::Missing(format!("message {dedup_key}")))),
-                Ok(Some(row)) => match row.try_get("id") {
-                    Ok(id) => Ran::Answer(Ok(Answer::Message(MessageInsert::Duplicate(id)))),
-                    Err(e) => e.into(),
-                },
-            }
+                .await?;
+            Ok(match first {
+                Some(id) => Ok(Answer::Message(MessageInsert::Duplicate(id))),
+                None => Err(JournalError::Missing(format!("message {dedup_key}"))),
+            })
         }
         Op::MessageDecoded { id, order } => {
-            match sqlx::query("UPDATE messages SET order_id = $1 WHERE id = $2")
+            let updated = sqlx::query(sql::MESSAGE_DECODED)
                 .bind(order)
                 .bind(id)
                 .execute(&mut *conn)
-                .await
-            {
-                Err(e) => e.into(),
-                Ok(r) if r.rows_affected() == 0 => {
-                    Ran::Answer(Err(JournalError::Missing(format!("message {id}"))))
-                }
-                Ok(_) => Ran::Answer(Ok(Answer::Done)),
-            }
+                .await?;
+            Ok(ops::done_or_missing_message(updated.rows_affected(), *id))
         }
         Op::DeadLetter { id, reason } => {
-            match sqlx::query("UPDATE messages SET dead_letter_reason = $1 WHERE id = $2")
+            let updated = sqlx::query(sql::DEAD_LETTER)
                 .bind(reason)
                 .bind(id)
                 .execute(&mut *conn)
-                .await
-            {
-                Err(e) => e.into(),
-                Ok(r) if r.rows_affected() == 0 => {
-                    Ran::Answer(Err(JournalError::Missing(format!("message {id}"))))
-                }
-                Ok(_) => Ran::Answer(Ok(Answer::Done)),
-            }
+                .await?;
+            Ok(ops::done_or_missing_message(updated.rows_affected(), *id))
         }
     }
 }
 
-/// Whether a recorded amendment (shop, order, amendment JSON) is the one asked again: the
-/// same shop and order and an equal target (amounts compare by value, so `8.0` and `8.00` are
-/// the same target).
-fn same_amendment(
-    key: &str,
-    recorded: (&str, &str, &str),
-    asked: (&str, &str, &str),
-) -> Result<bool, JournalError> {
-    if recorded.0 != asked.0 || recorded.1 != asked.1 {
-        return Ok(false);
-    }
-    if recorded.2 == asked.2 {
-        return Ok(true);
-    }
-    let parse = |text: &str| {
-        serde_json::from_str::<Amendment>(text).map_err(|e| JournalError::Corrupt {
-            key: key.to_owned(),
-            reason: format!("amendment: {e}"),
-        })
-    };
-    Ok(parse(recorded.2)? == parse(asked.2)?)
-}
-
 /// The recorded state of `key`, if any.
-async fn state_of(
-    conn: &mut SqliteConnection,
-    key: &str,
-) -> Result<Result<Option<AmendmentState>, JournalError>, sqlx::Error> {
-    let row = sqlx::query("SELECT state FROM amendments WHERE idempotency_key = $1")
+async fn state_of(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(sql::STATE_OF)
         .bind(key)
         .fetch_optional(&mut *conn)
-        .await?;
-    Ok(match row {
-        None => Ok(None),
-        Some(r) => parse_state(key, &r.try_get::<String, _>("state")?).map(Some),
-    })
+        .await
 }
 
 async fn record_outcome(
@@ -656,71 +528,38 @@ async fn record_outcome(
     outcome: &str,
     reply: Option<&str>,
     now: i64,
-) -> Result<Ran, sqlx::Error> {
-    let updated = sqlx::query(
-        "UPDATE amendments SET state = $1, outcome = $2, platform_reply = $3, updated_at = $4 \
-         WHERE idempotency_key = $5 AND state IN ('planned', 'sent', 'undelivered')",
-    )
-    .bind(state.as_str())
-    .bind(outcome)
-    .bind(reply)
-    .bind(now)
-    .bind(key)
-    .execute(&mut *conn)
-    .await?;
+) -> Ran {
+    let updated: Option<(String, String)> = sqlx::query_as(sql::RECORD_OUTCOME)
+        .bind(state.as_str())
+        .bind(outcome)
+        .bind(reply)
+        .bind(now)
+        .bind(key)
+        .fetch_optional(&mut *conn)
+        .await?;
 
-    if updated.rows_affected() == 1 {
+    if updated.is_some() {
         if matches!(
             state,
             AmendmentState::Acknowledged | AmendmentState::Confirmed
         ) {
-            // (Confirmed here: left in doubt and found applied by a read.)
-            // The revision the platform now holds: the one planned, or the one after the last
-            // recorded if another amendment of the same snapshot got there first. Once per
-            // key: only the update above, from planned or sent, gets here.
-            sqlx::query(
-                "INSERT INTO revisions (shop, order_id, revision, idempotency_key, applied_at) \
-                 SELECT a.shop, a.order_id, \
-                 CASE WHEN COALESCE(a.next_revision, 0) > (SELECT COALESCE(MAX(r.revision), 0) \
-                   FROM revisions r WHERE r.shop = a.shop AND r.order_id = a.order_id) \
-                 THEN a.next_revision \
-                 ELSE (SELECT COALESCE(MAX(r.revision), 0) + 1 \
-                   FROM revisions r WHERE r.shop = a.shop AND r.order_id = a.order_id) END, \
-                 a.idempotency_key, $2 \
-                 FROM amendments a WHERE a.idempotency_key = $1",
-            )
-            .bind(key)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
+            // (Confirmed here: left in doubt and found applied by a read.) The transaction
+            // holds SQLite's write lock, so no other acknowledgement runs in between.
+            sqlx::query(sql::APPEND_REVISION)
+                .bind(key)
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
         }
-        return Ok(Ran::Answer(Ok(Answer::Done)));
+        return Ok(Ok(Answer::Done));
     }
 
     // Nothing changed: find out why (nothing was written).
-    let row = sqlx::query("SELECT state, outcome FROM amendments WHERE idempotency_key = $1")
+    let recorded = sqlx::query_as::<Sqlite, RecordedOutcome>(sql::RECORDED_OUTCOME)
         .bind(key)
         .fetch_optional(&mut *conn)
         .await?;
-    let Some(row) = row else {
-        return Ok(Ran::Answer(Err(JournalError::Missing(key.to_owned()))));
-    };
-    let recorded_state = match parse_state(key, &row.try_get::<String, _>("state")?) {
-        Ok(s) => s,
-        Err(e) => return Ok(Ran::Answer(Err(e))),
-    };
-    let recorded: Option<String> = row.try_get("outcome")?;
-    if recorded.as_deref() == Some(outcome) {
-        // The same outcome again (a resume after a crash between the platform's reply and the
-        // caller's next step): already durable, nothing to do.
-        return Ok(Ran::Answer(Ok(Answer::Done)));
-    }
-    Ok(Ran::Answer(Err(JournalError::Conflict {
-        key: key.to_owned(),
-        reason: format!(
-            "it is already {recorded_state} with a different outcome; refusing to record {state}"
-        ),
-    })))
+    Ok(ops::outcome_again(key, recorded.as_ref(), outcome, state))
 }
 
 async fn reconcile(
@@ -730,61 +569,40 @@ async fn reconcile(
     message_id: Option<i64>,
     note: Option<&str>,
     now: i64,
-) -> Result<Ran, sqlx::Error> {
-    // Every refusal is decided before anything is written.
-    let recorded = match state_of(conn, key).await? {
-        Ok(s) => s,
-        Err(e) => return Ok(Ran::Answer(Err(e))),
-    };
-    match recorded {
-        None => return Ok(Ran::Answer(Err(JournalError::Missing(key.to_owned())))),
-        Some(
-            AmendmentState::Acknowledged | AmendmentState::Confirmed | AmendmentState::Flagged,
-        ) => {}
-        Some(recorded) => {
-            return Ok(Ran::Answer(Err(JournalError::Conflict {
-                key: key.to_owned(),
-                reason: format!(
-                    "it is {recorded}; only an acknowledged amendment can be reconciled"
-                ),
-            })));
-        }
+) -> Ran {
+    // Every refusal is decided before anything is written (the transaction holds the write
+    // lock, so the state read is the state changed).
+    let recorded = state_of(conn, key).await?;
+    if let Err(refusal) = ops::may_reconcile(key, recorded.as_deref()) {
+        return Ok(Err(refusal));
     }
     if let Some(message_id) = message_id {
-        let message = sqlx::query("SELECT id FROM messages WHERE id = $1")
+        let message: Option<i64> = sqlx::query_scalar(sql::MESSAGE_EXISTS)
             .bind(message_id)
             .fetch_optional(&mut *conn)
             .await?;
         if message.is_none() {
-            return Ok(Ran::Answer(Err(JournalError::Missing(format!(
-                "message {message_id}"
-            )))));
+            return Ok(Err(JournalError::Missing(format!("message {message_id}"))));
         }
     }
-    sqlx::query(
-        "UPDATE amendments SET state = $1, note = $2, updated_at = $3 \
-         WHERE idempotency_key = $4",
-    )
-    .bind(state.as_str())
-    .bind(note)
-    .bind(now)
-    .bind(key)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query(sql::SET_RECONCILED)
+        .bind(state.as_str())
+        .bind(note)
+        .bind(now)
+        .bind(key)
+        .execute(&mut *conn)
+        .await?;
     // A confirmation by read has no message: the amendment's state and note are its record.
     let Some(message_id) = message_id else {
-        return Ok(Ran::Answer(Ok(Answer::Done)));
+        return Ok(Ok(Answer::Done));
     };
-    sqlx::query(
-        "INSERT INTO reconciliations (idempotency_key, message_id, state, note, at) \
-         VALUES ($1, $2, $3, $4, $5)",
-    )
-    .bind(key)
-    .bind(message_id)
-    .bind(state.as_str())
-    .bind(note)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(Ran::Answer(Ok(Answer::Done)))
+    sqlx::query(sql::INSERT_RECONCILIATION)
+        .bind(key)
+        .bind(message_id)
+        .bind(state.as_str())
+        .bind(note)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Ok(Answer::Done))
 }

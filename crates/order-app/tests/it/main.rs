@@ -6,3 +6,4 @@ mod cli;
 mod journal_view;
 mod reads;
 mod serve;
+mod worker;

@@ -1,7 +1,8 @@
-//! The SQLite journal against the domain's journal port.
+//! What only the SQLite journal does: files, the process lock, durability settings, crash
+//! recovery, checkpoints, migrations from older schemas. The port's behaviours, common to every
+//! backend, are in `contract.rs`.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,10 +13,10 @@ use order_domain::{
 };
 use order_journal::SqliteJournal;
 
-const ORDER_ID: &str = "2198111437768747370";
-const LINE_ID: &str = "2198111437768747371";
+pub(crate) const ORDER_ID: &str = "2198111437768747370";
+pub(crate) const LINE_ID: &str = "2198111437768747371";
 
-fn order(id: &str) -> Order {
+pub(crate) fn order(id: &str) -> Order {
     serde_json::from_str(&format!(
         r#"{{
             "id": "{id}", "status": "awaiting_payment", "currency": "CNY", "trade_type": "6",
@@ -27,7 +28,7 @@ fn order(id: &str) -> Order {
 }
 
 /// An intent to set the line to `line_total` and the freight to zero on vv-tool 1688.
-fn intent_for(key: &str, order_id: &str, line_total: &str) -> Intent {
+pub(crate) fn intent_for(key: &str, order_id: &str, line_total: &str) -> Intent {
     let order = order(order_id);
     let amendment: Amendment = serde_json::from_str(&format!(
         r#"{{ "lines": {{ "{LINE_ID}": "{line_total}" }}, "freight": "0" }}"#
@@ -43,23 +44,23 @@ fn intent_for(key: &str, order_id: &str, line_total: &str) -> Intent {
     }
 }
 
-fn intent(key: &str) -> Intent {
+pub(crate) fn intent(key: &str) -> Intent {
     intent_for(key, ORDER_ID, "0.30")
 }
 
-fn key(k: &str) -> IdempotencyKey {
+pub(crate) fn key(k: &str) -> IdempotencyKey {
     IdempotencyKey::new(k).unwrap()
 }
 
-fn at(ms: i64) -> Timestamp {
+pub(crate) fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(1_727_000_000_000 + ms)
 }
 
-fn ack(reply: &str) -> Outcome {
+pub(crate) fn ack(reply: &str) -> Outcome {
     Outcome::Acknowledged(Receipt::new(reply))
 }
 
-fn inbound(dedup: &str, raw: &str, ms: i64) -> InboundRecord {
+pub(crate) fn inbound(dedup: &str, raw: &str, ms: i64) -> InboundRecord {
     InboundRecord {
         dedup_key: dedup.to_owned(),
         source: "1688-push".to_owned(),
@@ -73,10 +74,10 @@ async fn memory() -> SqliteJournal {
 }
 
 /// A unique directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> Self {
+    pub(crate) fn new(tag: &str) -> Self {
         static N: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -91,7 +92,7 @@ impl TempDir {
         TempDir(dir)
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("sqlite://{}", self.0.join("journal.db").display())
     }
 }
@@ -115,101 +116,6 @@ async fn raw_column(url: &str, column: &str, k: &str) -> Option<String> {
     let value = row.try_get::<Option<String>, _>(0).unwrap();
     pool.close().await;
     value
-}
-
-#[tokio::test]
-async fn begin_is_new_then_unfinished_then_finished() {
-    let j = memory().await;
-    let i = intent("k-resume");
-    assert_eq!(j.begin(&i, at(0)).await.unwrap(), Begin::New);
-    assert_eq!(
-        j.begin(&i, at(1)).await.unwrap(),
-        Begin::Unfinished(AmendmentState::Planned)
-    );
-    j.mark_sent(&i.key, at(2)).await.unwrap();
-    // A crash after marking sent: resume sends again (the amendment is absolute).
-    assert_eq!(
-        j.begin(&i, at(3)).await.unwrap(),
-        Begin::Unfinished(AmendmentState::Sent)
-    );
-    j.mark_sent(&i.key, at(4)).await.unwrap();
-    j.record_outcome(&i.key, &ack("{\"success\":true}"), at(5))
-        .await
-        .unwrap();
-    // A crash after the outcome: resume must not send again.
-    assert_eq!(
-        j.begin(&i, at(6)).await.unwrap(),
-        Begin::Finished(AmendmentState::Acknowledged)
-    );
-
-    let records = j.amendments(None).await.unwrap();
-    assert_eq!(records.len(), 1);
-    let r = &records[0];
-    assert_eq!(r.intent, i);
-    assert_eq!(r.state, AmendmentState::Acknowledged);
-    assert_eq!(r.outcome, Some(ack("{\"success\":true}")));
-    assert_eq!(r.recorded_at, at(0));
-    assert_eq!(r.updated_at, at(5));
-}
-
-#[tokio::test]
-async fn outcomes_are_final_and_recording_the_same_one_again_is_harmless() {
-    let j = memory().await;
-    let i = intent("k-final");
-    j.begin(&i, at(0)).await.unwrap();
-    let failed = Outcome::Failed(PlatformError::new(
-        PlatformErrorKind::WrongState,
-        Some("500_2".into()),
-        "订单状态不允许改价",
-    ));
-    j.record_outcome(&i.key, &failed, at(1)).await.unwrap();
-    // Same outcome again: a resume that re-records it.
-    j.record_outcome(&i.key, &failed, at(2)).await.unwrap();
-    // A different outcome: refused, the first one stands.
-    let err = j
-        .record_outcome(&i.key, &ack("{}"), at(3))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, JournalError::Conflict { .. }), "{err}");
-    let err = j.mark_sent(&i.key, at(4)).await.unwrap_err();
-    assert!(matches!(err, JournalError::Conflict { .. }), "{err}");
-
-    let r = &j.amendments(None).await.unwrap()[0];
-    assert_eq!(r.state, AmendmentState::Failed);
-    assert_eq!(r.outcome, Some(failed));
-    assert_eq!(r.updated_at, at(1));
-    assert_eq!(
-        j.begin(&i, at(5)).await.unwrap(),
-        Begin::Finished(AmendmentState::Failed)
-    );
-}
-
-#[tokio::test]
-async fn unknown_keys_and_messages_are_missing() {
-    let j = memory().await;
-    let k = key("k-none");
-    assert!(matches!(
-        j.mark_sent(&k, at(0)).await,
-        Err(JournalError::Missing(_))
-    ));
-    assert!(matches!(
-        j.record_outcome(&k, &ack("{}"), at(0)).await,
-        Err(JournalError::Missing(_))
-    ));
-    assert!(matches!(
-        j.reconcile(&k, AmendmentState::Confirmed, 1, None, at(0))
-            .await,
-        Err(JournalError::Missing(_))
-    ));
-    assert!(matches!(
-        j.dead_letter(42, "bad").await,
-        Err(JournalError::Missing(_))
-    ));
-    let order = OrderId::new(ORDER_ID).unwrap();
-    assert!(matches!(
-        j.message_decoded(42, &order).await,
-        Err(JournalError::Missing(_))
-    ));
 }
 
 #[tokio::test]
@@ -295,207 +201,6 @@ async fn money_and_long_ids_are_exact_after_a_round_trip() {
 }
 
 #[tokio::test]
-async fn a_rejected_intent_round_trips_with_its_rejection() {
-    let j = memory().await;
-    // Raising the price is refused by vv-tool's lower-only rule.
-    let i = intent_for("k-raise", ORDER_ID, "200.00");
-    let rejection = i.plan.clone().unwrap_err();
-    assert_eq!(j.begin(&i, at(0)).await.unwrap(), Begin::New);
-    j.record_outcome(&i.key, &Outcome::Rejected(rejection.clone()), at(1))
-        .await
-        .unwrap();
-    let r = &j.amendments(None).await.unwrap()[0];
-    assert_eq!(r.intent.plan, Err(rejection.clone()));
-    assert_eq!(r.state, AmendmentState::Rejected);
-    assert_eq!(r.outcome, Some(Outcome::Rejected(rejection)));
-    assert!(
-        j.revisions(&OrderId::new(ORDER_ID).unwrap())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-}
-
-#[tokio::test]
-async fn acknowledged_amendments_become_successive_revisions() {
-    let j = memory().await;
-    let first = intent_for("k-rev-1", ORDER_ID, "90.00");
-    let second = intent_for("k-rev-2", ORDER_ID, "80.00");
-    // Both planned against the same snapshot: both expect revision 1.
-    assert_eq!(first.plan.as_ref().unwrap().next_revision(), 1);
-    assert_eq!(second.plan.as_ref().unwrap().next_revision(), 1);
-    for (n, i) in [&first, &second].into_iter().enumerate() {
-        let t = i64::try_from(n).unwrap() * 10;
-        j.begin(i, at(t)).await.unwrap();
-        j.record_outcome(&i.key, &ack("{}"), at(t + 1))
-            .await
-            .unwrap();
-        // Recording the same acknowledgement again adds no revision.
-        j.record_outcome(&i.key, &ack("{}"), at(t + 2))
-            .await
-            .unwrap();
-    }
-    let order = OrderId::new(ORDER_ID).unwrap();
-    let revisions = j.revisions(&order).await.unwrap();
-    let got: Vec<(u32, &str)> = revisions
-        .iter()
-        .map(|r| (r.revision, r.key.as_str()))
-        .collect();
-    assert_eq!(got, vec![(1, "k-rev-1"), (2, "k-rev-2")]);
-    assert_eq!(revisions[1].applied_at, at(11));
-
-    // Latest revision first.
-    let acked = j.acknowledged_for_order(&order).await.unwrap();
-    let keys: Vec<&str> = acked.iter().map(|r| r.intent.key.as_str()).collect();
-    assert_eq!(keys, vec!["k-rev-2", "k-rev-1"]);
-}
-
-#[tokio::test]
-async fn duplicate_messages_report_the_first_id() {
-    let j = memory().await;
-    let raw =
-        r#"{"type":"ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY","data":{"orderId":2198111437768747370}}"#;
-    let first = j.record_message(&inbound("nonce-1", raw, 0)).await.unwrap();
-    let MessageInsert::New(id) = first else {
-        panic!("expected a new message, got {first:?}");
-    };
-    let again = j
-        .record_message(&inbound("nonce-1", "different body", 5))
-        .await
-        .unwrap();
-    assert_eq!(again, MessageInsert::Duplicate(id));
-    let other = j.record_message(&inbound("nonce-2", raw, 1)).await.unwrap();
-    assert!(matches!(other, MessageInsert::New(o) if o != id));
-
-    let all = j.messages(false).await.unwrap();
-    assert_eq!(all.len(), 2);
-    // Newest first; the first body is kept verbatim.
-    assert_eq!(all[0].record.dedup_key, "nonce-2");
-    assert_eq!(all[1].id, id);
-    assert_eq!(all[1].record, inbound("nonce-1", raw, 0));
-}
-
-#[tokio::test]
-async fn dead_letters_are_kept_and_listed() {
-    let j = memory().await;
-    let MessageInsert::New(good) = j
-        .record_message(&inbound("n-good", "{\"ok\":1}", 0))
-        .await
-        .unwrap()
-    else {
-        panic!("expected new");
-    };
-    let MessageInsert::New(bad) = j
-        .record_message(&inbound("n-bad", "不是 JSON", 1))
-        .await
-        .unwrap()
-    else {
-        panic!("expected new");
-    };
-    let order = OrderId::new(ORDER_ID).unwrap();
-    j.message_decoded(good, &order).await.unwrap();
-    j.dead_letter(bad, "expected value at line 1 column 1")
-        .await
-        .unwrap();
-
-    let dead = j.messages(true).await.unwrap();
-    assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].id, bad);
-    assert_eq!(dead[0].record.raw, "不是 JSON".as_bytes());
-    assert_eq!(
-        dead[0].dead_letter_reason.as_deref(),
-        Some("expected value at line 1 column 1")
-    );
-    let all = j.messages(false).await.unwrap();
-    assert_eq!(all.len(), 2);
-    let decoded = all.iter().find(|m| m.id == good).unwrap();
-    assert_eq!(decoded.order, Some(order));
-    assert_eq!(decoded.dead_letter_reason, None);
-    assert_eq!(j.message_counts().await.unwrap(), (2, 1));
-    let by_key = j.message_by_dedup_key("n-bad").await.unwrap().unwrap();
-    assert_eq!(&by_key, &dead[0]);
-    assert_eq!(j.message_by_dedup_key("n-none").await.unwrap(), None);
-}
-
-#[tokio::test]
-async fn reconcile_confirms_or_flags_acknowledged_amendments() {
-    let j = memory().await;
-    let a = intent_for("k-a", ORDER_ID, "90.00");
-    let b = intent_for("k-b", "58218860983545941", "80.00");
-    let c = intent_for("k-c", "58218860983545942", "70.00");
-    for (n, i) in [&a, &b, &c].into_iter().enumerate() {
-        let t = i64::try_from(n).unwrap();
-        j.begin(i, at(t)).await.unwrap();
-    }
-    j.record_outcome(&a.key, &ack("{}"), at(10)).await.unwrap();
-    j.record_outcome(&b.key, &ack("{}"), at(11)).await.unwrap();
-    let MessageInsert::New(m1) = j.record_message(&inbound("m1", "{}", 20)).await.unwrap() else {
-        panic!("expected new");
-    };
-    let MessageInsert::New(m2) = j.record_message(&inbound("m2", "{}", 21)).await.unwrap() else {
-        panic!("expected new");
-    };
-
-    let backlog = j.unconfirmed_acknowledged().await.unwrap();
-    let keys: Vec<&str> = backlog.iter().map(|r| r.intent.key.as_str()).collect();
-    assert_eq!(keys, vec!["k-a", "k-b"]);
-
-    j.reconcile(&a.key, AmendmentState::Confirmed, m1, None, at(30))
-        .await
-        .unwrap();
-    j.reconcile(
-        &b.key,
-        AmendmentState::Flagged,
-        m2,
-        Some("message says 85.00, journal says 80.00"),
-        at(31),
-    )
-    .await
-    .unwrap();
-
-    // Not acknowledged: refused. Unknown message: missing. Not a reconciliation state: refused.
-    assert!(matches!(
-        j.reconcile(&c.key, AmendmentState::Confirmed, m1, None, at(32))
-            .await,
-        Err(JournalError::Conflict { .. })
-    ));
-    assert!(matches!(
-        j.reconcile(&a.key, AmendmentState::Confirmed, 9999, None, at(33))
-            .await,
-        Err(JournalError::Missing(_))
-    ));
-    assert!(matches!(
-        j.reconcile(&a.key, AmendmentState::Failed, m1, None, at(34))
-            .await,
-        Err(JournalError::Conflict { .. })
-    ));
-
-    let records = j.amendments(None).await.unwrap();
-    let by_key = |k: &str| records.iter().find(|r| r.intent.key.as_str() == k).unwrap();
-    assert_eq!(by_key("k-a").state, AmendmentState::Confirmed);
-    assert_eq!(by_key("k-a").updated_at, at(30));
-    assert_eq!(by_key("k-b").state, AmendmentState::Flagged);
-    assert_eq!(
-        by_key("k-b").note.as_deref(),
-        Some("message says 85.00, journal says 80.00")
-    );
-    assert_eq!(by_key("k-c").state, AmendmentState::Planned);
-    // Reconciled amendments keep their acknowledged outcome.
-    assert_eq!(by_key("k-a").outcome, Some(ack("{}")));
-    assert!(j.unconfirmed_acknowledged().await.unwrap().is_empty());
-    let a_order = OrderId::new(ORDER_ID).unwrap();
-    assert_eq!(j.acknowledged_for_order(&a_order).await.unwrap().len(), 1);
-
-    let counts = j.counts_by_state().await.unwrap();
-    assert_eq!(counts.len(), AmendmentState::ALL.len());
-    let count = |s: AmendmentState| counts.iter().find(|(c, _)| *c == s).unwrap().1;
-    assert_eq!(count(AmendmentState::Planned), 1);
-    assert_eq!(count(AmendmentState::Confirmed), 1);
-    assert_eq!(count(AmendmentState::Flagged), 1);
-    assert_eq!(count(AmendmentState::Acknowledged), 0);
-}
-
-#[tokio::test]
 async fn a_file_journal_persists_across_reopen() {
     let dir = TempDir::new("reopen");
     let url = dir.url();
@@ -529,46 +234,6 @@ async fn a_file_journal_persists_across_reopen() {
     ));
     assert_eq!(j.amendments(None).await.unwrap().len(), 2);
     j.close().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_begins_of_one_key_yield_exactly_one_new() {
-    let dir = TempDir::new("concurrent");
-    let j = Arc::new(SqliteJournal::open(&dir.url()).await.unwrap());
-    let i = Arc::new(intent("k-race"));
-    let tasks: Vec<_> = (0..32)
-        .map(|n| {
-            let (j, i) = (Arc::clone(&j), Arc::clone(&i));
-            tokio::spawn(async move { j.begin(&i, at(n)).await })
-        })
-        .collect();
-    let mut new = 0;
-    for t in tasks {
-        match t.await.unwrap().unwrap() {
-            Begin::New => new += 1,
-            Begin::Unfinished(AmendmentState::Planned) => {}
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    assert_eq!(new, 1);
-    assert_eq!(j.amendments(None).await.unwrap().len(), 1);
-    j.close().await;
-
-    // The same on an in-memory journal (one shared connection).
-    let m = Arc::new(memory().await);
-    let tasks: Vec<_> = (0..32)
-        .map(|n| {
-            let (m, i) = (Arc::clone(&m), Arc::clone(&i));
-            tokio::spawn(async move { m.begin(&i, at(n)).await })
-        })
-        .collect();
-    let mut new = 0;
-    for t in tasks {
-        if t.await.unwrap().unwrap() == Begin::New {
-            new += 1;
-        }
-    }
-    assert_eq!(new, 1);
 }
 
 #[tokio::test]
@@ -792,111 +457,12 @@ async fn a_journal_from_before_the_later_migrations_is_migrated_and_readable() {
     assert_eq!(unused, 0, "0002 drops the unused index");
 }
 
-fn platform_error(kind: PlatformErrorKind, code: &str) -> PlatformError {
+pub(crate) fn platform_error(kind: PlatformErrorKind, code: &str) -> PlatformError {
     PlatformError::new(kind, Some(code.into()), "平台返回")
 }
 
 fn file_of(url: &str) -> PathBuf {
     PathBuf::from(url.strip_prefix("sqlite://").unwrap())
-}
-
-#[tokio::test]
-async fn a_failure_that_never_reached_the_platform_is_undelivered_and_sent_again() {
-    let j = memory().await;
-    for (k, kind) in [
-        ("k-transient", PlatformErrorKind::Transient),
-        ("k-rate", PlatformErrorKind::RateLimited),
-        ("k-quota", PlatformErrorKind::QuotaExhausted),
-    ] {
-        let i = intent(k);
-        j.begin(&i, at(0)).await.unwrap();
-        j.mark_sent(&i.key, at(1)).await.unwrap();
-        let failed = Outcome::Failed(platform_error(kind, "503"));
-        j.record_outcome(&i.key, &failed, at(2)).await.unwrap();
-        // Not finished: the next run sends it again, and may record what the platform says.
-        assert_eq!(
-            j.begin(&i, at(3)).await.unwrap(),
-            Begin::Unfinished(AmendmentState::Undelivered),
-            "{k}"
-        );
-        j.mark_sent(&i.key, at(4)).await.unwrap();
-        j.record_outcome(&i.key, &ack("{}"), at(5)).await.unwrap();
-        assert_eq!(
-            j.begin(&i, at(6)).await.unwrap(),
-            Begin::Finished(AmendmentState::Acknowledged),
-            "{k}"
-        );
-    }
-    // The platform saying no is final.
-    let i = intent("k-refused");
-    j.begin(&i, at(0)).await.unwrap();
-    j.mark_sent(&i.key, at(1)).await.unwrap();
-    let refused = Outcome::Failed(platform_error(PlatformErrorKind::WrongState, "100003"));
-    j.record_outcome(&i.key, &refused, at(2)).await.unwrap();
-    assert_eq!(
-        j.begin(&i, at(3)).await.unwrap(),
-        Begin::Finished(AmendmentState::Failed)
-    );
-    assert!(matches!(
-        j.mark_sent(&i.key, at(4)).await,
-        Err(JournalError::Conflict { .. })
-    ));
-}
-
-#[tokio::test]
-async fn a_resend_refused_as_stale_is_in_doubt_not_failed() {
-    let j = memory().await;
-    let conflict = platform_error(PlatformErrorKind::Conflict, "isv.order-version-stale");
-    let i = intent("k-stale");
-    j.begin(&i, at(0)).await.unwrap();
-    j.mark_sent(&i.key, at(1)).await.unwrap();
-    // An interrupted run sent it; this run sends it again and the platform refuses it.
-    let outcome = Outcome::failure(conflict.clone(), true);
-    assert_eq!(outcome, Outcome::StaleResend(conflict.clone()));
-    j.record_outcome(&i.key, &outcome, at(2)).await.unwrap();
-    assert_eq!(
-        j.begin(&i, at(3)).await.unwrap(),
-        Begin::Finished(AmendmentState::InDoubt)
-    );
-    let rec = &j.amendments(None).await.unwrap()[0];
-    assert_eq!(rec.state, AmendmentState::InDoubt);
-    assert_eq!(rec.outcome, Some(Outcome::StaleResend(conflict.clone())));
-    // A conflict on a first send is the platform saying no.
-    assert_eq!(
-        Outcome::failure(conflict.clone(), false).state(),
-        AmendmentState::Failed
-    );
-}
-
-#[tokio::test]
-async fn a_key_reused_for_a_different_amendment_is_refused_and_the_recorded_one_stands() {
-    let j = memory().await;
-    j.begin(&intent_for("k-reuse", ORDER_ID, "0.30"), at(0))
-        .await
-        .unwrap();
-    let err = j
-        .begin(&intent_for("k-reuse", ORDER_ID, "0.40"), at(1))
-        .await
-        .unwrap_err();
-    assert!(matches!(err, JournalError::KeyReused { .. }), "{err}");
-    let other_order = j
-        .begin(&intent_for("k-reuse", "2198111437768747999", "0.30"), at(1))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(other_order, JournalError::KeyReused { .. }),
-        "{other_order}"
-    );
-    // The same target written differently is the same amendment.
-    assert_eq!(
-        j.begin(&intent_for("k-reuse", ORDER_ID, "0.3"), at(2))
-            .await
-            .unwrap(),
-        Begin::Unfinished(AmendmentState::Planned)
-    );
-    let recs = j.amendments(None).await.unwrap();
-    assert_eq!(recs.len(), 1);
-    assert_eq!(recs[0].intent.amendment, intent("k").amendment);
 }
 
 #[tokio::test]
@@ -971,49 +537,6 @@ async fn after_a_checkpoint_the_db_file_alone_holds_every_row() {
         std::fs::metadata(&wal).map_or(0, |m| m.len()) == 0,
         "the log still holds data after close"
     );
-}
-
-#[tokio::test]
-async fn pages_of_amendments_cover_every_row_once_newest_first() {
-    let j = memory().await;
-    for n in 0..25 {
-        // Two amendments per millisecond, so that the key breaks ties.
-        let i = intent_for(&format!("k-{n:02}"), &format!("{}", 8000 + n % 3), "0.30");
-        j.begin(&i, at(n / 2)).await.unwrap();
-    }
-    let all = j.amendments(None).await.unwrap();
-    let mut paged = Vec::new();
-    let mut after = None;
-    loop {
-        let page = j
-            .amendments_page(None, None, after.as_ref(), 10)
-            .await
-            .unwrap();
-        assert!(page.len() <= 10);
-        let Some(last) = page.last().cloned() else {
-            break;
-        };
-        paged.extend(page);
-        after = Some(last);
-    }
-    assert_eq!(paged, all);
-    // Filtered by order and by state.
-    let order = OrderId::new("8001").unwrap();
-    let of_order = j
-        .amendments_page(Some(&order), None, None, 100)
-        .await
-        .unwrap();
-    assert_eq!(of_order, j.amendments(Some(&order)).await.unwrap());
-    let planned = j
-        .amendments_page(None, Some(AmendmentState::Planned), None, 5)
-        .await
-        .unwrap();
-    assert_eq!(planned, all[..5]);
-    let none = j
-        .amendments_page(None, Some(AmendmentState::Acknowledged), None, 5)
-        .await
-        .unwrap();
-    assert!(none.is_empty());
 }
 
 #[tokio::test]
@@ -1129,97 +652,4 @@ async fn a_page_reads_only_its_own_rows() {
         Err(JournalError::Corrupt { .. })
     ));
     j.close().await;
-}
-
-#[tokio::test]
-async fn an_in_doubt_amendment_confirmed_by_a_read_is_a_revision_and_is_final() {
-    let j = memory().await;
-    let i = intent("k-read-1");
-    j.begin(&i, at(0)).await.unwrap();
-    j.mark_sent(&i.key, at(1)).await.unwrap();
-    let read = Outcome::ConfirmedByRead(Box::new(order(ORDER_ID)));
-    j.record_outcome(&i.key, &read, at(2)).await.unwrap();
-    let order_id = OrderId::new(ORDER_ID).unwrap();
-    let recs = j.amendments(Some(&order_id)).await.unwrap();
-    assert_eq!(recs[0].state, AmendmentState::Confirmed);
-    assert_eq!(
-        recs[0].outcome.as_ref(),
-        Some(&read),
-        "the order as read is kept"
-    );
-    let revisions = j.revisions(&order_id).await.unwrap();
-    assert_eq!(revisions.len(), 1, "it landed: one revision");
-    // The journal's count, used where a read carries none.
-    let shop = ShopId::new("vv-main").unwrap();
-    assert_eq!(j.applied_revisions(&shop, &order_id).await.unwrap(), 1);
-    let other = ShopId::new("vv-other").unwrap();
-    assert_eq!(j.applied_revisions(&other, &order_id).await.unwrap(), 0);
-    assert!(matches!(
-        j.begin(&i, at(3)).await.unwrap(),
-        Begin::Finished(AmendmentState::Confirmed)
-    ));
-}
-
-#[tokio::test]
-async fn a_read_confirms_or_flags_only_acknowledged_amendments_without_a_message() {
-    let j = memory().await;
-    let i = intent("k-read-2");
-    j.begin(&i, at(0)).await.unwrap();
-    // Not acknowledged yet: refused, nothing written.
-    let e = j
-        .confirm_by_read(&i.key, AmendmentState::Confirmed, None, at(1))
-        .await
-        .unwrap_err();
-    assert!(matches!(e, JournalError::Conflict { .. }), "{e:?}");
-    j.record_outcome(&i.key, &ack("{}"), at(2)).await.unwrap();
-    let e = j
-        .confirm_by_read(&i.key, AmendmentState::Failed, None, at(3))
-        .await
-        .unwrap_err();
-    assert!(matches!(e, JournalError::Conflict { .. }), "{e:?}");
-    j.confirm_by_read(
-        &i.key,
-        AmendmentState::Flagged,
-        Some("lines[L]: expected 0.30, found 100.30"),
-        at(4),
-    )
-    .await
-    .unwrap();
-    let recs = j.amendments(None).await.unwrap();
-    assert_eq!(recs[0].state, AmendmentState::Flagged);
-    assert_eq!(
-        recs[0].note.as_deref(),
-        Some("lines[L]: expected 0.30, found 100.30")
-    );
-    assert_eq!(recs[0].updated_at, at(4));
-}
-
-#[tokio::test]
-async fn an_orders_messages_are_listed_newest_first_and_only_its_own() {
-    let j = memory().await;
-    let order = OrderId::new(ORDER_ID).unwrap();
-    let other = OrderId::new("1").unwrap();
-    let mut ids = Vec::new();
-    for (n, (dedup, about)) in [("m-1", &order), ("m-2", &other), ("m-3", &order)]
-        .into_iter()
-        .enumerate()
-    {
-        let t = i64::try_from(n).unwrap();
-        let MessageInsert::New(id) = j.record_message(&inbound(dedup, "{}", t)).await.unwrap()
-        else {
-            panic!("new")
-        };
-        j.message_decoded(id, about).await.unwrap();
-        ids.push(id);
-    }
-    // One stored but never decoded: about no order.
-    j.record_message(&inbound("m-4", "{", 9)).await.unwrap();
-    let got: Vec<i64> = j
-        .messages_for_order(&order)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.id)
-        .collect();
-    assert_eq!(got, vec![ids[2], ids[0]]);
 }
