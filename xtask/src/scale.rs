@@ -10,8 +10,9 @@
 //!    records the batch as queued (it must print `enqueued: N` for every line);
 //! 2. N `ordermod worker --journal postgres://… -c CONFIG --until-empty` processes drain the
 //!    queue; each exits 0 once nothing is left;
-//! 3. the emulators' counters (`/__admin/stats`) and the journal (`ordermod journal --json`)
-//!    are checked with the exactly-once check of `chaos.rs` ([`crate::chaos::Tally`]).
+//! 3. the emulators' counters (`/__admin/stats`) and the line status each worker recorded on
+//!    the queue (read with `psql`: `ordermod journal` reads SQLite only) are checked with the
+//!    exactly-once check of `chaos.rs` ([`crate::chaos::Tally`]).
 //!
 //! **scale**: for 1, 2 and 4 workers, each on a fresh database and a fresh sandbox, a batch
 //! of ≥ 20,000 plannable amendments over 40 shops (WeChat Shop, EM, ICBU, WeChat Channels and
@@ -263,48 +264,67 @@ impl Drop for Fleet {
     }
 }
 
-/// Each amendment's order and final status, from `ordermod journal --json --limit 0`, in the
-/// words of an `apply` report (see [`status_of_record`]).
-fn journal_statuses(ordermod: &Path, journal: &str) -> Result<Vec<(String, String)>, String> {
-    let out = Command::new(ordermod)
-        .args(["journal", "--json", "--limit", "0", "--journal", journal])
+/// Each queued amendment's order and status, in queue order, read from the queue table with
+/// `psql`: the line status a worker recorded when it finished the row (`applied`,
+/// `already_done`, `confirmed_by_read`, `rejected`, `failed`, `in_doubt`, …: the words of an
+/// `apply` report, which [`Tally`] reads), else the row's state (`queued`, `claimed`).
+fn queue_statuses(journal: &str) -> Result<Vec<(String, String)>, String> {
+    let out = Command::new(psql())
+        .arg(journal)
+        .args([
+            "-X",
+            "-q",
+            "-t",
+            "-A",
+            "-F",
+            "\t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            "SELECT order_id, coalesce(outcome, state) FROM queue ORDER BY id",
+        ])
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run ordermod journal: {e}"))?;
+        .map_err(|e| format!("cannot run psql: {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "ordermod journal --json failed ({}): {}",
+            "psql could not read the queue ({}): {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    let v: Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("ordermod journal --json is not JSON: {e}"))?;
-    Ok(v.get("amendments")
-        .and_then(Value::as_array)
-        .ok_or("ordermod journal --json has no amendments")?
-        .iter()
-        .filter_map(status_of_record)
-        .collect())
+    Ok(parse_rows(&String::from_utf8_lossy(&out.stdout)))
 }
 
-/// An amendment record of the journal as `(order id, status)`, with the status named as
-/// [`Tally`] reads an `apply` report: `acknowledged` → `applied`, `confirmed` by a read →
-/// `confirmed_by_read`, `rejected` → `refused`; other states keep their name (`failed`,
-/// `undelivered`, `in_doubt`, `confirmed`, and `queued`, `planned` or `sent` for one left
-/// unfinished).
-fn status_of_record(r: &Value) -> Option<(String, String)> {
-    let order = r.pointer("/intent/order/id")?.as_str()?.to_owned();
-    let state = r.get("state")?.as_str()?;
-    let by_read =
-        r.pointer("/outcome/outcome").and_then(Value::as_str) == Some("confirmed_by_read");
-    let status = match state {
-        "acknowledged" => "applied",
-        "confirmed" if by_read => "confirmed_by_read",
-        "rejected" => "refused",
-        other => other,
-    };
-    Some((order, status.to_owned()))
+/// `psql`: on the `PATH`, else beside the newest server binaries Debian installs.
+fn psql() -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("psql").is_file()));
+    if on_path {
+        return PathBuf::from("psql");
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin").join("psql");
+            bin.is_file().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .map_or_else(|| PathBuf::from("psql"), |(_, p)| p)
+}
+
+/// `psql -tA -F '\t'` rows of two columns.
+fn parse_rows(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        .collect()
 }
 
 /// The order ids of a batch's lines, in order (lines naming no order id are skipped).
@@ -397,7 +417,7 @@ fn scale_run(
     let config = std::fs::read_to_string(&sb.config).map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(batch).map_err(|e| e.to_string())?;
     let least = least_seconds(&config, &text);
-    let statuses = journal_statuses(ordermod, &url)?;
+    let statuses = queue_statuses(&url)?;
     let t = Tally::of(&statuses, &sb.changes_per_order()?, &sb.moves_per_order()?);
     // Every line of this batch is plannable, so each of its orders must have changed once;
     // an order the journal does not name at all is lost too.
@@ -501,11 +521,11 @@ pub fn chaos_workers(
     let left = Duration::from_secs(175).saturating_sub(started.elapsed());
     fleet.wait_all(left)?;
     let secs = started.elapsed().as_secs_f64();
-    let statuses = journal_statuses(ordermod, &url)?;
+    let statuses = queue_statuses(&url)?;
     let t = Tally::of(&statuses, &sb.changes_per_order()?, &sb.moves_per_order()?);
     let unfinished = statuses
         .iter()
-        .filter(|(_, s)| matches!(s.as_str(), "queued" | "planned" | "sent"))
+        .filter(|(_, s)| matches!(s.as_str(), "queued" | "claimed"))
         .count();
     say(format!("chaos_workers: {workers}"));
     say(format!("workers_killed: {kills}"));
@@ -547,41 +567,14 @@ mod tests {
     }
 
     #[test]
-    fn journal_records_read_as_report_statuses() {
-        let rec = |state: &str, outcome: &str| {
-            serde_json::json!({
-                "intent": {"order": {"id": "O1"}, "shop": "s"},
-                "state": state,
-                "outcome": {"outcome": outcome, "detail": {}},
-            })
-        };
-        let s = |v: &Value| status_of_record(v).map(|(_, s)| s);
+    fn reads_psql_rows() {
         assert_eq!(
-            s(&rec("acknowledged", "acknowledged")).as_deref(),
-            Some("applied")
-        );
-        assert_eq!(
-            s(&rec("confirmed", "confirmed_by_read")).as_deref(),
-            Some("confirmed_by_read")
-        );
-        assert_eq!(
-            s(&rec("confirmed", "acknowledged")).as_deref(),
-            Some("confirmed")
-        );
-        assert_eq!(s(&rec("rejected", "rejected")).as_deref(), Some("refused"));
-        assert_eq!(
-            s(&rec("in_doubt", "stale_resend")).as_deref(),
-            Some("in_doubt")
-        );
-        assert_eq!(
-            status_of_record(&rec("failed", "failed"))
-                .map(|(o, _)| o)
-                .as_deref(),
-            Some("O1")
-        );
-        assert_eq!(
-            status_of_record(&serde_json::json!({"state": "sent"})),
-            None
+            parse_rows("371\tapplied\nICBU-9\tconfirmed_by_read\n\n72\tqueued\n"),
+            [
+                ("371".to_owned(), "applied".to_owned()),
+                ("ICBU-9".to_owned(), "confirmed_by_read".to_owned()),
+                ("72".to_owned(), "queued".to_owned()),
+            ]
         );
     }
 
