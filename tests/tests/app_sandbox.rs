@@ -2,11 +2,9 @@
 //! order-sandbox emulators over real HTTP, checked through the emulators' own state.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use order_app::generate::amendments;
 use order_app::input::{AmendmentLine, parse_line};
-use order_app::memory::MemoryJournal;
 use order_app::sandbox::{SandboxRun, wechat_seed};
 use order_app::{App, BatchOptions, Config, Disposition, PlatformKind};
 use order_domain::{AmendmentState, ShopId};
@@ -44,7 +42,7 @@ async fn app_from_config_applies_a_batch_on_the_emulators_and_a_rerun_sends_noth
         order_app::sandbox::seed_order(sb, kind, &a.shop, a.snapshot().unwrap()).unwrap();
     }
     // The same config text a user would write, with secrets from an injected environment.
-    let config = Config::parse(&run.config_toml("memory:")).unwrap();
+    let config = Config::parse(&run.config_toml("sqlite::memory:")).unwrap();
     let app = App::from_config(&config, &run.env()).await.unwrap();
 
     let summary = app
@@ -122,7 +120,7 @@ async fn an_app_built_by_hand_applies_one_amendment_and_reports_platform_errors_
         .unwrap();
     // Not seeded: the platform does not know the order. Build the transport through the
     // registry and hand it to the builder, as an embedder would.
-    let config = Config::parse(&run.config_toml("memory:")).unwrap();
+    let config = Config::parse(&run.config_toml("sqlite::memory:")).unwrap();
     let shop = &config.shops[0];
     let http = order_app::http_client().unwrap();
     let platform =
@@ -130,7 +128,7 @@ async fn an_app_built_by_hand_applies_one_amendment_and_reports_platform_errors_
             .unwrap();
     let app = App::builder()
         .shop(shop.id.clone(), platform)
-        .journal(Arc::new(MemoryJournal::new()))
+        .journal(order_app::open_journal("sqlite::memory:").await.unwrap())
         .build()
         .unwrap();
     let applied = app.apply(&a).await.unwrap();

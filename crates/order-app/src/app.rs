@@ -244,12 +244,12 @@ pub fn http_client() -> Result<transport_core::HttpClient, AppError> {
     transport_core::HttpClient::new(&transport_core::HttpConfig::default()).map_err(AppError::Http)
 }
 
-/// Opens the journal a URL names: `sqlite://FILE`, `sqlite::memory:`, or `memory:` (the
-/// in-process [`MemoryJournal`](crate::memory::MemoryJournal), not durable).
-pub async fn open_journal(url: &str) -> Result<Arc<dyn Journal>, AppError> {
-    if url == "memory:" {
-        return Ok(Arc::new(crate::memory::MemoryJournal::new()));
-    }
+/// Opens the journal a URL names: `sqlite://FILE`, `sqlite::memory:` (private, not durable)
+/// or `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (`postgresql://` too). The app takes it as
+/// an `Arc<dyn Journal>` (an `Arc<AnyJournal>` coerces); the wiring keeps the
+/// [`AnyJournal`](order_journal::AnyJournal) for what lives beside a PostgreSQL journal
+/// ([`AnyJournal::as_postgres`](order_journal::AnyJournal::as_postgres)).
+pub async fn open_journal(url: &str) -> Result<Arc<order_journal::AnyJournal>, AppError> {
     crate::journal::open(url).await
 }
 

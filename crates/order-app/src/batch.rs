@@ -383,8 +383,9 @@ mod tests {
 
     use super::*;
     use crate::input::parse_line;
-    use crate::memory::{MemoryJournal, MemoryPlatform};
+    use crate::memory::MemoryPlatform;
     use crate::registry::SendPacer;
+    use order_journal::SqliteJournal;
 
     fn line(order: &str, target: &str) -> String {
         format!(
@@ -392,9 +393,9 @@ mod tests {
         )
     }
 
-    fn setup() -> (App, Arc<MemoryPlatform>, Arc<MemoryJournal>) {
+    async fn setup() -> (App, Arc<MemoryPlatform>, Arc<SqliteJournal>) {
         let platform = Arc::new(MemoryPlatform::new(transport_wechat_shop::policy()));
-        let journal = Arc::new(MemoryJournal::new());
+        let journal = Arc::new(SqliteJournal::in_memory().await.unwrap());
         let app = App::builder()
             .shop(ShopId::new("wechat-a").unwrap(), platform.clone())
             .journal(journal.clone())
@@ -427,7 +428,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_applies_rejects_reports_bad_lines_and_resumes_without_resending() {
-        let (app, platform, journal) = setup();
+        let (app, platform, journal) = setup().await;
         let text = [
             line("1", "8.00"),
             line("2", "12.00"),
@@ -471,7 +472,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_line_naming_another_platform_than_its_shops_is_an_input_error() {
-        let (app, _, journal) = setup();
+        let (app, _, journal) = setup().await;
         let wrong = line("5", "8.00").replacen('{', r#"{"platform":"vvtool-1688","#, 1);
         let unknown = line("6", "8.00").replacen('{', r#"{"platform":"shopify","#, 1);
         let right = line("7", "8.00").replacen('{', r#"{"platform":"wechat-shop","#, 1);
@@ -504,7 +505,7 @@ mod tests {
     /// `planned`: the resume reports and records it rejected, not done.
     #[tokio::test]
     async fn a_rejection_interrupted_before_it_was_recorded_is_rejected_on_resume() {
-        let (app, platform, journal) = setup();
+        let (app, platform, journal) = setup().await;
         let text = line("12", "11.00"); // above the original 10.00: refused
         let a = parse_line(1, &text).unwrap();
         let plan = order_domain::plan(
@@ -541,7 +542,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unfinished_amendment_is_sent_again_and_a_platform_failure_is_recorded() {
-        let (app, platform, journal) = setup();
+        let (app, platform, journal) = setup().await;
         let a = parse_line(1, &line("9", "5.00")).unwrap();
         // A crash after mark_sent: the journal says sent, no outcome.
         let intent = Intent {
@@ -584,7 +585,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unfinished_amendment_is_held_in_doubt_when_asked_and_sent_once_released() {
-        let (app, platform, journal) = setup();
+        let (app, platform, journal) = setup().await;
         let text = line("11", "5.00");
         let a = parse_line(1, &text).unwrap();
         let intent = Intent {
@@ -642,7 +643,7 @@ mod tests {
     struct Paced {
         inner: MemoryPlatform,
         limiter: transport_core::RateLimiter,
-        journal: Arc<MemoryJournal>,
+        journal: Arc<SqliteJournal>,
         most_sent: std::sync::Mutex<usize>,
     }
 
@@ -689,7 +690,7 @@ mod tests {
         let text = text.join("\n");
         let mut most = Vec::new();
         for paced in [false, true] {
-            let journal = Arc::new(MemoryJournal::new());
+            let journal = Arc::new(SqliteJournal::in_memory().await.unwrap());
             let platform = Arc::new(Paced {
                 inner: MemoryPlatform::new(transport_wechat_shop::policy()),
                 limiter: transport_core::RateLimiter::per_second(Some(RATE)),
@@ -743,7 +744,7 @@ mod tests {
     #[tokio::test]
     async fn a_repeated_line_is_sent_once_and_the_rest_of_the_batch_runs() {
         for concurrency in [1, 8] {
-            let (app, platform, _) = setup();
+            let (app, platform, _) = setup().await;
             let mut text: Vec<String> = vec![line("20", "8.00"); 3];
             text.extend((0..150).map(|n| line(&format!("{}", 1000 + n), "8.00")));
             text.push(line("20", "8.00"));
@@ -772,7 +773,7 @@ mod tests {
             line(order, target).replacen('{', r#"{"key":"same-key","#, 1)
         };
         for concurrency in [1, 8] {
-            let (app, platform, journal) = setup();
+            let (app, platform, journal) = setup().await;
             let text = [
                 keyed("30", "8.00"),
                 keyed("30", "7.00"),
@@ -802,7 +803,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_undelivered_amendment_is_reported_so_and_sent_again_by_the_next_run() {
-        let (app, platform, journal) = setup();
+        let (app, platform, journal) = setup().await;
         platform.fail_next([PlatformError::new(
             PlatformErrorKind::Transient,
             Some("503".into()),
@@ -839,7 +840,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_resend_refused_as_stale_is_reported_in_doubt_with_the_hint() {
-        let (app, platform, journal) = setup();
+        let (app, platform, journal) = setup().await;
         let text = line("50", "5.00");
         let a = parse_line(1, &text).unwrap();
         let intent = Intent {
@@ -895,7 +896,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("journal.db");
         let journal = Arc::new(
-            order_journal::SqliteJournal::open(&format!("sqlite://{}", db.display()))
+            SqliteJournal::open(&format!("sqlite://{}", db.display()))
                 .await
                 .unwrap(),
         );
@@ -916,12 +917,9 @@ mod tests {
         let copy = dir.join("copy");
         std::fs::create_dir_all(&copy).unwrap();
         std::fs::copy(&db, copy.join("journal.db")).unwrap();
-        let alone = order_journal::SqliteJournal::open(&format!(
-            "sqlite://{}",
-            copy.join("journal.db").display()
-        ))
-        .await
-        .unwrap();
+        let alone = SqliteJournal::open(&format!("sqlite://{}", copy.join("journal.db").display()))
+            .await
+            .unwrap();
         let recs = alone.amendments(None).await.unwrap();
         assert_eq!(recs.len(), 30);
         assert!(recs.iter().all(|r| r.state == AmendmentState::Acknowledged));

@@ -11,13 +11,14 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use order_app::{App, BatchOptions, memory::{MemoryJournal, MemoryPlatform}};
+//! use order_app::{App, BatchOptions, memory::MemoryPlatform};
 //! use order_domain::ShopId;
+//! use order_journal::SqliteJournal;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let app = App::builder()
 //!     .shop(ShopId::new("wechat-main")?, Arc::new(MemoryPlatform::new(transport_wechat_shop::policy())))
-//!     .journal(Arc::new(MemoryJournal::new()))
+//!     .journal(Arc::new(SqliteJournal::open("sqlite://ordermod.db").await?))
 //!     .build()?;
 //! let input = tokio::io::BufReader::new(tokio::fs::File::open("amendments.jsonl").await?);
 //! let summary = app.run_batch(input, BatchOptions::default(), |line| println!("{}", line.human())).await?;

@@ -753,16 +753,17 @@ async fn apply(mut a: ApplyArgs) -> Result<u8, Fatal> {
 /// journal's size.
 const JOURNAL_PAGE: u32 = 500;
 
-/// `ordermod journal`: reads the journal file beside any process that holds it (read-only, no
-/// lock), page by page in SQL; `--json` streams one amendment per line.
+/// `ordermod journal`: reads the journal beside any process that writes it (a SQLite file
+/// without its lock, a PostgreSQL database without migrating), page by page in SQL; `--json`
+/// streams one amendment per line.
 async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
     use order_domain::AmendmentState;
-    use order_journal::SqliteJournal;
+    use order_journal::AnyJournal;
     let url = match a.journal {
         Some(u) => u,
         None => Config::load(&a.config)?.journal_url().to_owned(),
     };
-    let journal = SqliteJournal::open_read_only(&url).await.map_err(|e| {
+    let journal = AnyJournal::open_read_only(&url).await.map_err(|e| {
         Fatal(format!(
             "cannot open journal {}: {e}",
             order_journal::redact_url(&url)
@@ -772,7 +773,7 @@ async fn journal(a: JournalArgs) -> Result<u8, Fatal> {
     /// Every row of `order` (or all) in `state` (or any), newest first, a page at a time, up
     /// to `limit` (0 = all), handed to `f`.
     async fn each(
-        journal: &SqliteJournal,
+        journal: &AnyJournal,
         order: Option<&OrderId>,
         state: Option<AmendmentState>,
         limit: usize,

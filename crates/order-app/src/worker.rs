@@ -15,7 +15,8 @@
 //! line status is recorded on the queue row and its outcome in the journal. A worker that dies
 //! loses nothing: its leases expire, another worker takes its rows over, and the journal's
 //! in-doubt rule settles an amendment it had left `sent` (`verify` reads the order where the
-//! platform has a read). See `docs/architecture.md` (Workers) and decision D41.
+//! platform has a read). See `docs/architecture.md` (Workers and their leases) and decisions
+//! D17 (the queue) and D18 (credential leases).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -44,7 +45,11 @@ pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 /// Amendments of one credential in flight at once in one worker (they queue on its limiter;
 /// bounded so that each leaves well within the lease).
-pub const PER_CREDENTIAL_IN_FLIGHT: usize = 16;
+pub const PER_CREDENTIAL_IN_FLIGHT: usize = 8;
+
+/// The longest time between two heartbeats (each renews the leases and rebalances the
+/// credentials; a credential that changes hands is idle for about one quota window plus this).
+const MAX_TICK: Duration = Duration::from_millis(500);
 
 /// How often an idle worker looks at the queue again.
 const IDLE_POLL: Duration = Duration::from_millis(100);
@@ -123,7 +128,7 @@ pub struct WorkerSummary {
     pub by_status: BTreeMap<&'static str, u64>,
     /// Rows lost to another worker before their outcome was recorded on the queue.
     pub lost: u64,
-    /// Rows taken over from a worker that died (claimed more than once).
+    /// Rows claimed before by another worker (one that died, stopped or failed with it).
     pub taken_over: u64,
 }
 
@@ -138,15 +143,15 @@ impl WorkerSummary {
             + self.count(LineStatus::Confirmed)
             + self.count(LineStatus::ConfirmedByRead);
         format!(
-            "worker {}: applied {applied}, already done {}, rejected {}, failed {}, \
-             undelivered {}, in doubt {}, flagged {}, input errors {}, taken over {}, lost {}",
+            "worker {}: applied {applied}, rejected {}, failed {}, undelivered {}, in doubt {}, \
+             flagged {}, already done {}, input errors {}, taken over {}, lost {}",
             self.id,
-            self.count(LineStatus::AlreadyDone),
             self.count(LineStatus::Rejected),
             self.count(LineStatus::Failed),
             self.count(LineStatus::Undelivered),
             self.count(LineStatus::InDoubt),
             self.count(LineStatus::Flagged),
+            self.count(LineStatus::AlreadyDone),
             self.count(LineStatus::InputError),
             self.taken_over,
             self.lost,
@@ -174,9 +179,15 @@ struct Held {
 }
 
 /// `ceil(credentials / workers)`: the most credentials one worker should hold.
-pub fn fair_share(credentials_with_work: usize, live_workers: u64) -> usize {
+///
+/// Counted over the credentials the configuration names, not over those with work left: the
+/// latter shrinks as shops finish, and would make workers hand over credentials that still
+/// have work (each handover idles the credential for a quota window) for no gain, since a
+/// credential's throughput is its quota whoever holds it. Credentials without work are let go
+/// anyway, so a worker never sits on an idle one.
+pub fn fair_share(credentials: usize, live_workers: u64) -> usize {
     let workers = usize::try_from(live_workers.max(1)).unwrap_or(usize::MAX);
-    credentials_with_work.div_ceil(workers)
+    credentials.div_ceil(workers)
 }
 
 /// A worker: an app (shops, journal), the queue and each shop's credential.
@@ -244,7 +255,7 @@ impl Worker {
         let o = &self.options;
         let id = o.id.as_str();
         let lease = o.lease;
-        let tick = (lease / 6).clamp(Duration::from_millis(50), Duration::from_secs(2));
+        let tick = (lease / 6).clamp(Duration::from_millis(50), MAX_TICK);
         let apply_options = ApplyOptions {
             in_doubt: o.in_doubt,
             refresh: false,
@@ -260,6 +271,7 @@ impl Worker {
         let mut failure: Option<JournalError> = None;
         let mut deadline = Instant::now();
         let mut next_tick = Instant::now();
+        let mut stop_open = true;
         let pid = std::process::id();
         let host = host();
         loop {
@@ -309,8 +321,12 @@ impl Worker {
                             .saturating_sub(per_credential.get(*c).copied().unwrap_or(0))
                     })
                     .sum();
-                let limit = u32::try_from(room.min(cap)).unwrap_or(u32::MAX);
-                if !shops.is_empty() && limit > 0 {
+                let want = room.min(cap);
+                let limit = u32::try_from(want).unwrap_or(u32::MAX);
+                // Claims come in batches, not one per finished amendment (each is a query):
+                // when half a credential's worth of room is free, or nothing is in flight.
+                let worth = want >= (PER_CREDENTIAL_IN_FLIGHT / 2).min(room) || tasks.is_empty();
+                if !shops.is_empty() && limit > 0 && worth {
                     match self.queue.claim(id, &shops, limit, lease).await {
                         Ok(rows) => {
                             for row in rows {
@@ -355,7 +371,10 @@ impl Worker {
                         .await;
                 }
                 _ = tokio::time::sleep_until(wake) => {}
-                _ = stop.changed(), if !stopping => {}
+                changed = stop.changed(), if !stopping && stop_open => {
+                    // A dropped sender can no longer ask to stop (and would wake this at once).
+                    stop_open = changed.is_ok();
+                }
             }
             // Settle everything else that is done without waiting.
             while let Some(done) = tasks.try_join_next() {
@@ -367,6 +386,20 @@ impl Worker {
                     on_done,
                 )
                 .await;
+            }
+            // A drained credential goes at once: the worker that takes it waits out the rest
+            // of a quota window from now, not from the next heartbeat.
+            let drained: Vec<String> = held
+                .iter()
+                .filter(|(c, h)| h.draining && per_credential.get(*c).copied().unwrap_or(0) == 0)
+                .map(|(c, _)| c.clone())
+                .collect();
+            for c in drained {
+                if let Err(e) = self.queue.release_credential(id, &c).await {
+                    failure.get_or_insert(e);
+                    break;
+                }
+                held.remove(&c);
             }
         }
         match failure {
@@ -470,7 +503,10 @@ impl Worker {
         let share = if stopping {
             0
         } else {
-            fair_share(with_work.len(), beat.live_workers)
+            fair_share(
+                self.credential_of.values().collect::<BTreeSet<_>>().len(),
+                beat.live_workers,
+            )
         };
         // A credential without work is let go (it would count against this worker's share
         // while another worker could use it when work comes); over the share, the last ones
@@ -524,11 +560,13 @@ impl Worker {
                 if active_n >= share {
                     break;
                 }
-                if self.queue.acquire_credential(id, c, lease).await? {
+                if let Some(since) = self.queue.acquire_credential(id, c, lease).await? {
+                    // What is left of a quota window since the previous holder stopped.
+                    let wait = since.map_or(Duration::ZERO, |s| QUOTA_WINDOW.saturating_sub(s));
                     held.insert(
                         (*c).clone(),
                         Held {
-                            ready_at: Instant::now() + QUOTA_WINDOW,
+                            ready_at: Instant::now() + wait,
                             draining: false,
                         },
                     );
@@ -850,17 +888,11 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-fn journal_url(
-    config: &std::path::Path,
-    journal: Option<&str>,
-) -> Result<(Option<Config>, String), CommandError> {
+/// The journal `--journal` names, else the config's.
+fn journal_url(config: &std::path::Path, journal: Option<&str>) -> Result<String, CommandError> {
     match journal {
-        Some(u) => Ok((Config::load(config).ok(), u.to_owned())),
-        None => {
-            let c = Config::load(config)?;
-            let url = c.journal_url().to_owned();
-            Ok((Some(c), url))
-        }
+        Some(u) => Ok(u.to_owned()),
+        None => Ok(Config::load(config)?.journal_url().to_owned()),
     }
 }
 
@@ -944,7 +976,7 @@ pub async fn status_command(
     args: StatusArgs,
     out: &mut dyn std::io::Write,
 ) -> Result<u8, CommandError> {
-    let (_, url) = journal_url(&args.config, args.journal.as_deref())?;
+    let url = journal_url(&args.config, args.journal.as_deref())?;
     if !is_postgres(&url) {
         return sqlite_status(&url, args.json, out).await;
     }
@@ -1200,6 +1232,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ha.len(), 4, "alone, it takes all");
+        assert!(
+            ha.values().all(|h| h.ready_at <= Instant::now()),
+            "never held before: no window to wait out"
+        );
         b.rebalance("h", 2, LONG, false, &mut hb, &idle)
             .await
             .unwrap();
@@ -1246,6 +1282,26 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(hb.len(), 2);
+
+        // a's shops finish: a lets its idle credentials go, and b keeps both of its own, which
+        // still have work (no handover, no quota window lost, as the queue shrinks).
+        let finished: Vec<String> = ha
+            .keys()
+            .map(|c| c.trim_start_matches("cred-").to_owned())
+            .collect();
+        for row in q.claim("a", &finished, 10, LONG).await.unwrap() {
+            assert!(q.finish("a", row.id, "applied").await.unwrap());
+        }
+        a.rebalance("h", 1, LONG, false, &mut ha, &idle)
+            .await
+            .unwrap();
+        assert!(ha.is_empty(), "{ha:?}");
+        b.rebalance("h", 2, LONG, false, &mut hb, &idle)
+            .await
+            .unwrap();
+        assert_eq!(hb.len(), 2);
+        assert!(hb.values().all(|h| !h.draining), "{hb:?}");
+        assert_eq!(q.credential_holders().await.unwrap().len(), 2);
 
         // A worker that stops lets go of everything.
         a.rebalance("h", 1, LONG, true, &mut ha, &idle)

@@ -2,7 +2,13 @@
 //!
 //! The durable journal of ordermod: every amendment's intent before it is sent, its outcome
 //! after, the order revisions it created, and every inbound platform message, stored verbatim.
-//! [`SqliteJournal`] implements the domain's [`Journal`](order_domain::Journal) port on SQLite.
+//! The domain's [`Journal`](order_domain::Journal) port has two implementations with one set of
+//! rules (checked by one contract test suite run against both):
+//!
+//! - [`SqliteJournal`]: a file (or memory), one process at a time. The default.
+//! - [`PostgresJournal`]: a PostgreSQL database, any number of processes on any machines.
+//!
+//! [`AnyJournal`] opens either by the URL's scheme; `ordermod` uses it.
 //!
 //! ```no_run
 //! use order_domain::{Begin, Journal, Outcome, Receipt, Timestamp};
@@ -26,7 +32,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! ## Durability
+//! ## Durability (SQLite)
 //! The database runs in WAL mode with `synchronous = FULL`: every commit syncs the write-ahead
 //! log before the call returns, so a write survives a crash or power loss right after the call
 //! returns (the [`Journal`](order_domain::Journal) error contract). `NORMAL` would be faster
@@ -36,25 +42,26 @@
 //! end of a batch) and [`SqliteJournal::close`] copy the log into the database file
 //! (`wal_checkpoint(TRUNCATE)`), so that the `.db` file alone holds every run.
 //!
-//! ## One process at a time
+//! ## One process at a time (SQLite)
 //! A file journal is held by one process: [`SqliteJournal::open`] takes an exclusive OS lock
 //! on `<db>.lock` (writing `pid N on HOST` into it) before it connects or migrates, so two
 //! processes can neither interleave sends nor race to create the schema; the second gets
 //! [`JournalError::Locked`](order_domain::JournalError::Locked) naming the file and the holder.
 //! [`SqliteJournal::open_read_only`] reads beside the holder, without the lock.
 //!
-//! ## Group commit
+//! ## Group commit (SQLite)
 //! Writes (`begin`, `mark_sent`, `record_outcome`, `reconcile`, `record_message`,
 //! `message_decoded`, `dead_letter`) go to one writer task with a connection of its own. It takes
-//! every write that is waiting (up to [`MAX_GROUP`]), runs them in order in one transaction that
-//! takes the write lock first (`BEGIN IMMEDIATE`), commits it with one sync of the log, and only
-//! then answers each caller: no call returns before its own write is durable, but concurrent
+//! every write that is waiting (up to [`MAX_GROUP`]), runs them in order in one sqlx transaction
+//! that takes the write lock first (`BEGIN IMMEDIATE`), commits it with one sync of the log, and
+//! only then answers each caller: no call returns before its own write is durable, but concurrent
 //! callers (a batch's amendments in flight, a receiver's connections) share one sync instead of
 //! queueing for one each. A write that refuses the change (`Missing`, `Conflict`) writes nothing
 //! and leaves its group alone; a write that fails in the database (or a failed commit) rolls the
 //! group back, and each of its writes is then run alone in its own transaction, so the failure
 //! stays with the write that caused it. [`SqliteJournal::write_stats`] counts writes and the
-//! transactions they took.
+//! transactions they took. Callers hand their writes over through a bounded channel of
+//! [`WRITE_QUEUE`] writes: when it is full, a caller waits (back-pressure), nothing is dropped.
 //!
 //! Reads use a pool of [`MAX_CONNECTIONS`] other connections and see committed data only, so a
 //! read after a write returned sees that write. The write connection keeps a page cache of
@@ -89,25 +96,49 @@
 //! kept as `TEXT`, never as `REAL`; identifiers (19-digit order ids included) are text.
 //! Platform replies are kept verbatim (Chinese text included).
 //!
-//! ## URLs
-//! Only `sqlite:` URLs: `sqlite://ordermod.db` (relative), `sqlite:///var/lib/ordermod/j.db`
-//! (absolute), `sqlite::memory:` (private, one connection kept open for the journal's life).
-//! The file is created if missing; its directory must exist.
+//! ## PostgreSQL
+//! [`PostgresJournal`] keeps the same tables (`migrations/postgres/`) and rules. Every write is
+//! one transaction, committed before the call returns (durable with the server's default
+//! `synchronous_commit = on`). Processes never wait for each other except on the same rows:
+//! the first `begin` of a key and the first delivery of a message are decided by the database
+//! (`INSERT .. ON CONFLICT DO NOTHING`), an outcome by a conditional `UPDATE`, and the next
+//! revision of an order under a transaction advisory lock on that order ([`REVISION_LOCK`]).
+//! Each process keeps at most [`PG_MAX_CONNECTIONS`] connections.
 //!
-//! ## Portability
-//! The schema (`migrations/`) and the queries use only SQL PostgreSQL also accepts: `TEXT`,
-//! `BIGINT`, `INTEGER` millisecond timestamps, `CHECK`, explicit `ON CONFLICT` upserts,
-//! `RETURNING` and `$n` placeholders. A PostgreSQL port changes `id INTEGER PRIMARY KEY`
-//! (SQLite's rowid alias) to `BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY` and the
-//! connection options; see the comment at the top of the migration.
+//! To point ordermod at your own server:
+//!
+//! 1. Create a role and a database, e.g. `CREATE ROLE ordermod LOGIN PASSWORD '…';` and
+//!    `CREATE DATABASE ordermod OWNER ordermod;`. The role needs `CREATE` on the database (an
+//!    owner has it) the first time a process opens it: that process creates the tables,
+//!    recording the migrations in `_sqlx_migrations` (under an advisory lock, so processes
+//!    starting together migrate once). Later versions add migrations the same way.
+//! 2. Use the URL `postgres://ordermod:PASSWORD@HOST:5432/ordermod` (`postgresql://` too), with
+//!    libpq's parameters after `?`: `sslmode=require` encrypts the connection,
+//!    `sslmode=verify-full&sslrootcert=/etc/ordermod/db-ca.pem` also checks the server's
+//!    certificate (TLS through rustls on `ring`, with the operating system's roots by default).
+//! 3. Keep the password out of shared files: the URL is read from the configuration or
+//!    `--journal`; every error and log line shows it as `postgres://***@HOST..`.
+//!
+//! ## URLs
+//! `sqlite://ordermod.db` (relative), `sqlite:///var/lib/ordermod/j.db` (absolute),
+//! `sqlite::memory:` (private, one connection kept open for the journal's life; the file is
+//! created if missing, its directory must exist); `postgres://USER:PASSWORD@HOST:PORT/DB`.
+//! [`AnyJournal::open`] refuses any other scheme, naming these forms.
+//!
+//! ## One schema, two engines
+//! The rules are written once (the write operations and what they refuse), and so are the
+//! typed rows (`#[derive(sqlx::FromRow)]`) and the SQL text, in `$n`-placeholder SQL both
+//! engines accept; each backend only runs it. JSON is kept as `TEXT` on both (PostgreSQL's
+//! `JSONB` would rewrite the text), message bodies as bytes.
 //!
 //! ## Errors
 //! Storage failures become [`JournalError::Storage`](order_domain::JournalError::Storage): what
 //! the journal was doing, with any URL user information redacted ([`redact_url`]), and the
-//! database's own error as its `#[source]` (SQLite errors carry no credentials).
+//! database's own error as its `#[source]` (neither SQLite's nor PostgreSQL's errors carry the
+//! connection's password).
 //!
 //! ## Reading large journals
-//! [`SqliteJournal::amendments_page`] reads keyset pages, newest first (optionally of one order
+//! [`SqliteJournal::amendments_page`] (and [`PostgresJournal::amendments_page`]) reads keyset pages, newest first (optionally of one order
 //! or one state), each costing only its own rows; `ordermod journal` shows and streams the
 //! journal with it.
 #![warn(missing_docs)]
@@ -117,17 +148,20 @@
 )]
 
 mod any;
+mod apply;
 mod lock;
 mod ops;
 mod postgres;
 mod queue;
+mod reads;
 mod redact;
 mod rows;
 mod sqlite;
 mod writer;
 
 pub use any::AnyJournal;
-pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal, REVISION_LOCK};
+pub use apply::REVISION_LOCK;
+pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
 pub use queue::{Claimed, Enqueued, Heartbeat, NewItem, Queue, ShopQueue, WorkerInfo};
 pub use redact::{redact, redact_url};
 pub use sqlite::{

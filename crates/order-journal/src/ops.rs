@@ -326,11 +326,14 @@ pub(crate) fn may_reconcile(key: &str, recorded: Option<&str>) -> Result<(), Jou
     }
 }
 
-/// A message update that matched `rows` rows: done, or the message is unknown.
-pub(crate) fn done_or_missing_message(rows: u64, id: i64) -> Result<Answer, JournalError> {
-    if rows == 0 {
-        Err(JournalError::Missing(format!("message {id}")))
-    } else {
-        Ok(Answer::Done)
+/// A message update that found the message (`Some`, its id) or not: done, or the message is
+/// unknown.
+pub(crate) fn done_or_missing_message(
+    updated: Option<i64>,
+    id: i64,
+) -> Result<Answer, JournalError> {
+    match updated {
+        Some(_) => Ok(Answer::Done),
+        None => Err(JournalError::Missing(format!("message {id}"))),
     }
 }

@@ -16,14 +16,13 @@ use order_domain::{
     AmendmentRecord, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal,
     JournalError, MessageInsert, MessageRecord, OrderId, Outcome, Timestamp,
 };
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
-use crate::ops::{self, Answer, Op};
+use crate::apply::apply;
+use crate::ops::{Answer, Op};
+use crate::reads::Reads;
 use crate::redact::redact;
-use crate::rows::{
-    AmendmentRow, MessageRow, RecordedIntent, RecordedOutcome, RevisionRow, page_query, records,
-    sql, state_counts,
-};
+use crate::rows::sql;
 use crate::sqlite::{RevisionRecord, storage};
 
 /// The embedded schema migrations (`crates/order-journal/migrations/postgres/`).
@@ -31,12 +30,6 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 /// Connections a journal keeps to the server at most.
 pub const PG_MAX_CONNECTIONS: u32 = 16;
-
-/// The first key of the transaction advisory lock (`pg_advisory_xact_lock(int, int)`) that an
-/// acknowledgement takes on its order before it appends the order's next revision; the second
-/// key is `hashtext(shop || '/' || order_id)`. (A hash collision between two orders only makes
-/// them wait for each other.) Other advisory locks of ordermod use other first keys.
-pub const REVISION_LOCK: i32 = 0x0017_0001;
 
 /// The journal on PostgreSQL. Cheap to clone (it shares one connection pool). Any number of
 /// processes may open the same database.
@@ -97,7 +90,7 @@ impl PostgresJournal {
         let context = op.context();
         let fail = |e: sqlx::Error| storage(context, e);
         let mut tx = self.pool.begin().await.map_err(fail)?;
-        match apply(&mut tx, &op).await.map_err(fail)? {
+        match apply::<Postgres>(&mut tx, &op).await.map_err(fail)? {
             Ok(answer) => {
                 tx.commit().await.map_err(fail)?;
                 Ok(answer)
@@ -109,36 +102,8 @@ impl PostgresJournal {
         }
     }
 
-    async fn amendments_where(
-        &self,
-        query: &'static str,
-        order: Option<&OrderId>,
-    ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        let mut q = sqlx::query_as::<Postgres, AmendmentRow>(query);
-        if let Some(order) = order {
-            q = q.bind(order.as_str());
-        }
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot list amendments", e))?;
-        records(rows)
-    }
-
-    async fn messages_where(
-        &self,
-        query: &'static str,
-        order: Option<&OrderId>,
-    ) -> Result<Vec<MessageRecord>, JournalError> {
-        let mut q = sqlx::query_as::<Postgres, MessageRow>(query);
-        if let Some(order) = order {
-            q = q.bind(order.as_str());
-        }
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot list messages", e))?;
-        records(rows)
+    fn reads(&self) -> Reads<'_, Postgres> {
+        Reads(&self.pool)
     }
 
     /// One page of amendments, newest first: as [`SqliteJournal::amendments_page`](crate::SqliteJournal::amendments_page).
@@ -149,18 +114,15 @@ impl PostgresJournal {
         after: Option<&AmendmentRecord>,
         limit: u32,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        let mut q = page_query::<Postgres>(order, state, after, limit);
-        let rows = q
-            .build_query_as::<AmendmentRow>()
-            .fetch_all(&self.pool)
+        self.reads()
+            .amendments_page(order, state, after, limit)
             .await
-            .map_err(|e| storage("cannot list amendments", e))?;
-        records(rows)
     }
 
     /// The reconciliation backlog (state `acknowledged`), oldest first.
     pub async fn unconfirmed_acknowledged(&self) -> Result<Vec<AmendmentRecord>, JournalError> {
-        self.amendments_where(sql::UNCONFIRMED_ACKNOWLEDGED, None)
+        self.reads()
+            .amendments(sql::UNCONFIRMED_ACKNOWLEDGED, None)
             .await
     }
 
@@ -170,18 +132,15 @@ impl PostgresJournal {
         &self,
         order: &OrderId,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        self.amendments_where(sql::ACKNOWLEDGED_FOR_ORDER, Some(order))
+        self.reads()
+            .amendments(sql::ACKNOWLEDGED_FOR_ORDER, Some(order))
             .await
     }
 
     /// How many amendments are in each state; every state, in the port's order, zeros
     /// included.
     pub async fn counts_by_state(&self) -> Result<Vec<(AmendmentState, u64)>, JournalError> {
-        let rows = sqlx::query_as::<Postgres, (String, i64)>(sql::COUNTS_BY_STATE)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot count amendments", e))?;
-        state_counts(rows)
+        self.reads().counts_by_state().await
     }
 
     /// The stored message with `dedup_key`, if any.
@@ -189,267 +148,18 @@ impl PostgresJournal {
         &self,
         dedup_key: &str,
     ) -> Result<Option<MessageRecord>, JournalError> {
-        sqlx::query_as::<Postgres, MessageRow>(sql::MESSAGE_BY_DEDUP_KEY)
-            .bind(dedup_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| storage("cannot read a message", e))?
-            .map(MessageRecord::try_from)
-            .transpose()
+        self.reads().message_by_dedup_key(dedup_key).await
     }
 
     /// How many messages are stored, and how many of them are dead letters.
     pub async fn message_counts(&self) -> Result<(u64, u64), JournalError> {
-        let (total, dead) = sqlx::query_as::<Postgres, (i64, i64)>(sql::MESSAGE_COUNTS)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| storage("cannot count messages", e))?;
-        Ok((
-            u64::try_from(total).unwrap_or(0),
-            u64::try_from(dead).unwrap_or(0),
-        ))
+        self.reads().message_counts().await
     }
 
     /// The revisions recorded for `order`, oldest first.
     pub async fn revisions(&self, order: &OrderId) -> Result<Vec<RevisionRecord>, JournalError> {
-        let rows = sqlx::query_as::<Postgres, RevisionRow>(sql::REVISIONS)
-            .bind(order.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot list revisions", e))?;
-        records(rows)
+        self.reads().revisions(order).await
     }
-}
-
-/// Runs one operation inside the open transaction: its answer (`Err` for a refusal, having
-/// written nothing that must stay), or the database's error.
-async fn apply(
-    conn: &mut PgConnection,
-    op: &Op,
-) -> Result<Result<Answer, JournalError>, sqlx::Error> {
-    match op {
-        Op::Begin {
-            key,
-            shop,
-            order_id,
-            amendment,
-            order_snapshot,
-            plan,
-            rejection,
-            next_revision,
-            now,
-        } => {
-            // The insert decides which caller is first (a concurrent insert of the key makes
-            // it wait for that one's commit); the others read the state.
-            let inserted = sqlx::query(sql::INSERT_AMENDMENT)
-                .bind(key)
-                .bind(shop)
-                .bind(order_id)
-                .bind(amendment)
-                .bind(order_snapshot)
-                .bind(plan)
-                .bind(rejection)
-                .bind(next_revision)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            if inserted.rows_affected() == 1 {
-                return Ok(Ok(Answer::Begin(Begin::New)));
-            }
-            let recorded = sqlx::query_as::<Postgres, RecordedIntent>(sql::RECORDED_INTENT)
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await?;
-            Ok(match recorded {
-                None => Err(JournalError::Missing(key.clone())),
-                Some(recorded) => {
-                    ops::begin_again(key, &recorded, (shop, order_id, amendment)).map(Answer::Begin)
-                }
-            })
-        }
-        Op::MarkSent { key, now } => {
-            let updated = sqlx::query(sql::MARK_SENT)
-                .bind(now)
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
-            if updated.rows_affected() == 1 {
-                return Ok(Ok(Answer::Done));
-            }
-            let state = state_of(conn, key, false).await?;
-            Ok(Err(ops::not_sent(key, state.as_deref())))
-        }
-        Op::RecordOutcome {
-            key,
-            state,
-            outcome,
-            reply,
-            now,
-        } => record_outcome(conn, key, *state, outcome, reply.as_deref(), *now).await,
-        Op::Reconcile {
-            key,
-            state,
-            message_id,
-            note,
-            now,
-        } => reconcile(conn, key, *state, *message_id, note.as_deref(), *now).await,
-        Op::RecordMessage {
-            dedup_key,
-            source,
-            raw,
-            received_at,
-        } => {
-            // A concurrent insert of the same key (another receiver) makes this one wait for
-            // its commit, then do nothing; the first id is then read.
-            let inserted: Option<i64> = sqlx::query_scalar(sql::INSERT_MESSAGE)
-                .bind(dedup_key)
-                .bind(source)
-                .bind(raw)
-                .bind(received_at)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if let Some(id) = inserted {
-                return Ok(Ok(Answer::Message(MessageInsert::New(id))));
-            }
-            let first: Option<i64> = sqlx::query_scalar(sql::MESSAGE_ID)
-                .bind(dedup_key)
-                .fetch_optional(&mut *conn)
-                .await?;
-            Ok(match first {
-                Some(id) => Ok(Answer::Message(MessageInsert::Duplicate(id))),
-                None => Err(JournalError::Missing(format!("message {dedup_key}"))),
-            })
-        }
-        Op::MessageDecoded { id, order } => {
-            let updated = sqlx::query(sql::MESSAGE_DECODED)
-                .bind(order)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            Ok(ops::done_or_missing_message(updated.rows_affected(), *id))
-        }
-        Op::DeadLetter { id, reason } => {
-            let updated = sqlx::query(sql::DEAD_LETTER)
-                .bind(reason)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            Ok(ops::done_or_missing_message(updated.rows_affected(), *id))
-        }
-    }
-}
-
-/// The recorded state of `key`, if any; with `FOR UPDATE` when `lock` (the row stays locked
-/// until the transaction ends).
-async fn state_of(
-    conn: &mut PgConnection,
-    key: &str,
-    lock: bool,
-) -> Result<Option<String>, sqlx::Error> {
-    let query = if lock {
-        "SELECT state FROM amendments WHERE idempotency_key = $1 FOR UPDATE"
-    } else {
-        sql::STATE_OF
-    };
-    sqlx::query_scalar(query)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-}
-
-async fn record_outcome(
-    conn: &mut PgConnection,
-    key: &str,
-    state: AmendmentState,
-    outcome: &str,
-    reply: Option<&str>,
-    now: i64,
-) -> Result<Result<Answer, JournalError>, sqlx::Error> {
-    // Locks the amendment's row; a concurrent outcome for the same key waits, then finds the
-    // state changed and matches nothing.
-    let updated: Option<(String, String)> = sqlx::query_as(sql::RECORD_OUTCOME)
-        .bind(state.as_str())
-        .bind(outcome)
-        .bind(reply)
-        .bind(now)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?;
-
-    if let Some((shop, order_id)) = updated {
-        if matches!(
-            state,
-            AmendmentState::Acknowledged | AmendmentState::Confirmed
-        ) {
-            // (Confirmed here: left in doubt and found applied by a read.) One acknowledgement
-            // of this order at a time appends its revision: the lock is held until commit, and
-            // the insert's snapshot, taken after the lock, sees the revisions committed before.
-            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2 || '/' || $3))")
-                .bind(REVISION_LOCK)
-                .bind(&shop)
-                .bind(&order_id)
-                .execute(&mut *conn)
-                .await?;
-            sqlx::query(sql::APPEND_REVISION)
-                .bind(key)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-        }
-        return Ok(Ok(Answer::Done));
-    }
-
-    // Nothing changed: find out why (nothing was written).
-    let recorded = sqlx::query_as::<Postgres, RecordedOutcome>(sql::RECORDED_OUTCOME)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(ops::outcome_again(key, recorded.as_ref(), outcome, state))
-}
-
-async fn reconcile(
-    conn: &mut PgConnection,
-    key: &str,
-    state: AmendmentState,
-    message_id: Option<i64>,
-    note: Option<&str>,
-    now: i64,
-) -> Result<Result<Answer, JournalError>, sqlx::Error> {
-    // Every refusal is decided before anything is written; the row stays locked so that the
-    // state checked is the state changed.
-    let recorded = state_of(conn, key, true).await?;
-    if let Err(refusal) = ops::may_reconcile(key, recorded.as_deref()) {
-        return Ok(Err(refusal));
-    }
-    if let Some(message_id) = message_id {
-        let message: Option<i64> = sqlx::query_scalar(sql::MESSAGE_EXISTS)
-            .bind(message_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if message.is_none() {
-            return Ok(Err(JournalError::Missing(format!("message {message_id}"))));
-        }
-    }
-    sqlx::query(sql::SET_RECONCILED)
-        .bind(state.as_str())
-        .bind(note)
-        .bind(now)
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
-    // A confirmation by read has no message: the amendment's state and note are its record.
-    let Some(message_id) = message_id else {
-        return Ok(Ok(Answer::Done));
-    };
-    sqlx::query(sql::INSERT_RECONCILIATION)
-        .bind(key)
-        .bind(message_id)
-        .bind(state.as_str())
-        .bind(note)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    Ok(Ok(Answer::Done))
 }
 
 #[async_trait]
@@ -502,13 +212,7 @@ impl Journal for PostgresJournal {
         &self,
         order: Option<&OrderId>,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        match order {
-            Some(order) => {
-                self.amendments_where(sql::AMENDMENTS_OF_ORDER, Some(order))
-                    .await
-            }
-            None => self.amendments_where(sql::AMENDMENTS, None).await,
-        }
+        self.reads().amendments_of(order).await
     }
 
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
@@ -524,19 +228,15 @@ impl Journal for PostgresJournal {
     }
 
     async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError> {
-        let query = if dead_letters_only {
-            sql::DEAD_LETTERS
-        } else {
-            sql::MESSAGES
-        };
-        self.messages_where(query, None).await
+        self.reads().all_messages(dead_letters_only).await
     }
 
     async fn messages_for_order(
         &self,
         order: &OrderId,
     ) -> Result<Vec<MessageRecord>, JournalError> {
-        self.messages_where(sql::MESSAGES_FOR_ORDER, Some(order))
+        self.reads()
+            .messages(sql::MESSAGES_FOR_ORDER, Some(order))
             .await
     }
 }

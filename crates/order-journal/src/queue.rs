@@ -12,8 +12,8 @@
 //! - **Finishing** a row is refused to a worker that lost it (its lease expired and another
 //!   worker took it over): the one that holds it records the outcome.
 //! - **Credential leases**: one worker at a time holds a credential; [`Queue::acquire_credential`]
-//!   takes a free or expired one, [`Queue::heartbeat`] renews the worker and everything it
-//!   holds.
+//!   takes a free or expired one (and says how long ago its previous holder stopped),
+//!   [`Queue::heartbeat`] renews the worker and everything it holds.
 //! - **One clock.** Every time (leases, heartbeats) is the database server's clock
 //!   (`clock_timestamp()`), so workers on machines whose clocks differ agree on who holds what.
 //!   A lease of zero expires at once (tests use it to simulate a dead worker without waiting).
@@ -426,14 +426,17 @@ impl Queue {
     }
 
     /// Takes `credential` for `worker` under a lease of `lease` when it is free, expired, or
-    /// already `worker`'s. True when `worker` holds it afterwards.
+    /// already `worker`'s. `None` when another worker holds it; else how long ago the previous
+    /// holder's lease ended (released or expired), `None` inside when nobody held it before or
+    /// `worker` already held it: a new holder waits out what is left of a quota window, so that
+    /// its first requests and the previous holder's last ones never meet in one window.
     pub async fn acquire_credential(
         &self,
         worker: &str,
         credential: &str,
         lease: Duration,
-    ) -> Result<bool, JournalError> {
-        let got: Option<String> = sqlx::query_scalar(concat!(
+    ) -> Result<Option<Option<Duration>>, JournalError> {
+        let got: Option<(Option<i64>,)> = sqlx::query_as(concat!(
             "INSERT INTO credential_leases (credential, owner, acquired_at, expires_at) \
              VALUES ($1, $2, ",
             now_ms!(),
@@ -442,10 +445,13 @@ impl Queue {
             " + $3) ON CONFLICT (credential) DO UPDATE SET owner = EXCLUDED.owner, \
              acquired_at = CASE WHEN credential_leases.owner = EXCLUDED.owner \
                  THEN credential_leases.acquired_at ELSE EXCLUDED.acquired_at END, \
+             previous_end = CASE WHEN credential_leases.owner = EXCLUDED.owner \
+                 THEN NULL ELSE credential_leases.expires_at END, \
              expires_at = EXCLUDED.expires_at \
-             WHERE credential_leases.owner = EXCLUDED.owner \
+             WHERE credential_leases.owner IS NULL \
+                OR credential_leases.owner = EXCLUDED.owner \
                 OR credential_leases.expires_at <= EXCLUDED.acquired_at \
-             RETURNING owner"
+             RETURNING acquired_at - previous_end"
         ))
         .bind(credential)
         .bind(worker)
@@ -453,7 +459,8 @@ impl Queue {
         .fetch_optional(&self.pool)
         .await
         .map_err(|e| storage("cannot take a credential lease", e))?;
-        Ok(got.is_some())
+        Ok(got
+            .map(|(since,)| since.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))))
     }
 
     /// Gives up `credential` if `worker` holds it. True when it did.
@@ -462,13 +469,16 @@ impl Queue {
         worker: &str,
         credential: &str,
     ) -> Result<bool, JournalError> {
-        let done =
-            sqlx::query("DELETE FROM credential_leases WHERE credential = $1 AND owner = $2")
-                .bind(credential)
-                .bind(worker)
-                .execute(&self.pool)
-                .await
-                .map_err(|e| storage("cannot release a credential lease", e))?;
+        let done = sqlx::query(concat!(
+            "UPDATE credential_leases SET owner = NULL, expires_at = ",
+            now_ms!(),
+            " WHERE credential = $1 AND owner = $2"
+        ))
+        .bind(credential)
+        .bind(worker)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| storage("cannot release a credential lease", e))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -477,11 +487,15 @@ impl Queue {
     pub async fn leave(&self, worker: &str) -> Result<(), JournalError> {
         let fail = |e| storage("cannot unregister the worker", e);
         let mut tx = self.pool.begin().await.map_err(fail)?;
-        sqlx::query("DELETE FROM credential_leases WHERE owner = $1")
-            .bind(worker)
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
+        sqlx::query(concat!(
+            "UPDATE credential_leases SET owner = NULL, expires_at = ",
+            now_ms!(),
+            " WHERE owner = $1"
+        ))
+        .bind(worker)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
         sqlx::query(
             "UPDATE queue SET state = 'queued', owner = NULL, lease_until = NULL \
              WHERE owner = $1 AND state = 'claimed'",
@@ -577,7 +591,8 @@ impl Queue {
     /// The live holder of each credential under lease, by credential.
     pub async fn credential_holders(&self) -> Result<BTreeMap<String, String>, JournalError> {
         let rows = sqlx::query(concat!(
-            "SELECT credential, owner FROM credential_leases WHERE expires_at > ",
+            "SELECT credential, owner FROM credential_leases WHERE owner IS NOT NULL \
+             AND expires_at > ",
             now_ms!()
         ))
         .fetch_all(&self.pool)

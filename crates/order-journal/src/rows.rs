@@ -290,18 +290,19 @@ pub(crate) mod sql {
 
     // The writes.
 
-    /// Records an intent as planned unless its key is recorded (`$9`: now).
+    /// Records an intent as planned unless its key is recorded (`$9`: now); returns the key
+    /// when it did.
     pub(crate) const INSERT_AMENDMENT: &str = "INSERT INTO amendments (idempotency_key, shop, \
          order_id, amendment, order_snapshot, plan, rejection, next_revision, state, \
          recorded_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'planned', $9, $9) \
-         ON CONFLICT (idempotency_key) DO NOTHING";
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING idempotency_key";
     /// What key `$1` is recorded for ([`super::RecordedIntent`]).
     pub(crate) const RECORDED_INTENT: &str =
         "SELECT state, shop, order_id, amendment FROM amendments WHERE idempotency_key = $1";
-    /// Marks `$2` sent at `$1` unless it is finished.
+    /// Marks `$2` sent at `$1` unless it is finished; returns the key when it did.
     pub(crate) const MARK_SENT: &str = "UPDATE amendments SET state = 'sent', outcome = NULL, \
          updated_at = $1 WHERE idempotency_key = $2 \
-         AND state IN ('planned', 'sent', 'undelivered')";
+         AND state IN ('planned', 'sent', 'undelivered') RETURNING idempotency_key";
     /// The state of `$1`.
     pub(crate) const STATE_OF: &str = "SELECT state FROM amendments WHERE idempotency_key = $1";
     /// Records the outcome of `$5` unless it has a final one; returns its shop and order.
@@ -337,9 +338,10 @@ pub(crate) mod sql {
          received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
     /// The id of the message with dedup key `$1`.
     pub(crate) const MESSAGE_ID: &str = "SELECT id FROM messages WHERE dedup_key = $1";
-    /// Notes the order `$1` of message `$2`.
-    pub(crate) const MESSAGE_DECODED: &str = "UPDATE messages SET order_id = $1 WHERE id = $2";
-    /// Dead-letters message `$2` with reason `$1`.
+    /// Notes the order `$1` of message `$2`; returns its id when it exists.
+    pub(crate) const MESSAGE_DECODED: &str =
+        "UPDATE messages SET order_id = $1 WHERE id = $2 RETURNING id";
+    /// Dead-letters message `$2` with reason `$1`; returns its id when it exists.
     pub(crate) const DEAD_LETTER: &str =
-        "UPDATE messages SET dead_letter_reason = $1 WHERE id = $2";
+        "UPDATE messages SET dead_letter_reason = $1 WHERE id = $2 RETURNING id";
 }

@@ -18,8 +18,9 @@ use sqlx::sqlite::{
 
 use crate::lock::{HolderLock, acquire};
 use crate::ops::{Answer, Op};
+use crate::reads::Reads;
 use crate::redact::redact;
-use crate::rows::{AmendmentRow, MessageRow, RevisionRow, page_query, records, sql, state_counts};
+use crate::rows::sql;
 use crate::writer::{WriteConnection, Writer};
 
 /// The embedded schema migrations (`crates/order-journal/migrations/sqlite/`).
@@ -283,36 +284,8 @@ impl SqliteJournal {
         self.lock.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
-    async fn amendments_where(
-        &self,
-        query: &'static str,
-        order: Option<&OrderId>,
-    ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        let mut q = sqlx::query_as::<Sqlite, AmendmentRow>(query);
-        if let Some(order) = order {
-            q = q.bind(order.as_str());
-        }
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot list amendments", e))?;
-        records(rows)
-    }
-
-    async fn messages_where(
-        &self,
-        query: &'static str,
-        order: Option<&OrderId>,
-    ) -> Result<Vec<MessageRecord>, JournalError> {
-        let mut q = sqlx::query_as::<Sqlite, MessageRow>(query);
-        if let Some(order) = order {
-            q = q.bind(order.as_str());
-        }
-        let rows = q
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot list messages", e))?;
-        records(rows)
+    fn reads(&self) -> Reads<'_, Sqlite> {
+        Reads(&self.pool)
     }
 
     /// One page of amendments, newest first (by recorded time, then key): at most `limit`,
@@ -327,19 +300,16 @@ impl SqliteJournal {
         after: Option<&AmendmentRecord>,
         limit: u32,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        let mut q = page_query::<Sqlite>(order, state, after, limit);
-        let rows = q
-            .build_query_as::<AmendmentRow>()
-            .fetch_all(&self.pool)
+        self.reads()
+            .amendments_page(order, state, after, limit)
             .await
-            .map_err(|e| storage("cannot list amendments", e))?;
-        records(rows)
     }
 
     /// Amendments the platform acknowledged that no inbound message confirmed or flagged yet
     /// (state `acknowledged`), oldest first: the reconciliation backlog.
     pub async fn unconfirmed_acknowledged(&self) -> Result<Vec<AmendmentRecord>, JournalError> {
-        self.amendments_where(sql::UNCONFIRMED_ACKNOWLEDGED, None)
+        self.reads()
+            .amendments(sql::UNCONFIRMED_ACKNOWLEDGED, None)
             .await
     }
 
@@ -350,18 +320,15 @@ impl SqliteJournal {
         &self,
         order: &OrderId,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        self.amendments_where(sql::ACKNOWLEDGED_FOR_ORDER, Some(order))
+        self.reads()
+            .amendments(sql::ACKNOWLEDGED_FOR_ORDER, Some(order))
             .await
     }
 
     /// How many amendments are in each state; every state, in the port's order, zeros
     /// included.
     pub async fn counts_by_state(&self) -> Result<Vec<(AmendmentState, u64)>, JournalError> {
-        let rows = sqlx::query_as::<Sqlite, (String, i64)>(sql::COUNTS_BY_STATE)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot count amendments", e))?;
-        state_counts(rows)
+        self.reads().counts_by_state().await
     }
 
     /// The stored message with `dedup_key`, if any (what a duplicate delivery refers to).
@@ -369,35 +336,17 @@ impl SqliteJournal {
         &self,
         dedup_key: &str,
     ) -> Result<Option<MessageRecord>, JournalError> {
-        sqlx::query_as::<Sqlite, MessageRow>(sql::MESSAGE_BY_DEDUP_KEY)
-            .bind(dedup_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(|e| storage("cannot read a message", e))?
-            .map(MessageRecord::try_from)
-            .transpose()
+        self.reads().message_by_dedup_key(dedup_key).await
     }
 
     /// How many messages are stored, and how many of them are dead letters.
     pub async fn message_counts(&self) -> Result<(u64, u64), JournalError> {
-        let (total, dead) = sqlx::query_as::<Sqlite, (i64, i64)>(sql::MESSAGE_COUNTS)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| storage("cannot count messages", e))?;
-        Ok((
-            u64::try_from(total).unwrap_or(0),
-            u64::try_from(dead).unwrap_or(0),
-        ))
+        self.reads().message_counts().await
     }
 
     /// The revisions recorded for `order`, oldest first.
     pub async fn revisions(&self, order: &OrderId) -> Result<Vec<RevisionRecord>, JournalError> {
-        let rows = sqlx::query_as::<Sqlite, RevisionRow>(sql::REVISIONS)
-            .bind(order.as_str())
-            .fetch_all(&self.pool)
-            .await
-            .map_err(|e| storage("cannot list revisions", e))?;
-        records(rows)
+        self.reads().revisions(order).await
     }
 }
 
@@ -451,13 +400,7 @@ impl Journal for SqliteJournal {
         &self,
         order: Option<&OrderId>,
     ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        match order {
-            Some(order) => {
-                self.amendments_where(sql::AMENDMENTS_OF_ORDER, Some(order))
-                    .await
-            }
-            None => self.amendments_where(sql::AMENDMENTS, None).await,
-        }
+        self.reads().amendments_of(order).await
     }
 
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
@@ -481,19 +424,15 @@ impl Journal for SqliteJournal {
     }
 
     async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError> {
-        let query = if dead_letters_only {
-            sql::DEAD_LETTERS
-        } else {
-            sql::MESSAGES
-        };
-        self.messages_where(query, None).await
+        self.reads().all_messages(dead_letters_only).await
     }
 
     async fn messages_for_order(
         &self,
         order: &OrderId,
     ) -> Result<Vec<MessageRecord>, JournalError> {
-        self.messages_where(sql::MESSAGES_FOR_ORDER, Some(order))
+        self.reads()
+            .messages(sql::MESSAGES_FOR_ORDER, Some(order))
             .await
     }
 }

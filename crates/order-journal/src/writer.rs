@@ -24,14 +24,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use order_domain::{AmendmentState, Begin, JournalError, MessageInsert};
+use order_domain::JournalError;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqlitePool};
 use sqlx::{ConnectOptions as _, Connection, Row as _, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::ops::{self, Answer, Op};
-use crate::rows::{RecordedIntent, RecordedOutcome, sql};
+use crate::apply::apply;
+use crate::ops::{Answer, Op};
 use crate::sqlite::storage;
 
 /// Most write operations committed in one transaction. A larger group would make its first
@@ -45,11 +45,6 @@ pub const WRITE_QUEUE: usize = 4 * MAX_GROUP;
 
 /// SQLite's statement to start a transaction that takes the write lock at once.
 const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
-
-/// How an operation ended inside a transaction: a domain answer (`Ok`: committed with the
-/// others; `Err`: a refusal, nothing written), or a database error (the outer `Err`) that
-/// aborts the transaction.
-type Ran = Result<Result<Answer, JournalError>, sqlx::Error>;
 
 type Reply = oneshot::Sender<Result<Answer, JournalError>>;
 
@@ -351,7 +346,7 @@ async fn together(
     let locked = started.elapsed();
     let mut answers = Vec::with_capacity(group.len());
     for (op, _) in group {
-        match apply(&mut tx, op).await {
+        match apply::<Sqlite>(&mut tx, op).await {
             Ok(a) => answers.push(a),
             Err(e) => {
                 rollback(tx).await;
@@ -379,7 +374,7 @@ async fn alone(conn: &mut SqliteConnection, op: &Op) -> Result<Answer, JournalEr
         .begin_with(BEGIN_WRITE)
         .await
         .map_err(|e| storage(context, e))?;
-    match apply(&mut tx, op).await {
+    match apply::<Sqlite>(&mut tx, op).await {
         Ok(answer) => {
             tx.commit().await.map_err(|e| storage(context, e))?;
             answer
@@ -398,211 +393,4 @@ async fn rollback(tx: Transaction<'_, Sqlite>) {
     if let Err(e) = tx.rollback().await {
         tracing::debug!("rollback: {e}");
     }
-}
-
-/// Runs one operation inside the open transaction. A domain answer that refuses the change
-/// (`Missing`, `Conflict`) is only ever given before anything was written, so it needs no
-/// rollback.
-async fn apply(conn: &mut SqliteConnection, op: &Op) -> Ran {
-    match op {
-        Op::Begin {
-            key,
-            shop,
-            order_id,
-            amendment,
-            order_snapshot,
-            plan,
-            rejection,
-            next_revision,
-            now,
-        } => {
-            // The insert decides which caller is first; the others read the state.
-            let inserted = sqlx::query(sql::INSERT_AMENDMENT)
-                .bind(key)
-                .bind(shop)
-                .bind(order_id)
-                .bind(amendment)
-                .bind(order_snapshot)
-                .bind(plan)
-                .bind(rejection)
-                .bind(next_revision)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-            if inserted.rows_affected() == 1 {
-                return Ok(Ok(Answer::Begin(Begin::New)));
-            }
-            let recorded = sqlx::query_as::<Sqlite, RecordedIntent>(sql::RECORDED_INTENT)
-                .bind(key)
-                .fetch_optional(&mut *conn)
-                .await?;
-            Ok(match recorded {
-                None => Err(JournalError::Missing(key.clone())),
-                Some(recorded) => {
-                    ops::begin_again(key, &recorded, (shop, order_id, amendment)).map(Answer::Begin)
-                }
-            })
-        }
-        Op::MarkSent { key, now } => {
-            let updated = sqlx::query(sql::MARK_SENT)
-                .bind(now)
-                .bind(key)
-                .execute(&mut *conn)
-                .await?;
-            if updated.rows_affected() == 1 {
-                return Ok(Ok(Answer::Done));
-            }
-            let state = state_of(conn, key).await?;
-            Ok(Err(ops::not_sent(key, state.as_deref())))
-        }
-        Op::RecordOutcome {
-            key,
-            state,
-            outcome,
-            reply,
-            now,
-        } => record_outcome(conn, key, *state, outcome, reply.as_deref(), *now).await,
-        Op::Reconcile {
-            key,
-            state,
-            message_id,
-            note,
-            now,
-        } => reconcile(conn, key, *state, *message_id, note.as_deref(), *now).await,
-        Op::RecordMessage {
-            dedup_key,
-            source,
-            raw,
-            received_at,
-        } => {
-            let inserted: Option<i64> = sqlx::query_scalar(sql::INSERT_MESSAGE)
-                .bind(dedup_key)
-                .bind(source)
-                .bind(raw)
-                .bind(received_at)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if let Some(id) = inserted {
-                return Ok(Ok(Answer::Message(MessageInsert::New(id))));
-            }
-            let first: Option<i64> = sqlx::query_scalar(sql::MESSAGE_ID)
-                .bind(dedup_key)
-                .fetch_optional(&mut *conn)
-                .await?;
-            Ok(match first {
-                Some(id) => Ok(Answer::Message(MessageInsert::Duplicate(id))),
-                None => Err(JournalError::Missing(format!("message {dedup_key}"))),
-            })
-        }
-        Op::MessageDecoded { id, order } => {
-            let updated = sqlx::query(sql::MESSAGE_DECODED)
-                .bind(order)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            Ok(ops::done_or_missing_message(updated.rows_affected(), *id))
-        }
-        Op::DeadLetter { id, reason } => {
-            let updated = sqlx::query(sql::DEAD_LETTER)
-                .bind(reason)
-                .bind(id)
-                .execute(&mut *conn)
-                .await?;
-            Ok(ops::done_or_missing_message(updated.rows_affected(), *id))
-        }
-    }
-}
-
-/// The recorded state of `key`, if any.
-async fn state_of(conn: &mut SqliteConnection, key: &str) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(sql::STATE_OF)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await
-}
-
-async fn record_outcome(
-    conn: &mut SqliteConnection,
-    key: &str,
-    state: AmendmentState,
-    outcome: &str,
-    reply: Option<&str>,
-    now: i64,
-) -> Ran {
-    let updated: Option<(String, String)> = sqlx::query_as(sql::RECORD_OUTCOME)
-        .bind(state.as_str())
-        .bind(outcome)
-        .bind(reply)
-        .bind(now)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?;
-
-    if updated.is_some() {
-        if matches!(
-            state,
-            AmendmentState::Acknowledged | AmendmentState::Confirmed
-        ) {
-            // (Confirmed here: left in doubt and found applied by a read.) The transaction
-            // holds SQLite's write lock, so no other acknowledgement runs in between.
-            sqlx::query(sql::APPEND_REVISION)
-                .bind(key)
-                .bind(now)
-                .execute(&mut *conn)
-                .await?;
-        }
-        return Ok(Ok(Answer::Done));
-    }
-
-    // Nothing changed: find out why (nothing was written).
-    let recorded = sqlx::query_as::<Sqlite, RecordedOutcome>(sql::RECORDED_OUTCOME)
-        .bind(key)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(ops::outcome_again(key, recorded.as_ref(), outcome, state))
-}
-
-async fn reconcile(
-    conn: &mut SqliteConnection,
-    key: &str,
-    state: AmendmentState,
-    message_id: Option<i64>,
-    note: Option<&str>,
-    now: i64,
-) -> Ran {
-    // Every refusal is decided before anything is written (the transaction holds the write
-    // lock, so the state read is the state changed).
-    let recorded = state_of(conn, key).await?;
-    if let Err(refusal) = ops::may_reconcile(key, recorded.as_deref()) {
-        return Ok(Err(refusal));
-    }
-    if let Some(message_id) = message_id {
-        let message: Option<i64> = sqlx::query_scalar(sql::MESSAGE_EXISTS)
-            .bind(message_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-        if message.is_none() {
-            return Ok(Err(JournalError::Missing(format!("message {message_id}"))));
-        }
-    }
-    sqlx::query(sql::SET_RECONCILED)
-        .bind(state.as_str())
-        .bind(note)
-        .bind(now)
-        .bind(key)
-        .execute(&mut *conn)
-        .await?;
-    // A confirmation by read has no message: the amendment's state and note are its record.
-    let Some(message_id) = message_id else {
-        return Ok(Ok(Answer::Done));
-    };
-    sqlx::query(sql::INSERT_RECONCILIATION)
-        .bind(key)
-        .bind(message_id)
-        .bind(state.as_str())
-        .bind(note)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    Ok(Ok(Answer::Done))
 }

@@ -25,7 +25,7 @@ async fn channels_lines_of_the_example_batch_apply_as_the_generator_intends() {
     let shops: BTreeMap<ShopId, PlatformKind> =
         [(shop.clone(), PlatformKind::WechatChannels)].into();
     let run = SandboxRun::start(&shops, 5).await.unwrap();
-    let config = Config::parse(&run.config_toml("memory:")).unwrap();
+    let config = Config::parse(&run.config_toml("sqlite::memory:")).unwrap();
     assert_eq!(config.shops[0].platform, PlatformKind::WechatChannels);
     let app = App::from_config(&config, &run.env()).await.unwrap();
     let em = run.sandbox().channels().unwrap().clone();

@@ -1,6 +1,7 @@
 //! `ordermod journal` and the journal's one-process rule, run for real: the view pages in SQL
 //! and reads a journal another process holds; a second `apply` on a held journal exits 2
-//! naming the journal and its holder.
+//! naming the journal and its holder; on PostgreSQL, `apply` and `journal` share one journal
+//! with no such rule.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -182,4 +183,65 @@ async fn journal_json_into_a_closed_pipe_exits_141_without_a_panic() {
     assert!(!stderr.contains("error"), "{stderr}");
     assert_eq!(out.status.code(), Some(141), "{stderr}");
     held.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_and_journal_work_on_a_postgres_journal_held_open_by_another_process() {
+    let url = pg_throwaway::shared().fresh_database();
+    // Held open by this process, as another `ordermod` on another machine would hold it.
+    let held = order_app::open_journal(&url).await.unwrap();
+    assert!(held.as_postgres().is_some());
+    let d = dir("postgres");
+    let input = d.join("in.jsonl");
+    std::fs::write(&input, format!("{}\n{}\n", line(7001), line(7002))).unwrap();
+    let apply = || {
+        ordermod(&[
+            "apply",
+            "--sandbox",
+            "--journal",
+            &url,
+            input.to_str().unwrap(),
+        ])
+    };
+    let out = apply();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the run recorded is in the shared journal, for every process.
+    let counts = held.counts_by_state().await.unwrap();
+    let acknowledged = counts
+        .iter()
+        .find(|(s, _)| *s == order_domain::AmendmentState::Acknowledged)
+        .unwrap()
+        .1;
+    assert_eq!(acknowledged, 2);
+    // A rerun resumes from the journal: nothing is sent twice.
+    let again = apply();
+    assert_eq!(again.status.code(), Some(0));
+    assert_eq!(held.amendments(None).await.unwrap().len(), 2);
+    let view = ordermod(&["journal", "--journal", &url, "--json"]);
+    assert_eq!(
+        view.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&view.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&view.stdout).unwrap();
+    let amendments = v["amendments"].as_array().unwrap();
+    assert_eq!(amendments.len(), 2);
+    assert_eq!(amendments[0]["state"], "acknowledged");
+    held.close().await;
+}
+
+#[tokio::test]
+async fn a_journal_url_of_another_scheme_is_refused_naming_the_accepted_forms() {
+    let out = ordermod(&["journal", "--journal", "mysql://app:hunter2@db/ordermod"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("sqlite://"), "{stderr}");
+    assert!(stderr.contains("postgres://"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use order_app::input::{AmendmentLine, parse_line};
-use order_app::memory::MemoryJournal;
 use order_app::registry::PlatformFactory;
 use order_app::sandbox::{SandboxRun, channels_seed, order_for_id};
 use order_app::{
@@ -14,6 +13,7 @@ use order_app::{
 use order_domain::{
     AmendmentState, InboundRecord, Intent, Journal, Order, Plan, ShopId, Timestamp,
 };
+use order_journal::SqliteJournal;
 
 const CHANNELS: &str = "channels-main";
 const OPEN1688: &str = "1688-main";
@@ -34,16 +34,16 @@ fn shops() -> BTreeMap<ShopId, PlatformKind> {
 
 /// The emulators, and an app over them built from their config through the registry (each
 /// shop's real transport and, where its platform has one, its read).
-async fn setup() -> (SandboxRun, App, Arc<MemoryJournal>) {
+async fn setup() -> (SandboxRun, App, Arc<SqliteJournal>) {
     let run = SandboxRun::start(&shops(), 3).await.unwrap();
-    let journal = Arc::new(MemoryJournal::new());
+    let journal = Arc::new(SqliteJournal::in_memory().await.unwrap());
     let app = app_over(&run, journal.clone());
     (run, app, journal)
 }
 
 /// The app over `run`; with `ack_only`, Channels acknowledges without applying.
-fn app_over(run: &SandboxRun, journal: Arc<MemoryJournal>) -> App {
-    let config = Config::parse(&run.config_toml("memory:")).unwrap();
+fn app_over(run: &SandboxRun, journal: Arc<SqliteJournal>) -> App {
+    let config = Config::parse(&run.config_toml("sqlite::memory:")).unwrap();
     let env = run.env();
     let mut factory = PlatformFactory::new(http_client().unwrap());
     let mut b = App::builder().journal(journal);
@@ -198,7 +198,7 @@ async fn refresh_plans_on_the_read_and_names_the_fields_the_line_had_stale() {
 }
 
 /// Records `line` as an interrupted run leaves it: planned on `order`, sent, no outcome.
-async fn left_sent(journal: &MemoryJournal, line: &AmendmentLine, order: &Order) -> Plan {
+async fn left_sent(journal: &SqliteJournal, line: &AmendmentLine, order: &Order) -> Plan {
     let plan =
         order_domain::plan(order, &line.set, &PlatformKind::WechatChannels.policy()).unwrap();
     let intent = Intent {
@@ -295,7 +295,7 @@ async fn verify_settles_an_amendment_left_in_doubt_by_reading_the_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn confirm_flags_an_order_acknowledged_without_being_applied() {
     let run = SandboxRun::start(&shops(), 3).await.unwrap();
-    let journal = Arc::new(MemoryJournal::new());
+    let journal = Arc::new(SqliteJournal::in_memory().await.unwrap());
     let app = app_over(&run, journal.clone());
     let confirm = BatchOptions {
         confirm: true,

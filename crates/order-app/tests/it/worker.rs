@@ -330,9 +330,7 @@ async fn enqueue_worker_and_status_commands_queue_once_drain_and_count() {
     assert_eq!(o.status.code(), Some(0), "{text}");
     let (valid, refused) = order_app::generate::expected_counts(10);
     assert!(
-        text.contains(&format!(
-            ": applied {valid}, already done 0, rejected {refused},"
-        )),
+        text.contains(&format!(": applied {valid}, rejected {refused}, failed 0,")),
         "{text}"
     );
 
@@ -386,4 +384,83 @@ async fn workers_and_the_queue_need_postgresql_and_status_on_sqlite_counts_the_j
     let status: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(status["backend"], "sqlite");
     assert_eq!(status["shops"]["em-a"]["acknowledged"], 2, "{status}");
+}
+
+/// SIGTERM: the worker stops claiming, finishes what is in flight, gives its leases back at
+/// once and exits 0; nothing is left claimed, and another worker finishes the queue, each
+/// amendment applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_stopped_by_sigterm_finishes_its_amendments_and_gives_everything_back() {
+    let d = dir("sigterm");
+    let all = lines(60, "em-", &["em-a"]);
+    let file = d.join("batch.jsonl");
+    std::fs::write(&file, all.join("\n")).unwrap();
+    let url = pg_throwaway::shared().fresh_database();
+    let (run, config, env) = sandbox(&file, &url).await;
+    let cfg = d.join("ordermod.toml");
+    std::fs::write(&cfg, run.config_toml(&url)).unwrap();
+    let pg = PostgresJournal::open(&url).await.unwrap();
+    let q = pg.queue();
+    assert_eq!(enqueue_file(&q, &config, &file).await, 60);
+
+    let child = Command::new(BIN)
+        .args(["worker", "-c", cfg.to_str().unwrap()])
+        .envs(&env)
+        .env_remove("ORDERMOD_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once it has finished some (at 20 per second, 60 take three seconds), stop it.
+    loop {
+        let done: u64 = q
+            .by_shop()
+            .await
+            .unwrap()
+            .get("em-a")
+            .map_or(0, |s| s.done.values().sum());
+        if done >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("worker ") && text.contains(": applied "),
+        "{text}"
+    );
+
+    let s = q.by_shop().await.unwrap()["em-a"].clone();
+    assert_eq!(
+        (s.in_flight, s.expired),
+        (0, 0),
+        "nothing left claimed: {s:?}"
+    );
+    let finished: u64 = s.done.values().sum();
+    assert!(s.queued > 0, "stopped before the end: {s:?}");
+    assert_eq!(finished + s.queued, 60);
+    assert!(q.credential_holders().await.unwrap().is_empty());
+    assert!(q.workers().await.unwrap().is_empty());
+
+    let (rest, _) = run_worker(&pg, &config, &env, "second").await;
+    assert_eq!(rest.by_status.values().sum::<u64>(), s.queued);
+    let (valid, _) = order_app::generate::expected_counts(60);
+    let stats = run.sandbox().em().unwrap().stats();
+    assert_eq!(stats.changes_per_order.len(), valid, "{stats:?}");
+    assert!(
+        stats.changes_per_order.values().all(|n| *n == 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.rate_limited, 0);
+    pg.close().await;
 }

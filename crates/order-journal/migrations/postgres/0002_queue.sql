@@ -46,11 +46,16 @@ CREATE TABLE workers (
 );
 
 -- One worker at a time holds a credential (what a shop's rate limiter is keyed on): only the
--- holder sends with it, so its in-process limiter alone keeps the platform's quota.
+-- holder sends with it, so its in-process limiter alone keeps the platform's quota. A released
+-- lease keeps its row with no owner and `expires_at` at the release; `previous_end` is when the
+-- lease before the current holder's ended (released or expired: its holder sent nothing
+-- after), NULL when the credential had no holder before, so a new holder knows how long ago
+-- the last request with it may have left.
 CREATE TABLE credential_leases (
-    credential  TEXT PRIMARY KEY,
-    owner       TEXT NOT NULL,
-    acquired_at BIGINT NOT NULL,
-    expires_at  BIGINT NOT NULL
+    credential   TEXT PRIMARY KEY,
+    owner        TEXT,
+    acquired_at  BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL,
+    previous_end BIGINT
 );
 CREATE INDEX credential_leases_by_owner ON credential_leases (owner);

@@ -14,7 +14,7 @@ use order_domain::{
     Amendment, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal, JournalError,
     MessageInsert, Order, Outcome, Receipt, ShopId, Timestamp, plan,
 };
-use order_journal::SqliteJournal;
+use order_journal::{MAX_GROUP, SqliteJournal, WRITE_QUEUE};
 use sqlx::{Connection, SqliteConnection};
 
 const LINE_ID: &str = "2198111437768747371";
@@ -408,4 +408,45 @@ async fn writes_after_close_fail_with_a_storage_error() {
     j.close().await;
     let err = j.record_message(&inbound("m-2")).await.unwrap_err();
     assert!(matches!(err, JournalError::Storage { .. }), "{err}");
+}
+
+/// The writer's channel is bounded: while the writer is stuck behind the write lock, at most
+/// the group in its hands ([`MAX_GROUP`]) and a full channel ([`WRITE_QUEUE`]) are handed
+/// over; every later caller waits to hand its write over (back-pressure, no unbounded queue),
+/// and once the lock is let go every one of them is committed (nothing is dropped).
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_write_queue_makes_callers_wait_and_loses_nothing() {
+    let n = MAX_GROUP + WRITE_QUEUE + 300;
+    let dir = TempDir::new("back-pressure");
+    let url = dir.url();
+    let j = Arc::new(SqliteJournal::open(&url).await.unwrap());
+    let lock = hold_write_lock(&url).await;
+    let tasks: Vec<_> = (0..n)
+        .map(|k| {
+            let j = Arc::clone(&j);
+            tokio::spawn(async move { j.record_message(&inbound(&format!("bp-{k}"))).await })
+        })
+        .collect();
+    // The channel is full and the writer holds its first group.
+    until_submitted(&j, WRITE_QUEUE as u64 + 1).await;
+    // Every caller gets its turns to try (on this one thread, a yield runs every ready task).
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    let submitted = j.write_stats().submitted;
+    assert!(
+        submitted <= (MAX_GROUP + WRITE_QUEUE) as u64,
+        "{submitted} writes handed over while the writer was stuck"
+    );
+    assert!(tasks.iter().all(|t| !t.is_finished()));
+    release(lock).await;
+    for t in tasks {
+        assert!(matches!(t.await.unwrap().unwrap(), MessageInsert::New(_)));
+    }
+    let mut c = outside(&url).await;
+    assert_eq!(
+        count(&mut c, "SELECT COUNT(*) FROM messages").await,
+        i64::try_from(n).unwrap()
+    );
+    j.close().await;
 }

@@ -238,49 +238,40 @@ async fn one_worker_at_a_time_holds_a_credential_until_its_lease_expires_or_it_l
     let (_j, q) = queue().await;
     q.heartbeat("a", "h1", 1, LONG).await.unwrap();
     q.heartbeat("b", "h2", 2, LONG).await.unwrap();
-    assert!(
-        q.acquire_credential("a", "wechat:app1", LONG)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !q.acquire_credential("b", "wechat:app1", LONG)
-            .await
-            .unwrap()
-    );
+    let take = |w: &'static str, lease: Duration| {
+        let q = q.clone();
+        async move { q.acquire_credential(w, "wechat:app1", lease).await.unwrap() }
+    };
+    // Nobody held it before: no previous holder to wait for.
+    assert_eq!(take("a", LONG).await, Some(None));
+    assert_eq!(take("b", LONG).await, None, "a holds it");
     // Taking one's own again renews it.
-    assert!(
-        q.acquire_credential("a", "wechat:app1", LONG)
-            .await
-            .unwrap()
-    );
+    assert_eq!(take("a", LONG).await, Some(None));
     assert_eq!(
         q.heartbeat("a", "h1", 1, LONG).await.unwrap().held,
         ["wechat:app1"]
     );
     // a's lease runs out (a lease of zero: expired at once).
-    assert!(
-        q.acquire_credential("a", "wechat:app1", Duration::ZERO)
-            .await
-            .unwrap()
-    );
+    assert_eq!(take("a", Duration::ZERO).await, Some(None));
     assert!(q.credential_holders().await.unwrap().is_empty());
-    assert!(
-        q.acquire_credential("b", "wechat:app1", LONG)
-            .await
-            .unwrap()
-    );
+    // b takes it over and learns how long ago a's lease ended.
+    let since = take("b", LONG)
+        .await
+        .expect("free")
+        .expect("a held it before");
+    assert!(since < LONG, "{since:?}");
     // a learns it lost the credential at its next heartbeat.
     let beat = q.heartbeat("a", "h1", 1, LONG).await.unwrap();
     assert!(beat.held.is_empty(), "{beat:?}");
     assert_eq!(beat.live_workers, 2);
     assert!(!q.release_credential("a", "wechat:app1").await.unwrap());
     assert!(q.release_credential("b", "wechat:app1").await.unwrap());
-    assert!(
-        q.acquire_credential("a", "wechat:app1", LONG)
-            .await
-            .unwrap()
-    );
+    assert!(q.credential_holders().await.unwrap().is_empty());
+    let since = take("a", LONG)
+        .await
+        .expect("released")
+        .expect("b held it before");
+    assert!(since < LONG, "{since:?}");
     let workers = q.workers().await.unwrap();
     let held: BTreeMap<&str, BTreeSet<&str>> = workers
         .iter()
@@ -305,6 +296,7 @@ async fn concurrent_takers_of_one_free_credential_get_it_once() {
             q.acquire_credential(&format!("w{n}"), "em:1", LONG)
                 .await
                 .unwrap()
+                .is_some()
         })
     });
     let mut won = 0;
