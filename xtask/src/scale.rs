@@ -455,7 +455,7 @@ fn scale_run(
             .target("0")
             .note(format!(
                 "{} applied of {lines}; {not_applied} not applied ({} failed, {} in doubt); \
-                 {missing} not in the journal",
+                 {missing} not in the queue",
                 t.applied, t.failed, t.in_doubt
             )),
         Figure::new(format!("scale_doubled/{n}"), t.doubled.len().to_string())
