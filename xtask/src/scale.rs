@@ -420,7 +420,7 @@ fn scale_run(
     let statuses = queue_statuses(&url)?;
     let t = Tally::of(&statuses, &sb.changes_per_order()?, &sb.moves_per_order()?);
     // Every line of this batch is plannable, so each of its orders must have changed once;
-    // an order the journal does not name at all is lost too.
+    // an order the queue does not name at all is lost too.
     let named: std::collections::BTreeSet<&str> =
         statuses.iter().map(|(o, _)| o.as_str()).collect();
     let missing = orders
@@ -469,6 +469,10 @@ fn scale_run(
 
 // ----------------------------------------------------------------------------------- chaos
 
+/// How long the workers of `chaos --workers` may take to drain the queue, kills included (a
+/// run takes ~100 s: each kill leaves the killed worker's rows to their 30 s lease).
+const CHAOS_LIMIT: Duration = Duration::from_secs(300);
+
 /// `cargo xtask chaos --workers N`.
 pub fn chaos_workers(
     root: &Path,
@@ -498,9 +502,10 @@ pub fn chaos_workers(
                 drained_early = true;
                 break 'kills;
             }
-            if started.elapsed() > Duration::from_secs(170) {
+            if started.elapsed() > CHAOS_LIMIT {
                 return Err(format!(
-                    "chaos --workers: still draining after 170 s, {kills} kills made (logs in {})",
+                    "chaos --workers: still draining after {} s, {kills} kills made (logs in {})",
+                    CHAOS_LIMIT.as_secs(),
                     dir.display()
                 ));
             }
@@ -518,7 +523,7 @@ pub fn chaos_workers(
         fleet.kill_and_restart(live[pick])?;
         kills += 1;
     }
-    let left = Duration::from_secs(175).saturating_sub(started.elapsed());
+    let left = CHAOS_LIMIT.saturating_sub(started.elapsed());
     fleet.wait_all(left)?;
     let secs = started.elapsed().as_secs_f64();
     let statuses = queue_statuses(&url)?;
