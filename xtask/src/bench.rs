@@ -27,6 +27,9 @@
 //!   recorded in one more (unmeasured) apply run by `bare-send record`, are sent again by
 //!   `bare-send replay` to a fresh sandbox, 64 in flight; the figure is apply's requests per
 //!   second ÷ the bare client's. `--quick` uses 2k and 10k amendments.
+//! - `scale`: 1, 2 and 4 `ordermod worker` processes draining a PostgreSQL queue of over
+//!   20,000 amendments for 40 shops (`crate::scale`): `scale_per_s/N`, `scale_rate_use/N`,
+//!   `scale_rate_rejections/N`, `scale_lost/N`, `scale_doubled/N`.
 //!
 //! See `docs/performance.md` for what bounds each figure.
 
@@ -49,7 +52,7 @@ pub struct Figure {
 }
 
 impl Figure {
-    fn new(name: impl Into<String>, value: impl Into<String>) -> Figure {
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Figure {
         Figure {
             name: name.into(),
             value: value.into(),
@@ -58,12 +61,12 @@ impl Figure {
         }
     }
 
-    fn target(mut self, t: &'static str) -> Figure {
+    pub fn target(mut self, t: &'static str) -> Figure {
         self.target = t;
         self
     }
 
-    fn note(mut self, n: impl Into<String>) -> Figure {
+    pub fn note(mut self, n: impl Into<String>) -> Figure {
         self.note = n.into();
         self
     }
@@ -76,10 +79,17 @@ pub enum Part {
     Rate,
     Intake,
     Batch,
+    Scale,
 }
 
 impl Part {
-    const ALL: [Part; 4] = [Part::Amend, Part::Rate, Part::Intake, Part::Batch];
+    const ALL: [Part; 5] = [
+        Part::Amend,
+        Part::Rate,
+        Part::Intake,
+        Part::Batch,
+        Part::Scale,
+    ];
 
     fn name(self) -> &'static str {
         match self {
@@ -87,6 +97,7 @@ impl Part {
             Part::Rate => "rate",
             Part::Intake => "intake",
             Part::Batch => "batch",
+            Part::Scale => "scale",
         }
     }
 
@@ -149,6 +160,7 @@ pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
             Part::Rate => rate(root),
             Part::Intake => intake(root),
             Part::Batch => batch(root, opts),
+            Part::Scale => crate::scale::bench(root),
         };
         match result {
             Ok(fs) => {
@@ -240,7 +252,7 @@ pub fn run_quietly(cmd: &mut Command, what: &str) -> Result<(), String> {
 
 /// The example shops' prefixes (`<prefix>-main` in `ordermod gen-examples`) of every platform:
 /// WeChat Shop, vv-tool, EM, ICBU, WeChat Channels (`channels-`), 1688 open platform (`1688-`).
-const BATCH_PLATFORMS: [&str; 6] = ["wechat", "vvtool", "em", "icbu", "channels", "1688"];
+pub const BATCH_PLATFORMS: [&str; 6] = ["wechat", "vvtool", "em", "icbu", "channels", "1688"];
 
 fn rate(root: &Path) -> Result<Vec<Figure>, String> {
     use crate::chaos::{
@@ -301,7 +313,7 @@ fn rate(root: &Path) -> Result<Vec<Figure>, String> {
 
 /// The least time (s) a batch can take when each shop of `config` sends its lines of `batch`
 /// at its `rate_limit_per_second`: the largest lines ÷ quota over the shops the batch names.
-fn least_seconds(config: &str, batch: &str) -> f64 {
+pub fn least_seconds(config: &str, batch: &str) -> f64 {
     let mut quota = std::collections::BTreeMap::new();
     let mut current = "";
     for l in config.lines() {

@@ -121,7 +121,7 @@ const ALL_PREFIXES: [&str; 6] = ["wechat", "vvtool", "em", "icbu", "channels", "
 /// The prefixes of the platforms that publish an order read, where `--in-doubt verify` (the
 /// default) settles an amendment left in doubt by reading it; vv-tool and EM publish none, so
 /// their in-doubt amendments are resent and `doubled_by_platform` shows it.
-const READ_PREFIXES: [&str; 4] = ["channels", "1688", "wechat", "icbu"];
+pub const READ_PREFIXES: [&str; 4] = ["channels", "1688", "wechat", "icbu"];
 
 /// Writes a deterministic batch: `ordermod gen-examples` (the example generator: a quarter
 /// of the lines break a rule and are refused before sending), with each platform's lines dealt
@@ -489,11 +489,18 @@ pub fn wait_deadline(child: &mut Child, limit: Duration) -> Result<ExitStatus, S
 pub struct Options {
     pub seed: u64,
     pub kills: u32,
+    /// `--workers N`: instead of the `apply` runs, N `ordermod worker` processes drain a
+    /// PostgreSQL queue while one of them at a time is killed (`crate::scale`).
+    pub workers: Option<u32>,
 }
 
 impl Options {
     pub fn parse(args: &[&str]) -> Result<Options, String> {
-        let mut o = Options { seed: 7, kills: 20 };
+        let mut o = Options {
+            seed: 7,
+            kills: 20,
+            workers: None,
+        };
         let mut it = args.iter();
         while let Some(a) = it.next() {
             let mut val = |name: &str| -> Result<u64, String> {
@@ -504,12 +511,28 @@ impl Options {
             match *a {
                 "--seed" => o.seed = val("--seed")?,
                 "--kills" => o.kills = u32::try_from(val("--kills")?).map_err(|e| e.to_string())?,
+                "--workers" => {
+                    let n = u32::try_from(val("--workers")?).map_err(|e| e.to_string())?;
+                    if n == 0 {
+                        return Err("--workers needs at least 1".into());
+                    }
+                    o.workers = Some(n);
+                }
                 other => return Err(format!("unknown chaos option `{other}`")),
             }
         }
         Ok(o)
     }
 }
+
+/// The batch of every chaos run: 200 example lines a platform, two shops each, refused lines
+/// kept.
+pub const CHAOS_SHAPE: BatchShape = BatchShape {
+    per_platform: 200,
+    shops_per_platform: 2,
+    with_vvtool: true,
+    only_plannable: false,
+};
 
 /// WeChat errcodes the client answers by refreshing its token and sending again.
 const RETRIED_REJECTIONS: [&str; 3] = ["rejected:40001", "rejected:42001", "rejected:40014"];
@@ -523,6 +546,110 @@ enum Mode {
     Resend,
     /// `--in-doubt hold`, every platform: figures prefixed `hold_`.
     Hold,
+}
+
+/// The exactly-once check over the emulators' counters: each line's final status (order id →
+/// `applied`, `already_done`, `confirmed_by_read`, `confirmed`, `failed`, `undelivered`,
+/// `in_doubt`, …) against the changes each order saw on its emulator.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Lines whose final status says the order changed (applied, confirmed, …).
+    pub applied: usize,
+    /// Lines refused by the platform or not delivered after retries.
+    pub failed: u64,
+    /// Applied lines whose order the emulator never saw change.
+    pub lost: u64,
+    /// Orders the emulator saw change more than once.
+    pub doubled: Vec<String>,
+    /// Orders whose state the emulator saw move more than once.
+    pub moved_twice: usize,
+    /// Orders that changed although no line says so (and none is in doubt).
+    pub unexpected: Vec<String>,
+    /// Lines held in doubt, and how many of them had in fact landed.
+    pub in_doubt: u64,
+    pub in_doubt_landed: u64,
+    /// Lines settled by reading the order back.
+    pub confirmed_by_read: u64,
+    /// Number of lines.
+    pub lines: usize,
+}
+
+impl Tally {
+    pub fn of(
+        statuses: &[(String, String)],
+        changes: &BTreeMap<String, u64>,
+        moves: &BTreeMap<String, u64>,
+    ) -> Tally {
+        let mut t = Tally {
+            lines: statuses.len(),
+            ..Tally::default()
+        };
+        let mut expected_once = BTreeSet::new();
+        for (order, status) in statuses {
+            if status == "confirmed_by_read" {
+                t.confirmed_by_read += 1;
+            }
+            match status.as_str() {
+                "applied" | "already_done" | "confirmed_by_read" | "confirmed" => {
+                    expected_once.insert(order.clone());
+                    if changes.get(order).copied().unwrap_or(0) == 0 {
+                        t.lost += 1;
+                    }
+                }
+                // Refused, or (since the journal tells them apart) not delivered after retries.
+                "failed" | "undelivered" => t.failed += 1,
+                "in_doubt" => {
+                    t.in_doubt += 1;
+                    if changes.get(order).copied().unwrap_or(0) > 0 {
+                        t.in_doubt_landed += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        t.applied = expected_once.len();
+        t.doubled = changes
+            .iter()
+            .filter(|&(_, &n)| n > 1)
+            .map(|(o, _)| o.clone())
+            .collect();
+        // A doubled order whose state moved only once got the same absolute amendment twice (a
+        // resend of an in-flight amendment, decision D8); one that moved twice would be a bug.
+        t.moved_twice = moves.values().filter(|&&n| n > 1).count();
+        t.unexpected = changes
+            .iter()
+            .filter(|(o, n)| {
+                **n > 0 && !expected_once.contains(*o) && status_of_is(statuses, o) != "in_doubt"
+            })
+            .map(|(o, _)| o.clone())
+            .collect();
+        for o in t.doubled.iter().chain(t.unexpected.iter()).take(20) {
+            eprintln!(
+                "chaos: order {o}: {} changes on the emulator ({} moved its state), final status: {}",
+                changes[o],
+                moves.get(o).copied().unwrap_or(0),
+                status_of_is(statuses, o)
+            );
+        }
+        t
+    }
+
+    /// The check's figures, each name prefixed with `p`.
+    pub fn say(&self, p: &str, say: &dyn Fn(String)) {
+        say(format!("{p}chaos_lines: {}", self.lines));
+        say(format!("{p}chaos_applied: {}", self.applied));
+        say(format!("{p}chaos_failed: {}", self.failed));
+        say(format!("{p}lost: {}", self.lost));
+        say(format!("{p}doubled: {}", self.doubled.len()));
+        say(format!(
+            "{p}doubled_state_moved_twice: {}",
+            self.moved_twice
+        ));
+        say(format!(
+            "{p}changed_but_not_reported_applied: {}",
+            self.unexpected.len()
+        ));
+    }
 }
 
 /// Part 1: SIGKILL at seeded moments, resume after each, then check the emulators. The
@@ -624,69 +751,18 @@ fn kill_and_resume(
     let statuses_shops = report_shops(&report)?;
     let changes = sb.changes_per_order()?;
     let moves = sb.moves_per_order()?;
-    let mut expected_once = BTreeSet::new();
-    let (mut lost, mut failed) = (0u64, 0u64);
-    let (mut in_doubt, mut in_doubt_landed, mut confirmed_by_read) = (0u64, 0u64, 0u64);
-    for (order, status) in &statuses {
-        if status == "confirmed_by_read" {
-            confirmed_by_read += 1;
-        }
-        match status.as_str() {
-            "applied" | "already_done" | "confirmed_by_read" | "confirmed" => {
-                expected_once.insert(order.clone());
-                if changes.get(order).copied().unwrap_or(0) == 0 {
-                    lost += 1;
-                }
-            }
-            // Refused, or (since the journal tells them apart) not delivered after retries.
-            "failed" | "undelivered" => failed += 1,
-            "in_doubt" => {
-                in_doubt += 1;
-                if changes.get(order).copied().unwrap_or(0) > 0 {
-                    in_doubt_landed += 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    let doubled: Vec<&String> = changes
-        .iter()
-        .filter(|&(_, &n)| n > 1)
-        .map(|(o, _)| o)
-        .collect();
-    // A doubled order whose state moved only once got the same absolute amendment twice (a
-    // resend of an in-flight amendment, decision D8); one that moved twice would be a bug.
-    let moved_twice = moves.values().filter(|&&n| n > 1).count();
-    let unexpected: Vec<&String> = changes
-        .iter()
-        .filter(|(o, n)| {
-            **n > 0 && !expected_once.contains(*o) && status_of_is(&statuses, o) != "in_doubt"
-        })
-        .map(|(o, _)| o)
-        .collect();
-    let status_of = |o: &str| status_of_is(&statuses, o).to_owned();
-    for o in doubled.iter().chain(unexpected.iter()).take(20) {
-        eprintln!(
-            "chaos: order {o}: {} changes on the emulator ({} moved its state), final report: {}",
-            changes[*o],
-            moves.get(*o).copied().unwrap_or(0),
-            status_of(o)
-        );
-    }
+    let t = Tally::of(&statuses, &changes, &moves);
     say(format!("{p}chaos_kills: {kills}"));
-    say(format!("{p}chaos_lines: {}", statuses.len()));
-    say(format!("{p}chaos_applied: {}", expected_once.len()));
-    say(format!("{p}chaos_failed: {failed}"));
-    say(format!("{p}lost: {lost}"));
-    say(format!("{p}doubled: {}", doubled.len()));
-    say(format!("{p}doubled_state_moved_twice: {moved_twice}"));
-    say(format!(
-        "{p}changed_but_not_reported_applied: {}",
-        unexpected.len()
-    ));
+    t.say(p, &say);
+    let (doubled, in_doubt, in_doubt_landed, confirmed_by_read) = (
+        &t.doubled,
+        t.in_doubt,
+        t.in_doubt_landed,
+        t.confirmed_by_read,
+    );
     if mode == Mode::Verify {
         let mut by_platform: BTreeMap<String, usize> = BTreeMap::new();
-        for o in &doubled {
+        for o in doubled {
             let shop = shop_of(&statuses_shops, o).unwrap_or("?");
             let prefix = shop.split('-').next().unwrap_or(shop);
             *by_platform.entry(prefix.to_owned()).or_default() += 1;
@@ -761,13 +837,11 @@ fn status_of_is<'a>(statuses: &'a [(String, String)], order: &str) -> &'a str {
 pub fn run(root: &Path, opts: &Options) -> Result<String, String> {
     let ordermod = build_ordermod(root)?;
     let say = |line: String| println!("{line}");
+    if let Some(workers) = opts.workers {
+        return crate::scale::chaos_workers(root, &ordermod, opts, workers, &say);
+    }
 
-    let shape = BatchShape {
-        per_platform: 200,
-        shops_per_platform: 2,
-        with_vvtool: true,
-        only_plannable: false,
-    };
+    let shape = CHAOS_SHAPE;
     // ---- 1. SIGKILL and resume: in-doubt amendments read back (the default), resent, held
     kill_and_resume(root, &ordermod, opts, shape, Mode::Verify, &say)?;
     kill_and_resume(root, &ordermod, opts, shape, Mode::Resend, &say)?;
@@ -867,7 +941,12 @@ mod tests {
     #[test]
     fn options() {
         let o = Options::parse(&["--seed", "3", "--kills", "5"]).unwrap();
-        assert_eq!((o.seed, o.kills), (3, 5));
+        assert_eq!((o.seed, o.kills, o.workers), (3, 5, None));
         assert!(Options::parse(&["--kills"]).is_err());
+        assert_eq!(
+            Options::parse(&["--workers", "4"]).unwrap().workers,
+            Some(4)
+        );
+        assert!(Options::parse(&["--workers", "0"]).is_err());
     }
 }

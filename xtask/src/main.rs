@@ -7,6 +7,8 @@
 //! - `bench`: release-mode measurements, one `name: value` line per figure and a table
 //!   (`docs/performance.md`);
 //! - `chaos`: SIGKILL-and-resume and transient-fault runs with an exactly-once check;
+//!   `chaos --workers N`: the same check over N queue workers on PostgreSQL, killed and
+//!   restarted (`scale.rs`, which also holds `bench --only scale`);
 //! - `tidy`: the architecture invariants that `cargo metadata` can show (also a `#[test]`).
 // The benchmark runner computes ratios and rates of timings (never money) in `f64`.
 #![allow(clippy::float_arithmetic, clippy::cast_precision_loss)]
@@ -15,6 +17,7 @@ mod bench;
 mod chaos;
 mod codegen;
 mod render;
+mod scale;
 mod table;
 mod tidy;
 
@@ -29,10 +32,12 @@ commands:
   codegen --check    fail if any generated file is stale or missing (writes nothing)
   bench [--only PARTS] [--quick]
                      release-mode benchmarks; prints `name: value` per figure and a table
-                     (parts: amend, rate, intake, batch)
-  chaos [--seed N] [--kills N]
+                     (parts: amend, rate, intake, batch, scale)
+  chaos [--seed N] [--kills N] [--workers N]
                      SIGKILL `ordermod apply` at seeded moments and resume, check exactly-once
-                     on the emulators; then a run with 10% transient faults
+                     on the emulators; then a run with 10% transient faults. With --workers N:
+                     N `ordermod worker` processes drain a PostgreSQL queue while a seeded one
+                     of them is SIGKILLed and restarted --kills times
   tidy               check the architecture invariants 1, 4 and 6 on `cargo metadata`
 ";
 
