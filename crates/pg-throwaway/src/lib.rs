@@ -17,11 +17,13 @@
 //!   directory, listens on `127.0.0.1` on a free port (and a Unix socket in its own directory),
 //!   trusts local connections, and is stopped and deleted when the process that started it
 //!   ends, however it ends (a watcher holds a pipe to this process; its end of file, at exit
-//!   or on a kill, stops the server and removes the directory).
+//!   or on a kill, stops the server and removes the directory; the watcher runs in its own
+//!   process group, so a signal to this process's group does not take it down too).
 //! - Binaries: `$ORDERMOD_PG_BIN` when set, else `pg_config --bindir`, else the newest
 //!   `/usr/lib/postgresql/*/bin`.
 #![warn(missing_docs)]
 
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -307,6 +309,9 @@ fn watch(bin: &Path, data: &Path) -> Result<Child, StartError> {
         data = data.display(),
     );
     let mut sh = as_owner(Path::new("/bin/sh"));
+    // Its own process group: a signal to this process's group (a shell's job control, `kill --
+    // -PGID`) must not take the watcher down with it and leave the server running.
+    sh.process_group(0);
     sh.arg("-c")
         .arg(script)
         .stdin(Stdio::piped())
