@@ -151,6 +151,7 @@ mod any;
 mod apply;
 mod lock;
 mod ops;
+mod pg_messages;
 mod postgres;
 mod reads;
 mod redact;
@@ -161,6 +162,7 @@ mod writer;
 
 pub use any::AnyJournal;
 pub use apply::REVISION_LOCK;
+pub use pg_messages::{MAX_MESSAGE_GROUP, MessageInsertStats};
 pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
 pub use redact::{redact, redact_url};
 pub use shared::{

@@ -3,6 +3,7 @@
 //! on what is recorded (a reused key, a finished amendment, a second outcome). Each backend
 //! only runs the SQL.
 
+use order_domain::ports::journal::MessageDecoding;
 use order_domain::{
     Amendment, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, JournalError,
     MessageInsert, OrderId, Outcome, Timestamp,
@@ -50,6 +51,10 @@ pub(crate) enum Op {
         source: String,
         raw: Vec<u8>,
         received_at: i64,
+        /// The order it is about, when it was decoded before it was stored.
+        order: Option<String>,
+        /// Why it could not be decoded, when that was found before it was stored.
+        dead_letter_reason: Option<String>,
     },
     MessageDecoded {
         id: i64,
@@ -161,6 +166,27 @@ impl Op {
             source: message.source.clone(),
             raw: message.raw.clone(),
             received_at: message.received_at.as_millis(),
+            order: None,
+            dead_letter_reason: None,
+        }
+    }
+
+    /// A message stored with what decoding it gave, in the same row insert.
+    pub(crate) fn record_decoded_message(
+        message: &InboundRecord,
+        decoding: &MessageDecoding,
+    ) -> Op {
+        let (order, dead_letter_reason) = match decoding {
+            MessageDecoding::Order(order) => (Some(order.as_str().to_owned()), None),
+            MessageDecoding::DeadLetter(reason) => (None, Some(reason.clone())),
+        };
+        Op::RecordMessage {
+            dedup_key: message.dedup_key.clone(),
+            source: message.source.clone(),
+            raw: message.raw.clone(),
+            received_at: message.received_at.as_millis(),
+            order,
+            dead_letter_reason,
         }
     }
 
