@@ -170,8 +170,8 @@ async fn insert_group(
 ) -> Result<Vec<Result<Answer, JournalError>>, sqlx::Error> {
     let mut rows: Vec<&Op> = ops.to_vec();
     rows.sort_by(|a, b| dedup_key(a).cmp(dedup_key(b)));
-    let mut cols: (Vec<&str>, Vec<&str>, Vec<&[u8]>, Vec<i64>) = Default::default();
-    let mut decoded: (Vec<Option<&str>>, Vec<Option<&str>>) = Default::default();
+    let (mut keys, mut sources, mut raws, mut received) = (vec![], vec![], vec![], vec![]);
+    let (mut orders, mut reasons) = (vec![], vec![]);
     for op in rows {
         if let Op::RecordMessage {
             dedup_key,
@@ -182,21 +182,21 @@ async fn insert_group(
             dead_letter_reason,
         } = op
         {
-            cols.0.push(dedup_key);
-            cols.1.push(source);
-            cols.2.push(raw);
-            cols.3.push(*received_at);
-            decoded.0.push(order.as_deref());
-            decoded.1.push(dead_letter_reason.as_deref());
+            keys.push(dedup_key.as_str());
+            sources.push(source.as_str());
+            raws.push(raw.as_slice());
+            received.push(*received_at);
+            orders.push(order.as_deref());
+            reasons.push(dead_letter_reason.as_deref());
         }
     }
     let inserted: Vec<(i64, String)> = sqlx::query_as(INSERT_GROUP)
-        .bind(&cols.0)
-        .bind(&cols.1)
-        .bind(&cols.2)
-        .bind(&cols.3)
-        .bind(&decoded.0)
-        .bind(&decoded.1)
+        .bind(&keys)
+        .bind(&sources)
+        .bind(&raws)
+        .bind(&received)
+        .bind(&orders)
+        .bind(&reasons)
         .fetch_all(pool)
         .await?;
     let mut new: HashMap<String, i64> = inserted.into_iter().map(|(id, k)| (k, id)).collect();
