@@ -152,6 +152,7 @@ mod apply;
 mod lock;
 mod ops;
 mod pg_messages;
+mod pg_nonces;
 mod postgres;
 mod reads;
 mod redact;

@@ -24,6 +24,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 use crate::apply::apply;
 use crate::ops::{Answer, Op};
 use crate::pg_messages::{MessageInsertStats, MessageInserter};
+use crate::pg_nonces::NonceClaimer;
 use crate::reads::Reads;
 use crate::redact::redact;
 use crate::rows::sql;
@@ -42,6 +43,8 @@ pub struct PostgresJournal {
     pool: PgPool,
     /// Message inserts, grouped ([`crate::pg_messages`]).
     inserter: MessageInserter,
+    /// Nonce claims, grouped ([`crate::pg_nonces`]).
+    claimer: NonceClaimer,
 }
 
 fn connect_options(url: &str) -> Result<PgConnectOptions, JournalError> {
@@ -77,7 +80,12 @@ impl PostgresJournal {
             .await
             .map_err(|e| storage(&format!("cannot open the journal at `{url}`"), e))?;
         let inserter = MessageInserter::spawn(pool.clone());
-        Ok(PostgresJournal { pool, inserter })
+        let claimer = NonceClaimer::spawn(pool.clone());
+        Ok(PostgresJournal {
+            pool,
+            inserter,
+            claimer,
+        })
     }
 
     /// The connection pool (for the queue and the shared state kept beside the journal).
@@ -107,6 +115,11 @@ impl PostgresJournal {
                 Err(refusal)
             }
         }
+    }
+
+    /// The grouped nonce claims of this journal's receivers.
+    pub(crate) fn nonce_claimer(&self) -> &NonceClaimer {
+        &self.claimer
     }
 
     /// Grouped message inserts so far: messages, and the statements that stored them.
