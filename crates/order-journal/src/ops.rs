@@ -363,3 +363,39 @@ pub(crate) fn done_or_missing_message(
         None => Err(JournalError::Missing(format!("message {id}"))),
     }
 }
+
+/// The dedup key of a message insert (`""` for any other operation).
+pub(crate) fn message_key(op: &Op) -> &str {
+    match op {
+        Op::RecordMessage { dedup_key, .. } => dedup_key,
+        _ => "",
+    }
+}
+
+/// The answers of message inserts `ops` stored by one statement, in order: `inserted` holds
+/// the (id, key) rows the statement inserted, `stored_before` the (id, key) of the other keys.
+/// The first op of a key the statement inserted is `New`; a later op of the same key, and
+/// every op of a key stored before, `Duplicate` with the first id.
+pub(crate) fn grouped_message_answers(
+    ops: &[&Op],
+    inserted: Vec<(i64, String)>,
+    stored_before: Vec<(i64, String)>,
+) -> Vec<Result<Answer, JournalError>> {
+    let mut new: std::collections::HashMap<String, i64> =
+        inserted.into_iter().map(|(id, k)| (k, id)).collect();
+    let mut first: std::collections::HashMap<String, i64> =
+        stored_before.into_iter().map(|(id, k)| (k, id)).collect();
+    ops.iter()
+        .map(|op| {
+            let key = message_key(op);
+            if let Some(id) = new.remove(key) {
+                first.insert(key.to_owned(), id);
+                Ok(Answer::Message(MessageInsert::New(id)))
+            } else if let Some(id) = first.get(key) {
+                Ok(Answer::Message(MessageInsert::Duplicate(*id)))
+            } else {
+                Err(JournalError::Missing(format!("message {key}")))
+            }
+        })
+        .collect()
+}

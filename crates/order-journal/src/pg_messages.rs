@@ -18,16 +18,15 @@
 //! A database error fails no caller on behalf of another: the group is run again one message
 //! at a time, each with its own answer or error.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use order_domain::{JournalError, MessageInsert};
+use order_domain::JournalError;
 use sqlx::postgres::PgPool;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::apply::apply;
-use crate::ops::{Answer, Op};
+use crate::ops::{self, Answer, Op, message_key as dedup_key};
 use crate::sqlite::storage;
 
 /// Most messages stored by one statement.
@@ -199,44 +198,19 @@ async fn insert_group(
         .bind(&reasons)
         .fetch_all(pool)
         .await?;
-    let mut new: HashMap<String, i64> = inserted.into_iter().map(|(id, k)| (k, id)).collect();
+    let new: std::collections::HashSet<&str> = inserted.iter().map(|(_, k)| k.as_str()).collect();
     let missing: Vec<&str> = ops
         .iter()
         .map(|op| dedup_key(op))
-        .filter(|k| !new.contains_key(*k))
+        .filter(|k| !new.contains(k))
         .collect();
-    let mut first: HashMap<String, i64> = if missing.is_empty() {
-        HashMap::new()
+    let stored_before: Vec<(i64, String)> = if missing.is_empty() {
+        Vec::new()
     } else {
-        sqlx::query_as::<_, (i64, String)>(IDS_OF)
+        sqlx::query_as(IDS_OF)
             .bind(&missing)
             .fetch_all(pool)
             .await?
-            .into_iter()
-            .map(|(id, k)| (k, id))
-            .collect()
     };
-    // The first caller of a key this statement inserted gets `New`; any later caller of the
-    // same key in the group, and every caller of a key stored before, `Duplicate`.
-    Ok(ops
-        .iter()
-        .map(|op| {
-            let key = dedup_key(op);
-            if let Some(id) = new.remove(key) {
-                first.insert(key.to_owned(), id);
-                Ok(Answer::Message(MessageInsert::New(id)))
-            } else if let Some(id) = first.get(key) {
-                Ok(Answer::Message(MessageInsert::Duplicate(*id)))
-            } else {
-                Err(JournalError::Missing(format!("message {key}")))
-            }
-        })
-        .collect())
-}
-
-fn dedup_key(op: &Op) -> &str {
-    match op {
-        Op::RecordMessage { dedup_key, .. } => dedup_key,
-        _ => "",
-    }
+    Ok(ops::grouped_message_answers(ops, inserted, stored_before))
 }

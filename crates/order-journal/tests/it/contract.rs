@@ -100,6 +100,7 @@ contract!(
     a_message_recorded_decoded_is_stored_with_its_order_or_reason,
     a_decoded_message_delivered_again_is_a_duplicate_and_the_stored_one_stands,
     concurrent_decoded_duplicates_of_one_message_are_stored_once,
+    concurrent_messages_new_repeated_and_stored_before_each_get_their_answer,
 );
 
 async fn money_replies_and_long_ids_round_trip_exactly(j: &AnyJournal) {
@@ -950,4 +951,64 @@ async fn concurrent_decoded_duplicates_of_one_message_are_stored_once(j: &AnyJou
     assert_eq!(j.message_counts().await.unwrap(), (1, 0));
     let stored = j.message_by_dedup_key("d-race").await.unwrap().unwrap();
     assert_eq!(stored.order, Some(order));
+}
+
+async fn concurrent_messages_new_repeated_and_stored_before_each_get_their_answer(j: &AnyJournal) {
+    // Ten messages stored before; then 40 keys (the ten among them) each delivered twice at
+    // once, so that one group holds new keys, repeated keys and keys stored before.
+    let mut before = std::collections::HashMap::new();
+    for n in 0..10 {
+        let MessageInsert::New(id) = j
+            .record_message(&inbound(&format!("mix-{n}"), "{}", n))
+            .await
+            .unwrap()
+        else {
+            panic!("expected a new message");
+        };
+        before.insert(n, id);
+    }
+    let order = OrderId::new(ORDER_ID).unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        for _ in 0..2 {
+            let (j, order) = (j.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let m = inbound(&format!("mix-{n}"), "{}", n);
+                (
+                    n,
+                    j.record_decoded_message(&m, &MessageDecoding::Order(order))
+                        .await,
+                )
+            }));
+        }
+    }
+    let mut answers: std::collections::HashMap<i64, Vec<MessageInsert>> = Default::default();
+    for t in tasks {
+        let (n, a) = t.await.unwrap();
+        answers.entry(n).or_default().push(a.unwrap());
+    }
+    for (n, got) in &answers {
+        let stored = j
+            .message_by_dedup_key(&format!("mix-{n}"))
+            .await
+            .unwrap()
+            .unwrap();
+        if let Some(id) = before.get(n) {
+            assert_eq!(got, &vec![MessageInsert::Duplicate(*id); 2], "message {n}");
+            assert_eq!(stored.order, None, "a duplicate leaves the stored one: {n}");
+        } else {
+            let mut got = got.clone();
+            got.sort_by_key(|a| matches!(a, MessageInsert::Duplicate(_)));
+            assert_eq!(
+                got,
+                vec![
+                    MessageInsert::New(stored.id),
+                    MessageInsert::Duplicate(stored.id)
+                ],
+                "message {n}"
+            );
+            assert_eq!(stored.order.as_ref(), Some(&order));
+        }
+    }
+    assert_eq!(j.message_counts().await.unwrap(), (40, 0));
 }
