@@ -13,12 +13,14 @@
 //!   per-credential quotas equal to the config's `rate_limit_per_second`: `rate_use` = accepted
 //!   requests per second ÷ the sum of the quotas, `rate_rejections` = the emulators'
 //!   `rate_limited` count.
-//! - `intake`: `intake-load` (a bounded loopback load generator in `crates/order-bench`) posts
-//!   signed 1688 price-modified messages to `ordermod serve --sandbox` with its journal in a
-//!   SQLite file, then on a durable throwaway PostgreSQL cluster (`pg-throwaway`), and, in the
-//!   same run, to a bare axum handler that only reads the body: `intake_per_s`,
-//!   `intake_vs_bare` (= serve ÷ bare throughput) and p50/p99 latencies, and the same with
-//!   `/postgres`.
+//! - `intake`: `intake-load` (a loopback load generator in `crates/order-bench`) posts
+//!   signed 1688 price-modified messages for 5 s at 16 connections to `ordermod serve
+//!   --sandbox` with its journal in a fresh SQLite file, then on a fresh database of a durable
+//!   throwaway PostgreSQL cluster (`pg-throwaway`), then to a bare axum handler in a process of
+//!   its own that reads the whole body (`intake-load --serve-bare`); three repetitions, the
+//!   sides taking turns in each. `intake_per_s` and p50/p99 (median run), `intake_vs_bare` (the
+//!   median of the repetitions' serve ÷ bare throughput), CPU per message of the server and of
+//!   the generator, and the same with `/postgres`; each repetition is printed.
 //! - `batch`: deterministic batches of 10k and 100k amendments (all six platforms, 200 shops
 //!   each, so the per-credential quotas of 10–20/s never bind) through
 //!   `ordermod apply` against `ordermod sandbox`: `batch_100k_rss_mib` (peak RSS of the apply
@@ -343,26 +345,46 @@ pub fn least_seconds(config: &str, batch: &str) -> f64 {
 
 // ------------------------------------------------------------------------------------ intake
 
-/// Requests and time bounds of each intake load run.
-const INTAKE_REQUESTS: u64 = 20_000;
-const INTAKE_SECONDS: u64 = 20;
+/// How long each intake load run lasts, and the request cap (high enough that the time bound
+/// ends every run, so each side is loaded for the same several seconds).
+const INTAKE_SECONDS: u64 = 5;
+const INTAKE_REQUESTS: u64 = 10_000_000;
 const INTAKE_CONCURRENCY: u64 = 16;
+/// Repetitions of each side; the figures are medians, the repetitions are printed.
+const INTAKE_REPS: usize = 3;
+
+type LoadFigures = std::collections::BTreeMap<String, f64>;
 
 /// `name: value` lines of `intake-load`'s output.
-fn load_figures(out: &str) -> std::collections::BTreeMap<String, f64> {
+fn load_figures(out: &str) -> LoadFigures {
     out.lines()
         .filter_map(|l| l.split_once(": "))
         .filter_map(|(k, v)| Some((k.to_owned(), v.trim().parse().ok()?)))
         .collect()
 }
 
-fn run_load(
-    loader: &Path,
-    target: &[&str],
-) -> Result<std::collections::BTreeMap<String, f64>, String> {
+/// User + system CPU time of process `pid` in microseconds (`/proc/PID/stat`, clock ticks of
+/// 1/100 s), or 0 where it cannot be read.
+fn process_cpu_us(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) * 10_000.0
+}
+
+/// Loads `url` with the common settings; the loader's figures plus `server_cpu_us`, the CPU
+/// time the server process `server` spent during the load.
+fn run_load(loader: &Path, url: &str, server: u32) -> Result<LoadFigures, String> {
+    let cpu_before = process_cpu_us(server);
     let out = Command::new(loader)
-        .args(target)
         .args([
+            "--url",
+            url,
             "--requests",
             &INTAKE_REQUESTS.to_string(),
             "--seconds",
@@ -373,36 +395,27 @@ fn run_load(
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run intake-load: {e}"))?;
+    let cpu_after = process_cpu_us(server);
     if !out.status.success() {
         return Err(format!(
             "intake-load failed: {}",
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    Ok(load_figures(&String::from_utf8_lossy(&out.stdout)))
+    let mut figures = load_figures(&String::from_utf8_lossy(&out.stdout));
+    figures.insert("server_cpu_us".to_owned(), cpu_after - cpu_before);
+    Ok(figures)
 }
 
-/// Runs `ordermod serve --sandbox` on `journal` and loads it; the loader's figures.
-fn intake_on(
-    ordermod: &Path,
-    loader: &Path,
-    journal: &str,
-) -> Result<std::collections::BTreeMap<String, f64>, String> {
+/// Starts `command` (a server that prints `receiving on URL`), loads it, and stops it.
+fn load_server(mut command: Command, loader: &Path) -> Result<LoadFigures, String> {
     use std::io::BufRead as _;
-    let mut serve = Command::new(ordermod)
-        .args([
-            "serve",
-            "--sandbox",
-            "--listen",
-            "127.0.0.1:0",
-            "--journal",
-            journal,
-        ])
+    let mut server = command
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
-        .map_err(|e| format!("cannot start ordermod serve: {e}"))?;
-    let stdout = serve.stdout.take().ok_or("no stdout")?;
+        .map_err(|e| format!("cannot start {command:?}: {e}"))?;
+    let stdout = server.stdout.take().ok_or("no stdout")?;
     let mut lines = std::io::BufReader::new(stdout).lines();
     let url = loop {
         match lines.next() {
@@ -412,17 +425,30 @@ fn intake_on(
                 }
             }
             _ => {
-                let _ = serve.kill();
-                let _ = serve.wait();
-                return Err("ordermod serve ended before it listened".into());
+                let _ = server.kill();
+                let _ = server.wait();
+                return Err(format!("{command:?} ended before it listened"));
             }
         }
     };
     std::thread::spawn(move || for _ in lines {});
-    let served = run_load(loader, &["--url", &url]);
-    let _ = serve.kill();
-    let _ = serve.wait();
-    served
+    let loaded = run_load(loader, &url, server.id());
+    let _ = server.kill();
+    let _ = server.wait();
+    loaded
+}
+
+fn serve_command(ordermod: &Path, journal: &str) -> Command {
+    let mut c = Command::new(ordermod);
+    c.args([
+        "serve",
+        "--sandbox",
+        "--listen",
+        "127.0.0.1:0",
+        "--journal",
+        journal,
+    ]);
+    c
 }
 
 /// A durable throwaway PostgreSQL cluster (`fsync` and `synchronous_commit` on), with a
@@ -435,6 +461,72 @@ fn durable_cluster() -> Result<pg_throwaway::Cluster, String> {
                 .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_else(|| "cannot start a PostgreSQL cluster".to_owned())
         })
+}
+
+/// Answered messages per second of one run.
+fn load_rate(m: &LoadFigures) -> f64 {
+    let n = m.get("requests").copied().unwrap_or(0.0) - m.get("errors").copied().unwrap_or(0.0);
+    n / (m.get("elapsed_us").copied().unwrap_or(1.0) / 1e6)
+}
+
+/// The median of `values` (the middle one; of an even count, the upper middle).
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The run of `runs` with the median rate.
+fn median_run(runs: &[LoadFigures]) -> &LoadFigures {
+    let m = median(&runs.iter().map(load_rate).collect::<Vec<_>>());
+    runs.iter()
+        .find(|r| load_rate(r).total_cmp(&m).is_eq())
+        .or(runs.first())
+        .expect("at least one run")
+}
+
+/// Figures of one side (`suffix`: `""`, `/postgres` or `_bare`): the median rate with the
+/// repetitions in its note, p50/p99 of the median run, and CPU per message of the server and
+/// of the generator over all repetitions.
+fn side_figures(name: &str, backend: &str, runs: &[LoadFigures]) -> Vec<Figure> {
+    let rates: Vec<f64> = runs.iter().map(load_rate).collect();
+    let mid = median_run(runs);
+    let ms = |k: &str| format!("{:.2}", mid.get(k).copied().unwrap_or(0.0) / 1000.0);
+    let total = |k: &str| {
+        runs.iter()
+            .map(|r| r.get(k).copied().unwrap_or(0.0))
+            .sum::<f64>()
+    };
+    let answered = (total("requests") - total("errors")).max(1.0);
+    let reps = rates
+        .iter()
+        .map(|r| format!("{r:.0}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    vec![
+        Figure::new(
+            name.replace("{}", "per_s"),
+            format!("{:.0}", median(&rates)),
+        )
+        .note(format!(
+            "median of {} runs of {INTAKE_SECONDS} s at {INTAKE_CONCURRENCY} connections \
+             ({reps}/s; {} errors), {backend}",
+            runs.len(),
+            total("errors")
+        )),
+        Figure::new(name.replace("{}", "p50_ms"), ms("p50_us")),
+        Figure::new(name.replace("{}", "p99_ms"), ms("p99_us")),
+        Figure::new(
+            name.replace("{}", "server_cpu_us_per_msg"),
+            format!("{:.1}", total("server_cpu_us") / answered),
+        )
+        .note("user + system CPU of the serving process ÷ answered messages"),
+        Figure::new(
+            name.replace("{}", "loader_cpu_us_per_msg"),
+            format!("{:.1}", total("cpu_us") / answered),
+        )
+        .note("the load generator's own CPU ÷ answered messages"),
+    ]
 }
 
 fn intake(root: &Path) -> Result<Vec<Figure>, String> {
@@ -452,56 +544,61 @@ fn intake(root: &Path) -> Result<Vec<Figure>, String> {
     )?;
     let loader = target_dir(root).join("release").join("intake-load");
     let dir = crate::chaos::scratch(root, "bench-intake")?;
-    let sqlite = intake_on(
-        &ordermod,
-        &loader,
-        &format!("sqlite://{}", dir.join("serve.db").display()),
-    )?;
     let cluster = durable_cluster()?;
-    let postgres = intake_on(&ordermod, &loader, &cluster.fresh_database());
+    // The sides take turns in each repetition, so a change in the machine's load touches all
+    // three alike; each run gets a fresh journal.
+    let (mut sqlite, mut postgres, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..INTAKE_REPS {
+        let db = format!("sqlite://{}", dir.join(format!("serve-{rep}.db")).display());
+        sqlite.push(load_server(serve_command(&ordermod, &db), &loader)?);
+        postgres.push(load_server(
+            serve_command(&ordermod, &cluster.fresh_database()),
+            &loader,
+        )?);
+        let mut bare_cmd = Command::new(&loader);
+        bare_cmd.arg("--serve-bare");
+        bare.push(load_server(bare_cmd, &loader)?);
+        eprintln!(
+            "intake repetition {}: SQLite {:.0}/s, PostgreSQL {:.0}/s, bare {:.0}/s",
+            rep + 1,
+            sqlite.last().map_or(0.0, load_rate),
+            postgres.last().map_or(0.0, load_rate),
+            bare.last().map_or(0.0, load_rate),
+        );
+    }
     drop(cluster);
-    let postgres = postgres?;
-    let bare = run_load(&loader, &["--bare"])?;
-    let rate = |m: &std::collections::BTreeMap<String, f64>| {
-        let n = m.get("requests").copied().unwrap_or(0.0) - m.get("errors").copied().unwrap_or(0.0);
-        n / (m.get("elapsed_us").copied().unwrap_or(1.0) / 1e6)
-    };
-    let b = rate(&bare);
-    let ms = |m: &std::collections::BTreeMap<String, f64>, k: &str| {
-        format!("{:.2}", m.get(k).copied().unwrap_or(0.0) / 1000.0)
-    };
-    let note = |m: &std::collections::BTreeMap<String, f64>| {
-        format!(
-            "{} requests ({} errors) in {:.1} s, {INTAKE_CONCURRENCY} connections",
-            m.get("requests").copied().unwrap_or(0.0),
-            m.get("errors").copied().unwrap_or(0.0),
-            m.get("elapsed_us").copied().unwrap_or(0.0) / 1e6
-        )
-    };
     let mut figures = Vec::new();
     for (suffix, served, backend) in [
-        ("", &sqlite, "SQLite file"),
-        ("/postgres", &postgres, "durable PostgreSQL"),
+        ("", &sqlite, "journal on a SQLite file"),
+        ("/postgres", &postgres, "journal on durable PostgreSQL"),
     ] {
-        let s = rate(served);
-        figures.extend([
-            Figure::new(format!("intake_per_s{suffix}"), format!("{s:.0}"))
-                .note(format!("{}, journal on {backend}", note(served))),
-            Figure::new(format!("intake_p50_ms{suffix}"), ms(served, "p50_us")),
-            Figure::new(format!("intake_p99_ms{suffix}"), ms(served, "p99_us")),
+        let ratios: Vec<f64> = served
+            .iter()
+            .zip(&bare)
+            .map(|(s, b)| load_rate(s) / load_rate(b).max(1.0))
+            .collect();
+        let shown = ratios
+            .iter()
+            .map(|r| format!("{r:.3}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut side = side_figures(&format!("intake_{{}}{suffix}"), backend, served);
+        side.insert(
+            3,
             Figure::new(
                 format!("intake_vs_bare{suffix}"),
-                format!("{:.3}", s / b.max(1.0)),
+                format!("{:.3}", median(&ratios)),
             )
             .target(">= 0.5")
-            .note("serve ÷ bare throughput, same run"),
-        ]);
+            .note(format!("median of the repetitions' serve ÷ bare ({shown})")),
+        );
+        figures.extend(side);
     }
-    figures.extend([
-        Figure::new("intake_bare_per_s", format!("{b:.0}")).note(note(&bare)),
-        Figure::new("intake_bare_p50_ms", ms(&bare, "p50_us")),
-        Figure::new("intake_bare_p99_ms", ms(&bare, "p99_us")),
-    ]);
+    figures.extend(side_figures(
+        "intake_bare_{}",
+        "bare axum handler that reads the body",
+        &bare,
+    ));
     Ok(figures)
 }
 

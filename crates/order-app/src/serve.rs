@@ -61,6 +61,7 @@ use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use order_domain::ports::journal::MessageDecoding;
 use order_domain::{
     Clock, InboundRecord, Journal, JournalError, MessageDecoder, MessageError, MessageInsert,
     Timestamp,
@@ -540,7 +541,24 @@ async fn receive(
         raw: body.to_vec(),
         received_at: now,
     };
-    let id = match deps.journal.record_message(&record).await {
+    // Decoding reads only the body, so it is done before storing: the message goes into the
+    // journal with its order (or its dead-letter reason) in one write, one commit.
+    let decoded = match std::str::from_utf8(&body) {
+        Ok(_) => deps.decoder.decode(&body),
+        Err(e) => Err(MessageError::Malformed {
+            at: format!("byte {}", e.valid_up_to()),
+            reason: "the body is not UTF-8 (stored verbatim)".to_owned(),
+        }),
+    };
+    let decoding = match &decoded {
+        Ok(event) => MessageDecoding::Order(event.order.id().clone()),
+        Err(e) => MessageDecoding::DeadLetter(e.to_string()),
+    };
+    let id = match deps
+        .journal
+        .record_decoded_message(&record, &decoding)
+        .await
+    {
         Ok(MessageInsert::New(id)) => id,
         Ok(MessageInsert::Duplicate(id)) => {
             tracing::info!(id, dedup_key, "duplicate message; already stored");
@@ -554,25 +572,10 @@ async fn receive(
         }
     };
     deps.unstored().forget(&digest);
-    let decoded = match std::str::from_utf8(&body) {
-        Ok(_) => deps.decoder.decode(&body),
-        Err(e) => Err(MessageError::Malformed {
-            at: format!("byte {}", e.valid_up_to()),
-            reason: "the body is not UTF-8 (stored verbatim)".to_owned(),
-        }),
-    };
     match decoded {
-        Err(e) => {
-            let reason = e.to_string();
-            tracing::warn!(id, "message dead-lettered: {reason}");
-            if let Err(je) = deps.journal.dead_letter(id, &reason).await {
-                tracing::error!(id, "stored message could not be dead-lettered: {je}");
-            }
-        }
+        Err(e) => tracing::warn!(id, "message dead-lettered: {e}"),
         Ok(event) => {
-            if let Err(e) = deps.journal.message_decoded(id, event.order.id()).await {
-                tracing::error!(id, "stored message could not be marked decoded: {e}");
-            } else if deps.may_reconcile(event.order.id()) {
+            if deps.may_reconcile(event.order.id()) {
                 let _one_at_a_time = deps.reconcile_lock(event.order.id()).lock().await;
                 if let Err(e) =
                     reconcile::reconcile_event(deps.journal.as_ref(), id, &event, deps.clock.now())

@@ -1,6 +1,7 @@
 //! [`AnyJournal`]: the journal on whichever backend its URL names.
 
 use async_trait::async_trait;
+use order_domain::ports::journal::MessageDecoding;
 use order_domain::{
     AmendmentRecord, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal,
     JournalError, MessageInsert, MessageRecord, OrderId, Outcome, ShopId, Timestamp,
@@ -212,6 +213,14 @@ impl Journal for AnyJournal {
 
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
         on_each!(self, j => j.record_message(message).await)
+    }
+
+    async fn record_decoded_message(
+        &self,
+        message: &InboundRecord,
+        decoding: &MessageDecoding,
+    ) -> Result<MessageInsert, JournalError> {
+        on_each!(self, j => j.record_decoded_message(message, decoding).await)
     }
 
     async fn message_decoded(&self, id: i64, order: &OrderId) -> Result<(), JournalError> {

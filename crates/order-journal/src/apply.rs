@@ -221,6 +221,8 @@ where
             source,
             raw,
             received_at,
+            order,
+            dead_letter_reason,
         } => {
             // On PostgreSQL, a concurrent insert of the same key (another receiver) makes this
             // one wait for its commit, then do nothing; the first id is then read.
@@ -229,6 +231,8 @@ where
                 .bind(source.as_str())
                 .bind(raw.as_slice())
                 .bind(*received_at)
+                .bind(order.as_deref())
+                .bind(dead_letter_reason.as_deref())
                 .fetch_optional(&mut *conn)
                 .await?;
             if let Some(id) = inserted {

@@ -51,7 +51,7 @@
 //!
 //! ## Group commit (SQLite)
 //! Writes (`begin`, `mark_sent`, `record_outcome`, `reconcile`, `record_message`,
-//! `message_decoded`, `dead_letter`) go to one writer task with a connection of its own. It takes
+//! `record_decoded_message`, `message_decoded`, `dead_letter`) go to one writer task with a connection of its own. It takes
 //! every write that is waiting (up to [`MAX_GROUP`]), runs them in order in one sqlx transaction
 //! that takes the write lock first (`BEGIN IMMEDIATE`), commits it with one sync of the log, and
 //! only then answers each caller: no call returns before its own write is durable, but concurrent
@@ -68,6 +68,13 @@
 //! [`WRITE_CACHE_KIB`] so that the idempotency-key indexes stay in memory as the journal grows,
 //! and checkpoints the log every [`WAL_CHECKPOINT_PAGES`] pages instead of SQLite's 1,000.
 //! [`SqliteJournal::settings`] reads the settings back from SQLite.
+//!
+//! ## Grouped message inserts and nonce claims (PostgreSQL)
+//! A receiver's two writes per message are grouped the same way on PostgreSQL: concurrent
+//! message inserts of one process share one multi-row `INSERT .. SELECT FROM UNNEST(..)`
+//! statement ([`MAX_MESSAGE_GROUP`] rows at most, [`PostgresJournal::message_insert_stats`]),
+//! and concurrent nonce claims ([`SharedNonces::claim`]) another; each statement commits on
+//! its own (durable with `synchronous_commit`) before any of its callers is answered.
 //!
 //! Every write runs inside a transaction whose first statement takes the write lock, so it never
 //! fails on a stale read snapshot.
@@ -151,6 +158,8 @@ mod any;
 mod apply;
 mod lock;
 mod ops;
+mod pg_messages;
+mod pg_nonces;
 mod postgres;
 mod queue;
 mod reads;
@@ -162,6 +171,7 @@ mod writer;
 
 pub use any::AnyJournal;
 pub use apply::REVISION_LOCK;
+pub use pg_messages::{MAX_MESSAGE_GROUP, MessageInsertStats};
 pub use postgres::{PG_MAX_CONNECTIONS, PostgresJournal};
 pub use queue::{Acquired, Claimed, Enqueued, Heartbeat, NewItem, Queue, ShopQueue, WorkerInfo};
 pub use redact::{redact, redact_url};

@@ -3,6 +3,7 @@
 //! on what is recorded (a reused key, a finished amendment, a second outcome). Each backend
 //! only runs the SQL.
 
+use order_domain::ports::journal::MessageDecoding;
 use order_domain::{
     Amendment, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, JournalError,
     MessageInsert, OrderId, Outcome, Timestamp,
@@ -50,6 +51,10 @@ pub(crate) enum Op {
         source: String,
         raw: Vec<u8>,
         received_at: i64,
+        /// The order it is about, when it was decoded before it was stored.
+        order: Option<String>,
+        /// Why it could not be decoded, when that was found before it was stored.
+        dead_letter_reason: Option<String>,
     },
     MessageDecoded {
         id: i64,
@@ -161,6 +166,27 @@ impl Op {
             source: message.source.clone(),
             raw: message.raw.clone(),
             received_at: message.received_at.as_millis(),
+            order: None,
+            dead_letter_reason: None,
+        }
+    }
+
+    /// A message stored with what decoding it gave, in the same row insert.
+    pub(crate) fn record_decoded_message(
+        message: &InboundRecord,
+        decoding: &MessageDecoding,
+    ) -> Op {
+        let (order, dead_letter_reason) = match decoding {
+            MessageDecoding::Order(order) => (Some(order.as_str().to_owned()), None),
+            MessageDecoding::DeadLetter(reason) => (None, Some(reason.clone())),
+        };
+        Op::RecordMessage {
+            dedup_key: message.dedup_key.clone(),
+            source: message.source.clone(),
+            raw: message.raw.clone(),
+            received_at: message.received_at.as_millis(),
+            order,
+            dead_letter_reason,
         }
     }
 
@@ -336,4 +362,40 @@ pub(crate) fn done_or_missing_message(
         Some(_) => Ok(Answer::Done),
         None => Err(JournalError::Missing(format!("message {id}"))),
     }
+}
+
+/// The dedup key of a message insert (`""` for any other operation).
+pub(crate) fn message_key(op: &Op) -> &str {
+    match op {
+        Op::RecordMessage { dedup_key, .. } => dedup_key,
+        _ => "",
+    }
+}
+
+/// The answers of message inserts `ops` stored by one statement, in order: `inserted` holds
+/// the (id, key) rows the statement inserted, `stored_before` the (id, key) of the other keys.
+/// The first op of a key the statement inserted is `New`; a later op of the same key, and
+/// every op of a key stored before, `Duplicate` with the first id.
+pub(crate) fn grouped_message_answers(
+    ops: &[&Op],
+    inserted: Vec<(i64, String)>,
+    stored_before: Vec<(i64, String)>,
+) -> Vec<Result<Answer, JournalError>> {
+    let mut new: std::collections::HashMap<String, i64> =
+        inserted.into_iter().map(|(id, k)| (k, id)).collect();
+    let mut first: std::collections::HashMap<String, i64> =
+        stored_before.into_iter().map(|(id, k)| (k, id)).collect();
+    ops.iter()
+        .map(|op| {
+            let key = message_key(op);
+            if let Some(id) = new.remove(key) {
+                first.insert(key.to_owned(), id);
+                Ok(Answer::Message(MessageInsert::New(id)))
+            } else if let Some(id) = first.get(key) {
+                Ok(Answer::Message(MessageInsert::Duplicate(*id)))
+            } else {
+                Err(JournalError::Missing(format!("message {key}")))
+            }
+        })
+        .collect()
 }

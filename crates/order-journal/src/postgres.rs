@@ -1,7 +1,9 @@
 //! The PostgreSQL implementation of the journal port, for many processes on many machines.
 //!
 //! Every write is one sqlx transaction (`pool.begin()` .. `commit()`), committed before the
-//! call returns (PostgreSQL's `synchronous_commit` makes a commit durable). The rules are
+//! call returns (PostgreSQL's `synchronous_commit` makes a commit durable), except message
+//! inserts: concurrent ones are grouped into one multi-row statement that commits on its own
+//! the same way ([`crate::pg_messages`]). The rules are
 //! those of the SQLite journal ([`crate::ops`]); only the SQL and the locking differ:
 //! transactions run at PostgreSQL's default `READ COMMITTED`, where each statement sees what
 //! was committed before it started, an `UPDATE .. WHERE state IN (..)` waits for a concurrent
@@ -12,6 +14,7 @@
 //! order, from any number of processes, number their revisions one after the other.
 
 use async_trait::async_trait;
+use order_domain::ports::journal::MessageDecoding;
 use order_domain::{
     AmendmentRecord, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal,
     JournalError, MessageInsert, MessageRecord, OrderId, Outcome, Timestamp,
@@ -20,6 +23,8 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
 
 use crate::apply::apply;
 use crate::ops::{Answer, Op};
+use crate::pg_messages::{MessageInsertStats, MessageInserter};
+use crate::pg_nonces::NonceClaimer;
 use crate::reads::Reads;
 use crate::redact::redact;
 use crate::rows::sql;
@@ -36,6 +41,10 @@ pub const PG_MAX_CONNECTIONS: u32 = 16;
 #[derive(Debug, Clone)]
 pub struct PostgresJournal {
     pool: PgPool,
+    /// Message inserts, grouped ([`crate::pg_messages`]).
+    inserter: MessageInserter,
+    /// Nonce claims, grouped ([`crate::pg_nonces`]).
+    claimer: NonceClaimer,
 }
 
 fn connect_options(url: &str) -> Result<PgConnectOptions, JournalError> {
@@ -70,7 +79,13 @@ impl PostgresJournal {
             .connect_with(connect_options(url)?)
             .await
             .map_err(|e| storage(&format!("cannot open the journal at `{url}`"), e))?;
-        Ok(PostgresJournal { pool })
+        let inserter = MessageInserter::spawn(pool.clone());
+        let claimer = NonceClaimer::spawn(pool.clone());
+        Ok(PostgresJournal {
+            pool,
+            inserter,
+            claimer,
+        })
     }
 
     /// The connection pool (for the queue and the shared state kept beside the journal).
@@ -100,6 +115,16 @@ impl PostgresJournal {
                 Err(refusal)
             }
         }
+    }
+
+    /// The grouped nonce claims of this journal's receivers.
+    pub(crate) fn nonce_claimer(&self) -> &NonceClaimer {
+        &self.claimer
+    }
+
+    /// Grouped message inserts so far: messages, and the statements that stored them.
+    pub fn message_insert_stats(&self) -> MessageInsertStats {
+        self.inserter.stats()
     }
 
     fn reads(&self) -> Reads<'_, Postgres> {
@@ -216,7 +241,23 @@ impl Journal for PostgresJournal {
     }
 
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
-        self.run(Op::record_message(message)).await?.into_message()
+        self.inserter
+            .insert(Op::record_message(message))
+            .await?
+            .into_message()
+    }
+
+    /// One write: the message's row is inserted with its order or dead-letter reason, in the
+    /// next grouped insert.
+    async fn record_decoded_message(
+        &self,
+        message: &InboundRecord,
+        decoding: &MessageDecoding,
+    ) -> Result<MessageInsert, JournalError> {
+        self.inserter
+            .insert(Op::record_decoded_message(message, decoding))
+            .await?
+            .into_message()
     }
 
     async fn message_decoded(&self, id: i64, order: &OrderId) -> Result<(), JournalError> {

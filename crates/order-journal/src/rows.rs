@@ -333,9 +333,11 @@ pub(crate) mod sql {
     /// Keeps a reconciliation by a message.
     pub(crate) const INSERT_RECONCILIATION: &str = "INSERT INTO reconciliations \
          (idempotency_key, message_id, state, note, at) VALUES ($1, $2, $3, $4, $5)";
-    /// Stores a message unless its dedup key is stored; returns the new id.
+    /// Stores a message (`$1`..`$4`) with its decoded order `$5` or dead-letter reason `$6`
+    /// (either may be null) unless its dedup key is stored; returns the new id.
     pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (dedup_key, source, raw, \
-         received_at) VALUES ($1, $2, $3, $4) ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
+         received_at, order_id, dead_letter_reason) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (dedup_key) DO NOTHING RETURNING id";
     /// The id of the message with dedup key `$1`.
     pub(crate) const MESSAGE_ID: &str = "SELECT id FROM messages WHERE dedup_key = $1";
     /// Notes the order `$1` of message `$2`; returns its id when it exists.

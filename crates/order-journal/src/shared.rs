@@ -12,9 +12,10 @@
 //!   [`TokenRefreshLock`] reads the stored token again and stores a new one, and the lock is
 //!   released when it commits, when it is dropped (the transaction rolls back) or when its
 //!   connection dies. So one process fetches a token while the others wait and then read it.
-//! - **Nonces.** [`SharedNonces::claim`] is one `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE`
-//!   statement: the nonce is taken if it is new or its earlier use has expired, and among
-//!   concurrent claims (on any number of processes) exactly one wins. Expired rows are pruned
+//! - **Nonces.** [`SharedNonces::claim`] is an `INSERT .. ON CONFLICT .. DO UPDATE .. WHERE`:
+//!   the nonce is taken if it is new or its earlier use has expired, and among concurrent
+//!   claims (on any number of processes) exactly one wins. Concurrent claims of one process
+//!   share one multi-row statement and its commit (`pg_nonces.rs`). Expired rows are pruned
 //!   at most once per [`NONCE_PRUNE_EVERY_MS`] per process. [`SharedNonces::message_stored`]
 //!   tells whether a message (by dedup key) is in the journal, so that a receiver can accept
 //!   the redelivery of a message whose nonce was taken but whose storing failed.
@@ -30,6 +31,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgPool, Postgres};
 use sqlx::{Row, Transaction};
 
+use crate::pg_nonces::NonceClaimer;
 use crate::postgres::PostgresJournal;
 use crate::sqlite::storage;
 
@@ -155,6 +157,7 @@ impl TokenRefreshLock {
 #[derive(Debug, Clone)]
 pub struct SharedNonces {
     pool: PgPool,
+    claimer: NonceClaimer,
     last_prune_ms: Arc<AtomicI64>,
 }
 
@@ -168,19 +171,7 @@ impl SharedNonces {
         expires_at_ms: i64,
     ) -> Result<bool, JournalError> {
         self.prune(now_ms).await?;
-        let won = sqlx::query(
-            "INSERT INTO nonces (nonce, expires_at) VALUES ($1, $2) \
-             ON CONFLICT (nonce) DO UPDATE SET expires_at = EXCLUDED.expires_at \
-             WHERE nonces.expires_at < $3 \
-             RETURNING 1",
-        )
-        .bind(nonce)
-        .bind(expires_at_ms)
-        .bind(now_ms)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| storage("cannot record a nonce", e))?;
-        Ok(won.is_some())
+        self.claimer.claim(nonce, now_ms, expires_at_ms).await
     }
 
     /// Deletes the nonces expired at `now_ms`, unless this process did so less than
@@ -234,6 +225,7 @@ impl PostgresJournal {
     pub fn shared_nonces(&self) -> SharedNonces {
         SharedNonces {
             pool: self.pool().clone(),
+            claimer: self.nonce_claimer().clone(),
             last_prune_ms: Arc::default(),
         }
     }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use order_domain::ports::journal::MessageDecoding;
 use order_domain::{
     AmendmentRecord, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal,
     JournalError, MessageInsert, MessageRecord, OrderId, Outcome, ShopId, Timestamp,
@@ -410,6 +411,18 @@ impl Journal for SqliteJournal {
 
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
         self.write(Op::record_message(message))
+            .await?
+            .into_message()
+    }
+
+    /// One write: the message's row is inserted with its order or dead-letter reason, as one
+    /// operation of the writer's next group.
+    async fn record_decoded_message(
+        &self,
+        message: &InboundRecord,
+        decoding: &MessageDecoding,
+    ) -> Result<MessageInsert, JournalError> {
+        self.write(Op::record_decoded_message(message, decoding))
             .await?
             .into_message()
     }

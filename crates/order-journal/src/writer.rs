@@ -21,17 +21,18 @@
 //! Callers reach the writer through a bounded channel of [`WRITE_QUEUE`] operations: when the
 //! writer falls behind, a caller waits for room (back-pressure), and nothing is dropped.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use order_domain::JournalError;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{Sqlite, SqliteConnectOptions, SqliteConnection, SqlitePool};
-use sqlx::{ConnectOptions as _, Connection, Row as _, Transaction};
+use sqlx::{ConnectOptions as _, Connection, QueryBuilder, Row as _, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::apply::apply;
-use crate::ops::{Answer, Op};
+use crate::ops::{self, Answer, Op};
 use crate::sqlite::storage;
 
 /// Most write operations committed in one transaction. A larger group would make its first
@@ -345,14 +346,28 @@ async fn together(
         .map_err(Together::NoLock)?;
     let locked = started.elapsed();
     let mut answers = Vec::with_capacity(group.len());
-    for (op, _) in group {
-        match apply::<Sqlite>(&mut tx, op).await {
-            Ok(a) => answers.push(a),
+    let mut rest = group;
+    while !rest.is_empty() {
+        // A run of message inserts is one statement; any other operation runs alone.
+        let run = rest
+            .iter()
+            .take_while(|(op, _)| matches!(op, Op::RecordMessage { .. }))
+            .count();
+        let (ran, result) = if run >= 2 {
+            let ops: Vec<&Op> = rest[..run].iter().map(|(op, _)| op).collect();
+            (run, insert_messages(&mut tx, &ops).await)
+        } else {
+            let result = apply::<Sqlite>(&mut tx, &rest[0].0).await;
+            (1, result.map(|a| vec![a]))
+        };
+        match result {
+            Ok(a) => answers.extend(a),
             Err(e) => {
                 rollback(tx).await;
                 return Err(Together::Failed(e));
             }
         }
+        rest = &rest[ran..];
     }
     let ran = started.elapsed();
     // A failed commit drops the transaction, which rolls it back.
@@ -365,6 +380,59 @@ async fn together(
         "group committed"
     );
     Ok(answers)
+}
+
+/// Message inserts `ops` (each an [`Op::RecordMessage`]) with one multi-row
+/// `INSERT .. ON CONFLICT (dedup_key) DO NOTHING RETURNING`, inside the group's transaction:
+/// one statement, so one round trip to the connection's thread, instead of one per message.
+/// The answers, in order (see [`ops::grouped_message_answers`]).
+async fn insert_messages(
+    conn: &mut SqliteConnection,
+    ops: &[&Op],
+) -> Result<Vec<Result<Answer, JournalError>>, sqlx::Error> {
+    let mut insert = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO messages (dedup_key, source, raw, received_at, order_id, \
+         dead_letter_reason) ",
+    );
+    insert.push_values(ops, |mut row, op| {
+        if let Op::RecordMessage {
+            dedup_key,
+            source,
+            raw,
+            received_at,
+            order,
+            dead_letter_reason,
+        } = op
+        {
+            row.push_bind(dedup_key.as_str())
+                .push_bind(source.as_str())
+                .push_bind(raw.as_slice())
+                .push_bind(*received_at)
+                .push_bind(order.as_deref())
+                .push_bind(dead_letter_reason.as_deref());
+        }
+    });
+    insert.push(" ON CONFLICT (dedup_key) DO NOTHING RETURNING id, dedup_key");
+    let inserted: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *conn).await?;
+    let new: HashSet<&str> = inserted.iter().map(|(_, k)| k.as_str()).collect();
+    let missing: Vec<&str> = ops
+        .iter()
+        .map(|op| ops::message_key(op))
+        .filter(|k| !new.contains(k))
+        .collect();
+    let stored_before: Vec<(i64, String)> = if missing.is_empty() {
+        Vec::new()
+    } else {
+        let mut select =
+            QueryBuilder::<Sqlite>::new("SELECT id, dedup_key FROM messages WHERE dedup_key IN (");
+        let mut keys = select.separated(", ");
+        for k in &missing {
+            keys.push_bind(*k);
+        }
+        select.push(")");
+        select.build_query_as().fetch_all(&mut *conn).await?
+    };
+    Ok(ops::grouped_message_answers(ops, inserted, stored_before))
 }
 
 /// One operation in a transaction of its own.

@@ -479,6 +479,74 @@ async fn malformed_json_signed_correctly_is_stored_as_a_dead_letter_with_its_rea
 }
 
 #[tokio::test]
+async fn a_message_is_stored_with_its_order_or_dead_letter_reason_in_one_journal_write() {
+    let h = Harness::start().await;
+    let good = seed_message("0.3", T0);
+    assert_eq!(
+        h.post(&Delivery::new(&good, Some("one-a"))).await.0,
+        StatusCode::OK
+    );
+    let stats = h.journal.write_stats();
+    assert_eq!(
+        stats.writes, 1,
+        "storing and decoding a message is one journal write: {stats:?}"
+    );
+    let bad = r#"{"messageType":"ORDER_BUYER_VIEW_ORDER_PRICE_MODIFY","messageBody":{"baseInfo":"#;
+    assert_eq!(
+        h.post(&Delivery::new(bad, Some("one-b"))).await.0,
+        StatusCode::OK
+    );
+    let stats = h.journal.write_stats();
+    assert_eq!(
+        stats.writes, 2,
+        "a dead letter is one journal write too: {stats:?}"
+    );
+    let stored = h.journal.messages(false).await.unwrap();
+    let good = stored
+        .iter()
+        .find(|m| m.record.raw == good.as_bytes())
+        .unwrap();
+    assert_eq!(good.order.as_ref().map(OrderId::as_str), Some(ORDER));
+    let bad = stored
+        .iter()
+        .find(|m| m.record.raw == bad.as_bytes())
+        .unwrap();
+    assert!(bad.dead_letter_reason.is_some(), "{bad:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_message_answered_200_under_concurrent_deliveries_is_stored_decoded() {
+    let h = Arc::new(Harness::start().await);
+    let tasks: Vec<_> = (0..64)
+        .map(|n| {
+            let h = Arc::clone(&h);
+            tokio::spawn(async move {
+                // Distinct bodies (the identity), each with its own nonce.
+                let body = seed_message("0.3", T0 - n);
+                let nonce = format!("conc-{n}");
+                let (status, _) = h.post(&Delivery::new(&body, Some(&nonce))).await;
+                (status, body)
+            })
+        })
+        .collect();
+    let mut answered = Vec::new();
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        answered.push(body);
+    }
+    for body in &answered {
+        let key = format!("sha256:{}", hex::encode(Sha256::digest(body.as_bytes())));
+        let stored = h.journal.message_by_dedup_key(&key).await.unwrap();
+        let stored = stored.unwrap_or_else(|| panic!("a 200'd message is missing: {key}"));
+        assert_eq!(stored.record.raw, body.as_bytes());
+        assert_eq!(stored.order.as_ref().map(OrderId::as_str), Some(ORDER));
+    }
+    assert_eq!(h.counts().await, (64, 0));
+    assert_eq!(h.journal.write_stats().writes, 64, "one write per message");
+}
+
+#[tokio::test]
 async fn the_same_message_twice_is_acknowledged_twice_stored_once_and_reconciled_once() {
     let h = Harness::start().await;
     h.acknowledged(

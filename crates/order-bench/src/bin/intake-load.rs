@@ -3,10 +3,16 @@
 //!
 //! ```text
 //! intake-load --url http://127.0.0.1:PORT/PATH [--requests N] [--concurrency C] [--seconds S]
-//! intake-load --bare [...]   # serve a bare axum handler that only reads the body, and load it
+//! intake-load --serve-bare   # serve the bare handler; prints `receiving on URL`, runs until killed
 //! ```
 //! Messages are signed with `ordermod serve --sandbox`'s documented test secret
 //! (`Md5LengthPrefixed`), each with its own nonce, timestamp and order id.
+//!
+//! The bare handler (`POST /bare`) reads the whole body into memory, as the receiver does, and
+//! answers 200 with a short text; it runs in a process of its own (`--serve-bare`), like
+//! `ordermod serve`, so both sides are loaded by the same generator with the same settings and
+//! neither shares the generator's runtime. Besides the latencies the generator prints its own
+//! CPU time (`cpu_us`, user + system from `/proc/self/stat`), its share of the machine.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +25,7 @@ const SECRET: &str = "ordermod-sandbox-secret";
 
 struct Args {
     url: Option<String>,
-    bare: bool,
+    serve_bare: bool,
     requests: u64,
     concurrency: usize,
     seconds: u64,
@@ -28,7 +34,7 @@ struct Args {
 fn args() -> Result<Args, String> {
     let mut a = Args {
         url: None,
-        bare: false,
+        serve_bare: false,
         requests: 20_000,
         concurrency: 16,
         seconds: 20,
@@ -38,7 +44,7 @@ fn args() -> Result<Args, String> {
         let mut v = || it.next().ok_or(format!("{k} needs a value"));
         match k.as_str() {
             "--url" => a.url = Some(v()?),
-            "--bare" => a.bare = true,
+            "--serve-bare" => a.serve_bare = true,
             "--requests" => a.requests = v()?.parse().map_err(|e| format!("{e}"))?,
             "--concurrency" => a.concurrency = v()?.parse().map_err(|e| format!("{e}"))?,
             "--seconds" => a.seconds = v()?.parse().map_err(|e| format!("{e}"))?,
@@ -79,7 +85,9 @@ fn hex_upper(b: &[u8]) -> String {
     transport_core::sign::hex_upper(b)
 }
 
-async fn bare_server() -> Result<String, String> {
+/// Serves the bare handler on a free loopback port until the process is killed: it reads the
+/// whole body (axum's `Bytes` extractor collects it) and answers 200.
+async fn serve_bare() -> Result<(), String> {
     use axum::routing::post;
     let app = axum::Router::new().route(
         "/bare",
@@ -89,19 +97,34 @@ async fn bare_server() -> Result<String, String> {
         .await
         .map_err(|e| e.to_string())?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(format!("http://{addr}/bare"))
+    println!("receiving on http://{addr}/bare");
+    axum::serve(listener, app).await.map_err(|e| e.to_string())
+}
+
+/// User + system CPU time of this process in microseconds (`/proc/self/stat`, in clock ticks
+/// of 1/100 s), or 0 where it cannot be read.
+fn cpu_us() -> u64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0;
+    };
+    // Fields after the command name (which may hold spaces) start at `state` (field 3);
+    // utime and stime are fields 14 and 15.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (ticks(11) + ticks(12)) * 10_000
 }
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let a = args()?;
-    let url = match (&a.url, a.bare) {
-        (_, true) => bare_server().await?,
-        (Some(u), false) => u.clone(),
-        (None, false) => return Err("give --url or --bare".into()),
+    if a.serve_bare {
+        return serve_bare().await;
+    }
+    let Some(url) = a.url.clone() else {
+        return Err("give --url or --serve-bare".into());
     };
     transport_core::install_crypto_provider();
     let client = reqwest::Client::builder()
@@ -155,6 +178,7 @@ async fn main() -> Result<(), String> {
         lat.extend(t.await.map_err(|e| e.to_string())?);
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_us();
     lat.sort_unstable();
     let pct = |p: usize| lat.get((lat.len() * p / 100).min(lat.len().saturating_sub(1)));
     println!("requests: {}", lat.len());
@@ -162,5 +186,6 @@ async fn main() -> Result<(), String> {
     println!("elapsed_us: {}", elapsed.as_micros());
     println!("p50_us: {}", pct(50).copied().unwrap_or(0));
     println!("p99_us: {}", pct(99).copied().unwrap_or(0));
+    println!("cpu_us: {cpu}");
     Ok(())
 }

@@ -251,6 +251,15 @@ impl InboundRecord {
     }
 }
 
+/// What decoding a message gave, stored with it by [`Journal::record_decoded_message`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MessageDecoding {
+    /// The message is about this order.
+    Order(OrderId),
+    /// It could not be decoded: a dead letter, with the reason.
+    DeadLetter(String),
+}
+
 /// What [`Journal::record_message`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageInsert {
@@ -423,6 +432,30 @@ pub trait Journal: Send + Sync + fmt::Debug {
 
     /// Stores an inbound message durably, or reports it as a duplicate.
     async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError>;
+
+    /// Stores an inbound message durably together with what decoding it gave (its order, or
+    /// why it is a dead letter), or reports it as a duplicate and leaves the stored one as it
+    /// is. The same as [`record_message`] followed by [`message_decoded`] or [`dead_letter`],
+    /// but the journals make it one write (one commit), with no moment where the message is
+    /// stored undecoded. The default makes the two writes.
+    ///
+    /// [`record_message`]: Journal::record_message
+    /// [`message_decoded`]: Journal::message_decoded
+    /// [`dead_letter`]: Journal::dead_letter
+    async fn record_decoded_message(
+        &self,
+        message: &InboundRecord,
+        decoding: &MessageDecoding,
+    ) -> Result<MessageInsert, JournalError> {
+        let inserted = self.record_message(message).await?;
+        if let MessageInsert::New(id) = inserted {
+            match decoding {
+                MessageDecoding::Order(order) => self.message_decoded(id, order).await?,
+                MessageDecoding::DeadLetter(reason) => self.dead_letter(id, reason).await?,
+            }
+        }
+        Ok(inserted)
+    }
 
     /// Notes which order a stored message concerns (after decoding).
     async fn message_decoded(&self, id: i64, order: &OrderId) -> Result<(), JournalError>;

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use order_domain::ports::journal::MessageDecoding;
 use order_domain::{
     AmendmentState, Begin, InboundRecord, Journal, JournalError, MessageInsert, OrderId, Outcome,
     PlatformError, PlatformErrorKind, ShopId,
@@ -96,6 +97,10 @@ contract!(
     a_read_confirms_or_flags_only_acknowledged_amendments_without_a_message,
     an_orders_messages_are_listed_newest_first_and_only_its_own,
     a_raw_body_that_is_not_utf8_is_kept_byte_for_byte,
+    a_message_recorded_decoded_is_stored_with_its_order_or_reason,
+    a_decoded_message_delivered_again_is_a_duplicate_and_the_stored_one_stands,
+    concurrent_decoded_duplicates_of_one_message_are_stored_once,
+    concurrent_messages_new_repeated_and_stored_before_each_get_their_answer,
 );
 
 async fn money_replies_and_long_ids_round_trip_exactly(j: &AnyJournal) {
@@ -831,4 +836,179 @@ async fn an_orders_messages_are_listed_newest_first_and_only_its_own(j: &AnyJour
         .map(|m| m.id)
         .collect();
     assert_eq!(got, vec![ids[2], ids[0]]);
+}
+
+async fn a_message_recorded_decoded_is_stored_with_its_order_or_reason(j: &AnyJournal) {
+    let order = OrderId::new(ORDER_ID).unwrap();
+    let MessageInsert::New(good) = j
+        .record_decoded_message(
+            &inbound("d-good", "{\"ok\":1}", 0),
+            &MessageDecoding::Order(order.clone()),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("expected a new message");
+    };
+    let MessageInsert::New(bad) = j
+        .record_decoded_message(
+            &inbound("d-bad", "不是 JSON", 1),
+            &MessageDecoding::DeadLetter("expected value at line 1 column 1".to_owned()),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("expected a new message");
+    };
+    let stored = j.message_by_dedup_key("d-good").await.unwrap().unwrap();
+    assert_eq!(stored.id, good);
+    assert_eq!(stored.record, inbound("d-good", "{\"ok\":1}", 0));
+    assert_eq!(stored.order, Some(order.clone()));
+    assert_eq!(stored.dead_letter_reason, None);
+    let for_order = j.messages_for_order(&order).await.unwrap();
+    assert_eq!(
+        for_order.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![good]
+    );
+    let dead = j.messages(true).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].id, bad);
+    assert_eq!(dead[0].record.raw, "不是 JSON".as_bytes());
+    assert_eq!(
+        dead[0].dead_letter_reason.as_deref(),
+        Some("expected value at line 1 column 1")
+    );
+    assert_eq!(dead[0].order, None);
+    assert_eq!(j.message_counts().await.unwrap(), (2, 1));
+}
+
+async fn a_decoded_message_delivered_again_is_a_duplicate_and_the_stored_one_stands(
+    j: &AnyJournal,
+) {
+    let order = OrderId::new(ORDER_ID).unwrap();
+    let first = j
+        .record_decoded_message(
+            &inbound("d-dup", "{}", 0),
+            &MessageDecoding::Order(order.clone()),
+        )
+        .await
+        .unwrap();
+    let MessageInsert::New(id) = first else {
+        panic!("expected a new message, got {first:?}");
+    };
+    let again = j
+        .record_decoded_message(
+            &inbound("d-dup", "another body", 7),
+            &MessageDecoding::DeadLetter("a different decoding".to_owned()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, MessageInsert::Duplicate(id));
+    // A plain store of the same key is a duplicate too.
+    assert_eq!(
+        j.record_message(&inbound("d-dup", "{}", 9)).await.unwrap(),
+        MessageInsert::Duplicate(id)
+    );
+    let stored = j.message_by_dedup_key("d-dup").await.unwrap().unwrap();
+    assert_eq!(stored.record, inbound("d-dup", "{}", 0));
+    assert_eq!(stored.order, Some(order));
+    assert_eq!(stored.dead_letter_reason, None);
+    assert_eq!(j.message_counts().await.unwrap(), (1, 0));
+}
+
+async fn concurrent_decoded_duplicates_of_one_message_are_stored_once(j: &AnyJournal) {
+    let order = OrderId::new(ORDER_ID).unwrap();
+    let tasks: Vec<_> = (0..16)
+        .map(|n| {
+            let (j, order) = (j.clone(), order.clone());
+            tokio::spawn(async move {
+                j.record_decoded_message(
+                    &inbound("d-race", "{}", n),
+                    &MessageDecoding::Order(order),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap().unwrap());
+    }
+    let new: Vec<i64> = answers
+        .iter()
+        .filter_map(|a| match a {
+            MessageInsert::New(id) => Some(*id),
+            MessageInsert::Duplicate(_) => None,
+        })
+        .collect();
+    assert_eq!(new.len(), 1, "{answers:?}");
+    assert!(
+        answers.iter().all(
+            |a| matches!(a, MessageInsert::Duplicate(id) | MessageInsert::New(id) if *id == new[0])
+        ),
+        "every duplicate names the first id: {answers:?}"
+    );
+    assert_eq!(j.message_counts().await.unwrap(), (1, 0));
+    let stored = j.message_by_dedup_key("d-race").await.unwrap().unwrap();
+    assert_eq!(stored.order, Some(order));
+}
+
+async fn concurrent_messages_new_repeated_and_stored_before_each_get_their_answer(j: &AnyJournal) {
+    // Ten messages stored before; then 40 keys (the ten among them) each delivered twice at
+    // once, so that one group holds new keys, repeated keys and keys stored before.
+    let mut before = std::collections::HashMap::new();
+    for n in 0..10 {
+        let MessageInsert::New(id) = j
+            .record_message(&inbound(&format!("mix-{n}"), "{}", n))
+            .await
+            .unwrap()
+        else {
+            panic!("expected a new message");
+        };
+        before.insert(n, id);
+    }
+    let order = OrderId::new(ORDER_ID).unwrap();
+    let mut tasks = Vec::new();
+    for n in 0..40 {
+        for _ in 0..2 {
+            let (j, order) = (j.clone(), order.clone());
+            tasks.push(tokio::spawn(async move {
+                let m = inbound(&format!("mix-{n}"), "{}", n);
+                (
+                    n,
+                    j.record_decoded_message(&m, &MessageDecoding::Order(order))
+                        .await,
+                )
+            }));
+        }
+    }
+    let mut answers: std::collections::HashMap<i64, Vec<MessageInsert>> = Default::default();
+    for t in tasks {
+        let (n, a) = t.await.unwrap();
+        answers.entry(n).or_default().push(a.unwrap());
+    }
+    for (n, got) in &answers {
+        let stored = j
+            .message_by_dedup_key(&format!("mix-{n}"))
+            .await
+            .unwrap()
+            .unwrap();
+        if let Some(id) = before.get(n) {
+            assert_eq!(got, &vec![MessageInsert::Duplicate(*id); 2], "message {n}");
+            assert_eq!(stored.order, None, "a duplicate leaves the stored one: {n}");
+        } else {
+            let mut got = got.clone();
+            got.sort_by_key(|a| matches!(a, MessageInsert::Duplicate(_)));
+            assert_eq!(
+                got,
+                vec![
+                    MessageInsert::New(stored.id),
+                    MessageInsert::Duplicate(stored.id)
+                ],
+                "message {n}"
+            );
+            assert_eq!(stored.order.as_ref(), Some(&order));
+        }
+    }
+    assert_eq!(j.message_counts().await.unwrap(), (40, 0));
 }

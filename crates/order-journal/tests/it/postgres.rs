@@ -1,6 +1,9 @@
 //! The PostgreSQL journal against a throwaway cluster (`pg-throwaway`).
 
-use order_domain::JournalError;
+use std::collections::HashMap;
+
+use order_domain::ports::journal::MessageDecoding;
+use order_domain::{InboundRecord, Journal, JournalError, MessageInsert, OrderId, Timestamp};
 use order_journal::PostgresJournal;
 
 #[tokio::test]
@@ -62,4 +65,67 @@ async fn a_journal_opened_with_a_password_never_shows_it_in_debug_output() {
     let shown = format!("{j:?} {:?}", j.as_postgres().unwrap());
     assert!(!shown.contains("hunter2"), "{shown}");
     j.close().await;
+}
+
+fn delivery(n: i64) -> InboundRecord {
+    InboundRecord {
+        dedup_key: format!("sha256:{n:04}"),
+        source: "1688-push".to_owned(),
+        raw: format!("{{\"n\":{n}}}").into_bytes(),
+        received_at: Timestamp::from_millis(n),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_messages_on_two_receivers_share_statements_and_each_is_stored_once() {
+    let url = pg_throwaway::shared().fresh_database();
+    let a = PostgresJournal::open(&url).await.unwrap();
+    let b = PostgresJournal::open(&url).await.unwrap();
+    let order = OrderId::new("58218860983545941").unwrap();
+    // 200 messages, each delivered to both receivers at once (a retry, a load balancer).
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        for j in [a.clone(), b.clone()] {
+            let order = order.clone();
+            tasks.push(tokio::spawn(async move {
+                let decoding = MessageDecoding::Order(order);
+                (n, j.record_decoded_message(&delivery(n), &decoding).await)
+            }));
+        }
+    }
+    let mut answers: HashMap<i64, Vec<MessageInsert>> = HashMap::new();
+    for t in tasks {
+        let (n, answer) = t.await.unwrap();
+        answers.entry(n).or_default().push(answer.unwrap());
+    }
+    for (n, got) in &answers {
+        let new: Vec<i64> = got
+            .iter()
+            .filter_map(|a| match a {
+                MessageInsert::New(id) => Some(*id),
+                MessageInsert::Duplicate(_) => None,
+            })
+            .collect();
+        assert_eq!(new.len(), 1, "message {n}: {got:?}");
+        assert!(
+            got.contains(&MessageInsert::Duplicate(new[0])),
+            "message {n}: the other delivery names the first id: {got:?}"
+        );
+    }
+    assert_eq!(a.message_counts().await.unwrap(), (200, 0));
+    for n in 0..200 {
+        let stored = a
+            .message_by_dedup_key(&delivery(n).dedup_key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.record, delivery(n));
+        assert_eq!(stored.order.as_ref(), Some(&order));
+    }
+    let (sa, sb) = (a.message_insert_stats(), b.message_insert_stats());
+    assert_eq!(sa.messages + sb.messages, 400, "{sa:?} {sb:?}");
+    assert!(
+        sa.statements + sb.statements < 400,
+        "concurrent messages share statements: {sa:?} {sb:?}"
+    );
 }

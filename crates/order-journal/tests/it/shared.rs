@@ -59,6 +59,28 @@ async fn a_nonce_is_won_by_exactly_one_of_many_concurrent_claims_across_processe
     assert!(na.claim("nonce:n-2", 1_500, 2_500).await.unwrap());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_of_many_nonces_on_two_processes_are_each_won_exactly_once() {
+    let (a, b) = two_processes().await;
+    let (na, nb) = (a.shared_nonces(), b.shared_nonces());
+    let mut claims = tokio::task::JoinSet::new();
+    // Each nonce claimed three times at once, twice by one process (so within one group).
+    for i in 0..100 {
+        for n in [na.clone(), nb.clone(), na.clone()] {
+            claims.spawn(async move {
+                let nonce = format!("nonce:m-{i}");
+                (i, n.claim(&nonce, 1_000, 2_000).await.unwrap())
+            });
+        }
+    }
+    let mut wins = vec![0; 100];
+    for (i, won) in claims.join_all().await {
+        wins[i] += usize::from(won);
+    }
+    assert!(wins.iter().all(|w| *w == 1), "{wins:?}");
+    assert_eq!(na.count().await.unwrap(), 100);
+}
+
 #[tokio::test]
 async fn an_expired_nonce_may_be_taken_again_and_expired_rows_are_pruned() {
     let (a, b) = two_processes().await;
