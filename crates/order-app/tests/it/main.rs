@@ -7,4 +7,5 @@ mod journal_view;
 mod reads;
 mod replicas;
 mod serve;
+mod support;
 mod worker;

@@ -7,16 +7,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use async_trait::async_trait;
 use md5::{Digest as _, Md5};
 use order_app::config::Config;
 use order_app::registry::{PgTokenStore, PlatformFactory};
 use order_app::serve::{PgNonceStore, ReceiverDeps, serve_on};
-use order_domain::{
-    AmendmentRecord, AmendmentState, Begin, IdempotencyKey, InboundRecord, Intent, Journal,
-    JournalError, MessageInsert, MessageRecord, OrderId, OrderSource, Outcome, Timestamp,
-};
+use order_domain::{Journal, OrderId, OrderSource};
 use order_journal::{AnyJournal, PostgresJournal};
+
+use crate::support::Flaky;
 use order_sandbox::{ChannelsEmulator, ChannelsOrder, ChannelsSettings, Sandbox};
 use reqwest::StatusCode;
 use sha2::Sha256;
@@ -198,79 +196,6 @@ async fn deliver(client: &reqwest::Client, url: &str, body: &str, nonce: &str) -
     req.body(body.to_owned()).send().await.unwrap().status()
 }
 
-/// A journal whose `record_message` fails while `failing` is set (a replica whose database
-/// connection broke after it took the nonce); everything else goes to the real journal.
-#[derive(Debug)]
-struct Flaky {
-    inner: AnyJournal,
-    failing: Arc<AtomicBool>,
-    /// Calls of `amendments` (the reconciliation's read).
-    reads: Arc<AtomicUsize>,
-}
-
-#[async_trait]
-impl Journal for Flaky {
-    async fn begin(&self, intent: &Intent, now: Timestamp) -> Result<Begin, JournalError> {
-        self.inner.begin(intent, now).await
-    }
-    async fn mark_sent(&self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
-        self.inner.mark_sent(key, now).await
-    }
-    async fn record_outcome(
-        &self,
-        key: &IdempotencyKey,
-        outcome: &Outcome,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.inner.record_outcome(key, outcome, now).await
-    }
-    async fn reconcile(
-        &self,
-        key: &IdempotencyKey,
-        state: AmendmentState,
-        message_id: i64,
-        note: Option<&str>,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.inner
-            .reconcile(key, state, message_id, note, now)
-            .await
-    }
-    async fn confirm_by_read(
-        &self,
-        key: &IdempotencyKey,
-        state: AmendmentState,
-        note: Option<&str>,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.inner.confirm_by_read(key, state, note, now).await
-    }
-    async fn amendments(
-        &self,
-        order: Option<&OrderId>,
-    ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.amendments(order).await
-    }
-    async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(JournalError::storage_context(
-                "connection to the journal lost (simulated)",
-            ));
-        }
-        self.inner.record_message(message).await
-    }
-    async fn message_decoded(&self, id: i64, order: &OrderId) -> Result<(), JournalError> {
-        self.inner.message_decoded(id, order).await
-    }
-    async fn dead_letter(&self, id: i64, reason: &str) -> Result<(), JournalError> {
-        self.inner.dead_letter(id, reason).await
-    }
-    async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError> {
-        self.inner.messages(dead_letters_only).await
-    }
-}
-
 /// One `ordermod serve` replica: its own journal handle on the database at `db`, its own
 /// decoder (nonces in that journal), served over loopback HTTP.
 struct Replica {
@@ -283,7 +208,7 @@ async fn replica(db: &str) -> Replica {
     let nonces = journal.as_postgres().unwrap().shared_nonces();
     let failing = Arc::new(AtomicBool::new(false));
     let journal: Arc<dyn Journal> = Arc::new(Flaky {
-        inner: journal,
+        inner: Arc::new(journal),
         failing: Arc::clone(&failing),
         reads: Arc::default(),
     });
@@ -450,7 +375,7 @@ async fn a_receiver_holding_its_journal_alone_reads_amendments_only_for_amended_
     for declared in [false, true] {
         let reads = Arc::new(AtomicUsize::new(0));
         let journal = Arc::new(Flaky {
-            inner: AnyJournal::open("sqlite::memory:").await.unwrap(),
+            inner: Arc::new(AnyJournal::open("sqlite::memory:").await.unwrap()),
             failing: Arc::default(),
             reads: Arc::clone(&reads),
         });

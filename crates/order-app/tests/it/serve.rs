@@ -7,17 +7,17 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
-use async_trait::async_trait;
 use md5::{Digest, Md5};
 use order_app::config::Config;
 use order_app::reconcile;
 use order_app::serve::{ReceiverDeps, receiver_router, serve_on};
 use order_domain::{
-    Amendment, AmendmentRecord, AmendmentState, Begin, Clock, IdempotencyKey, InboundRecord,
-    Intent, Journal, JournalError, MessageDecoder, MessageInsert, MessageRecord, Order, OrderId,
-    Outcome, Receipt, ShopId, Timestamp, plan,
+    Amendment, AmendmentRecord, AmendmentState, Begin, Clock, IdempotencyKey, Intent, Journal,
+    MessageDecoder, Order, OrderId, Outcome, Receipt, ShopId, Timestamp, plan,
 };
 use order_journal::SqliteJournal;
+
+use crate::support::Flaky;
 use reqwest::StatusCode;
 use sha2::Sha256;
 use transport_1688_push::{Md5LengthPrefixed, PushDecoder, SignatureScheme, SignedParts};
@@ -119,73 +119,6 @@ struct TestClock(AtomicI64);
 impl Clock for TestClock {
     fn now(&self) -> Timestamp {
         Timestamp::from_millis(self.0.load(Ordering::SeqCst))
-    }
-}
-
-/// A journal that fails `record_message` while `failing` is set, otherwise the SQLite one.
-#[derive(Debug)]
-struct Flaky {
-    inner: Arc<SqliteJournal>,
-    failing: AtomicBool,
-}
-
-#[async_trait]
-impl Journal for Flaky {
-    async fn begin(&self, intent: &Intent, now: Timestamp) -> Result<Begin, JournalError> {
-        self.inner.begin(intent, now).await
-    }
-    async fn mark_sent(&self, key: &IdempotencyKey, now: Timestamp) -> Result<(), JournalError> {
-        self.inner.mark_sent(key, now).await
-    }
-    async fn record_outcome(
-        &self,
-        key: &IdempotencyKey,
-        outcome: &Outcome,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.inner.record_outcome(key, outcome, now).await
-    }
-    async fn reconcile(
-        &self,
-        key: &IdempotencyKey,
-        state: AmendmentState,
-        message_id: i64,
-        note: Option<&str>,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.inner
-            .reconcile(key, state, message_id, note, now)
-            .await
-    }
-    async fn confirm_by_read(
-        &self,
-        key: &IdempotencyKey,
-        state: AmendmentState,
-        note: Option<&str>,
-        now: Timestamp,
-    ) -> Result<(), JournalError> {
-        self.inner.confirm_by_read(key, state, note, now).await
-    }
-    async fn amendments(
-        &self,
-        order: Option<&OrderId>,
-    ) -> Result<Vec<AmendmentRecord>, JournalError> {
-        self.inner.amendments(order).await
-    }
-    async fn record_message(&self, message: &InboundRecord) -> Result<MessageInsert, JournalError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(JournalError::storage_context("disk full (simulated)"));
-        }
-        self.inner.record_message(message).await
-    }
-    async fn message_decoded(&self, id: i64, order: &OrderId) -> Result<(), JournalError> {
-        self.inner.message_decoded(id, order).await
-    }
-    async fn dead_letter(&self, id: i64, reason: &str) -> Result<(), JournalError> {
-        self.inner.dead_letter(id, reason).await
-    }
-    async fn messages(&self, dead_letters_only: bool) -> Result<Vec<MessageRecord>, JournalError> {
-        self.inner.messages(dead_letters_only).await
     }
 }
 
@@ -608,8 +541,9 @@ async fn a_redelivery_after_a_restart_is_a_duplicate_not_a_new_message() {
 async fn a_journal_failure_is_503_and_the_redelivery_is_then_stored() {
     let sqlite = Arc::new(SqliteJournal::in_memory().await.unwrap());
     let flaky = Arc::new(Flaky {
-        inner: Arc::clone(&sqlite),
-        failing: AtomicBool::new(true),
+        inner: Arc::clone(&sqlite) as Arc<dyn Journal>,
+        failing: Arc::new(AtomicBool::new(true)),
+        reads: Arc::default(),
     });
     let h = Harness::start_on(Arc::clone(&flaky) as Arc<dyn Journal>, sqlite).await;
     let body = seed_message("0.3", T0);
