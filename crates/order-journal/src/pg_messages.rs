@@ -112,19 +112,16 @@ async fn run(
     counters: Arc<MessageCounters>,
 ) {
     loop {
-        let mut group = Vec::new();
+        // Whatever is waiting, up to a group, once at least one is (0: the channel closed).
+        let mut group = Vec::with_capacity(MAX_MESSAGE_GROUP);
+        if rx
+            .lock()
+            .await
+            .recv_many(&mut group, MAX_MESSAGE_GROUP)
+            .await
+            == 0
         {
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else {
-                return;
-            };
-            group.push(first);
-            while group.len() < MAX_MESSAGE_GROUP {
-                match rx.try_recv() {
-                    Ok(next) => group.push(next),
-                    Err(_) => break,
-                }
-            }
+            return;
         }
         let ops: Vec<&Op> = group.iter().map(|(op, _)| op).collect();
         match insert_group(&pool, &ops).await {

@@ -102,19 +102,10 @@ impl NonceClaimer {
 
 async fn run(pool: PgPool, rx: Arc<Mutex<mpsc::Receiver<(Claim, Reply)>>>) {
     loop {
-        let mut group = Vec::new();
-        {
-            let mut rx = rx.lock().await;
-            let Some(first) = rx.recv().await else {
-                return;
-            };
-            group.push(first);
-            while group.len() < MAX_CLAIM_GROUP {
-                match rx.try_recv() {
-                    Ok(next) => group.push(next),
-                    Err(_) => break,
-                }
-            }
+        // Whatever is waiting, up to a group, once at least one is (0: the channel closed).
+        let mut group = Vec::with_capacity(MAX_CLAIM_GROUP);
+        if rx.lock().await.recv_many(&mut group, MAX_CLAIM_GROUP).await == 0 {
+            return;
         }
         let claims: Vec<&Claim> = group.iter().map(|(c, _)| c).collect();
         match claim_group(&pool, &claims).await {
