@@ -140,6 +140,7 @@ pub mod common;
 pub mod em;
 pub mod icbu;
 pub mod open1688;
+mod price1688;
 pub mod vvtool;
 pub mod wechat;
 

@@ -63,6 +63,7 @@ use crate::common::{
     apply_latency, dropped_connection, json_i64, json_text, json_u64, parse_pairs, sign_matches,
     transport_fault_reply, upper_hex,
 };
+use crate::price1688;
 
 /// Order status in which 1688 accepts a price change.
 pub const WAIT_BUYER_PAY: &str = "waitbuyerpay";
@@ -504,50 +505,19 @@ impl Open1688Emulator {
             .orders
             .get_mut(&order_id)
             .ok_or(("FAIL_BIZ_TRADING_ORDER_NOT_EXIST", "订单不存在".to_owned()))?;
-        if order.status != WAIT_BUYER_PAY {
-            return Err((
-                "FAIL_BIZ_TRADING_ORDER_STATUS_ERROR",
-                "订单状态不正确,只有等待买家付款的订单可以改价".into(),
-            ));
-        }
-        if !["6", "8", "9", "10"].contains(&order.trade_type.as_str()) {
-            return Err((
-                "FAIL_BIZ_TRADING_MODIFY_PRICE_ERROR",
-                format!("修改价格失败:订单类型 {} 不支持改价", order.trade_type),
-            ));
-        }
-        if carriage < 0 {
-            return Err(("FAIL_BIZ_TRADING_INVALID_PARAM", "运费不能为负".into()));
-        }
+        price1688::check_order(&order.status, &order.trade_type, carriage)?;
         let mut next = order.clone();
-        for &(id, discount) in discounts {
-            let Some(entry) = next.entries.iter_mut().find(|e| e.id == id) else {
-                return Err((
-                    "FAIL_BIZ_TRADING_INVALID_PARAM",
-                    format!("子订单 {id} 不存在"),
-                ));
-            };
-            if entry.closed {
-                return Err((
-                    "FAIL_BIZ_TRADING_ORDER_ENTRY_STATUS_ERROR",
-                    format!("子订单 {id} 状态已改变,请返回重试"),
-                ));
-            }
-            if discount > 0 {
-                return Err((
-                    "FAIL_BIZ_TRADING_MODIFY_PRICE_ERROR",
-                    "修改价格失败:不能涨价,只能降价".into(),
-                ));
-            }
-            if entry.original_amount + discount < 0 {
-                return Err((
-                    "FAIL_BIZ_TRADING_INVALID_PARAM",
-                    format!("子订单 {id} 改价后金额为负"),
-                ));
-            }
-            // Replaces the earlier discount; entries not named keep theirs.
-            entry.discount = discount;
-        }
+        let entries = next
+            .entries
+            .iter_mut()
+            .map(|e| price1688::Entry {
+                id: e.id,
+                original_amount: e.original_amount,
+                closed: e.closed,
+                discount: &mut e.discount,
+            })
+            .collect();
+        price1688::discount(entries, discounts)?;
         next.carriage = carriage;
         let moved = next != *order;
         next.changes += 1;
